@@ -1,0 +1,305 @@
+// The one place that talks to the container engine. Everything else gets an
+// Engine passed in, so tests and the CLI choose which engine, and nothing
+// holds a global connection.
+import { hostname } from 'node:os';
+import { PassThrough, type Readable } from 'node:stream';
+import Docker from 'dockerode';
+import { SlimError } from './errors.js';
+
+export const TOOL_LABEL = 'io.slim.tool';
+export const SESSION_LABEL = 'io.slim.session';
+export const PID_LABEL = 'io.slim.pid';
+export const HOST_LABEL = 'io.slim.host';
+export const VERSION_LABEL = 'io.slim.version';
+
+export interface EngineInfo {
+  version: string;
+  apiVersion: string;
+  storageDriver: string;
+  os: string;
+  rootless: boolean;
+}
+
+export interface ImageSummary {
+  id: string;
+  repoTags: string[];
+  size: number;
+  config: {
+    User?: string;
+    Env?: string[];
+    Entrypoint?: string[] | null;
+    Cmd?: string[] | null;
+    WorkingDir?: string;
+    ExposedPorts?: Record<string, object>;
+    StopSignal?: string;
+  };
+}
+
+export interface ContainerSpec {
+  image: string;
+  /** Role in the name, e.g. "trace" or "verify". */
+  role: string;
+  entrypoint?: string[];
+  cmd?: string[];
+  user?: string;
+  env?: string[];
+  /** Container ports ("8000/tcp") to publish on 127.0.0.1 at a random host port. */
+  publish?: string[];
+  capAdd?: string[];
+  /** Extra files put into the container before it starts: path of a directory, tar archive. */
+  files?: Array<{ dir: string; archive: Buffer }>;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+export interface ContainerState {
+  running: boolean;
+  exitCode: number;
+  oomKilled: boolean;
+  error: string;
+}
+
+export interface Container extends AsyncDisposable {
+  readonly id: string;
+  readonly name: string;
+  start(): Promise<void>;
+  /** Host port that a container port ("8000/tcp") is published on. */
+  hostPort(containerPort: string): Promise<number>;
+  state(): Promise<ContainerState>;
+  exec(cmd: string[], opts?: { user?: string; env?: string[] }): Promise<ExecResult>;
+  kill(signal: string): Promise<void>;
+  /** Waits for the container to exit, at most `timeoutMs`; returns whether it did. */
+  waitExit(timeoutMs: number): Promise<boolean>;
+  logs(tailLines?: number): Promise<string>;
+  /** A tar stream of a path in the container (works once it has exited, too). */
+  getArchive(path: string): Promise<Readable>;
+  remove(): Promise<void>;
+}
+
+export interface Engine {
+  info(): Promise<EngineInfo>;
+  inspectImage(ref: string): Promise<ImageSummary | undefined>;
+  saveImage(ref: string): Promise<Readable>;
+  /** Loads an image archive and returns the ID of the image it held. */
+  loadImage(archive: Readable): Promise<string>;
+  tagImage(id: string, repo: string, tag: string): Promise<void>;
+  removeImage(ref: string): Promise<void>;
+  createContainer(spec: ContainerSpec): Promise<Container>;
+  /** Containers this tool created, across sessions. */
+  listToolContainers(): Promise<Array<{ id: string; name: string; labels: Record<string, string> }>>;
+  removeContainer(id: string): Promise<void>;
+  /** The session every container of this engine belongs to. */
+  readonly session: string;
+}
+
+function engineError(action: string, err: unknown): SlimError {
+  const e = err as { statusCode?: number; json?: { message?: string }; message?: string; code?: string };
+  const detail = e.json?.message ?? e.message ?? String(err);
+  if (e.code === 'ECONNREFUSED' || e.code === 'ENOENT' || e.code === 'EACCES') {
+    return new SlimError(`${action}: cannot reach the container engine (${e.code})`, {
+      hint: 'start Docker (npm run engine, or scripts/ensure-engine.sh), or point DOCKER_HOST at a running engine; slim doctor checks the setup',
+      cause: err,
+    });
+  }
+  return new SlimError(`${action}: ${detail.trim()}`, { cause: err });
+}
+
+async function call<T>(action: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw engineError(action, err);
+  }
+}
+
+function readAll(stream: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface DockerEngineOptions {
+  version: string;
+  /** Identifies this run in container labels; defaults to a random id. */
+  session?: string;
+  /** Called for every container created and removed, so a caller can track them. */
+  onContainer?: (event: 'created' | 'removed', container: Container) => void;
+}
+
+/** An Engine over the Docker API, honouring DOCKER_HOST. */
+export function dockerEngine(opts: DockerEngineOptions): Engine {
+  const docker = new Docker();
+  const session = opts.session ?? Math.random().toString(36).slice(2, 10);
+  let seq = 0;
+
+  const wrap = (raw: Docker.Container, name: string): Container => {
+    let removed = false;
+    const container: Container = {
+      id: raw.id,
+      name,
+      start: () => call(`starting container ${name}`, () => raw.start()),
+      async hostPort(port) {
+        const info = await call(`inspecting container ${name}`, () => raw.inspect());
+        const binding = info.NetworkSettings.Ports?.[port]?.[0];
+        if (!binding) throw new SlimError(`container ${name} does not publish ${port}`);
+        return Number(binding.HostPort);
+      },
+      async state() {
+        const info = await call(`inspecting container ${name}`, () => raw.inspect());
+        return { running: info.State.Running, exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled, error: info.State.Error };
+      },
+      async exec(cmd, execOpts = {}) {
+        return call(`running ${JSON.stringify(cmd)} in ${name}`, async () => {
+          const exec = await raw.exec({ Cmd: cmd, User: execOpts.user, Env: execOpts.env, AttachStdout: true, AttachStderr: true });
+          const stream = await exec.start({ hijack: true, stdin: false });
+          const stdout = new PassThrough();
+          const stderr = new PassThrough();
+          docker.modem.demuxStream(stream, stdout, stderr);
+          const [out, err] = await Promise.all([
+            readAll(stdout),
+            readAll(stderr),
+            new Promise<void>((resolve, reject) => {
+              stream.on('end', () => {
+                stdout.end();
+                stderr.end();
+                resolve();
+              });
+              stream.on('error', reject);
+            }),
+          ]);
+          const inspected = await exec.inspect();
+          return { exitCode: inspected.ExitCode ?? -1, stdout: out, stderr: err };
+        });
+      },
+      kill: (signal) => call(`signalling container ${name}`, () => raw.kill({ signal })).catch((err: SlimError) => {
+        if (!/is not running|No such container/i.test(err.message)) throw err;
+      }),
+      async waitExit(timeoutMs) {
+        const deadline = Date.now() + timeoutMs;
+        while (Date.now() < deadline) {
+          if (!(await container.state()).running) return true;
+          await sleep(100);
+        }
+        return false;
+      },
+      async logs(tail = 40) {
+        const data = await call(`reading logs of ${name}`, () => raw.logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
+        return demuxBuffer(data);
+      },
+      getArchive: (path) => call(`copying ${path} out of ${name}`, () => raw.getArchive({ path })) as Promise<Readable>,
+      async remove() {
+        if (removed) return;
+        await call(`removing container ${name}`, () => raw.remove({ force: true, v: true })).catch((err: SlimError) => {
+          if (!/No such container|is already in progress/i.test(err.message)) throw err;
+        });
+        removed = true;
+        opts.onContainer?.('removed', container);
+      },
+      [Symbol.asyncDispose]: () => container.remove(),
+    };
+    return container;
+  };
+
+  return {
+    session,
+    async info() {
+      const info = await call('asking the engine for its version', () => docker.info());
+      const version = await call('asking the engine for its version', () => docker.version());
+      const security: string[] = info.SecurityOptions ?? [];
+      return {
+        version: version.Version,
+        apiVersion: version.ApiVersion,
+        storageDriver: info.Driver,
+        os: info.OperatingSystem,
+        rootless: security.some((s) => s.includes('rootless')),
+      };
+    },
+    async inspectImage(ref) {
+      try {
+        const info = await docker.getImage(ref).inspect();
+        return { id: info.Id, repoTags: info.RepoTags ?? [], size: info.Size, config: info.Config as ImageSummary['config'] };
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+        throw engineError(`inspecting image ${ref}`, err);
+      }
+    },
+    saveImage: (ref) => call(`saving image ${ref}`, () => docker.getImage(ref).get()) as Promise<Readable>,
+    async loadImage(archive) {
+      const response = await call('loading the image', () => docker.loadImage(archive, { quiet: true })) as unknown as Readable;
+      const text = (await readAll(response)).toString('utf8');
+      let id: string | undefined;
+      for (const line of text.split('\n').filter(Boolean)) {
+        const message = JSON.parse(line) as { stream?: string; error?: string; errorDetail?: { message?: string } };
+        if (message.error) throw new SlimError(`loading the image: the engine refused it: ${message.error}`);
+        const match = /Loaded image ID: (sha256:[0-9a-f]{64})/.exec(message.stream ?? '');
+        if (match) id = match[1];
+      }
+      if (!id) throw new SlimError(`loading the image: the engine did not report an image ID (${text.trim().slice(0, 200)})`);
+      return id;
+    },
+    tagImage: (id, repo, tag) => call(`tagging ${id} as ${repo}:${tag}`, () => docker.getImage(id).tag({ repo, tag })),
+    removeImage: (ref) => call(`removing image ${ref}`, () => docker.getImage(ref).remove({ force: false })).then(() => undefined),
+    async createContainer(spec) {
+      const name = `slim-${spec.role}-${session}-${++seq}`;
+      const exposed = Object.fromEntries((spec.publish ?? []).map((p) => [p, {}]));
+      const bindings = Object.fromEntries((spec.publish ?? []).map((p) => [p, [{ HostIp: '127.0.0.1', HostPort: '' }]]));
+      const raw = await call(`creating a container from ${spec.image}`, () =>
+        docker.createContainer({
+          name,
+          Image: spec.image,
+          Entrypoint: spec.entrypoint,
+          Cmd: spec.cmd,
+          User: spec.user,
+          Env: spec.env,
+          ExposedPorts: exposed,
+          Labels: {
+            [TOOL_LABEL]: 'slim',
+            [VERSION_LABEL]: opts.version,
+            [SESSION_LABEL]: session,
+            [PID_LABEL]: String(process.pid),
+            [HOST_LABEL]: hostname(),
+          },
+          HostConfig: { PortBindings: bindings, CapAdd: spec.capAdd, Privileged: false, AutoRemove: false },
+        }),
+      );
+      const container = wrap(raw, name);
+      opts.onContainer?.('created', container);
+      try {
+        for (const file of spec.files ?? []) {
+          await call(`copying files into ${name}`, () => raw.putArchive(file.archive, { path: file.dir }));
+        }
+      } catch (err) {
+        await container.remove();
+        throw err;
+      }
+      return container;
+    },
+    async listToolContainers() {
+      const list = await call('listing containers', () => docker.listContainers({ all: true, filters: { label: [`${TOOL_LABEL}=slim`] } }));
+      return list.map((c) => ({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), labels: c.Labels }));
+    },
+    removeContainer: (id) => call(`removing container ${id}`, () => docker.getContainer(id).remove({ force: true, v: true })).then(() => undefined),
+  };
+}
+
+/** Splits the engine's multiplexed log format (8-byte frame headers) into text. */
+function demuxBuffer(data: Buffer): string {
+  if (!Buffer.isBuffer(data)) return String(data);
+  const parts: Buffer[] = [];
+  let pos = 0;
+  while (pos + 8 <= data.length && (data[pos] === 1 || data[pos] === 2) && data[pos + 1] === 0) {
+    const len = data.readUInt32BE(pos + 4);
+    parts.push(data.subarray(pos + 8, pos + 8 + len));
+    pos += 8 + len;
+  }
+  return (pos === 0 ? data : Buffer.concat(parts)).toString('utf8');
+}

@@ -1,0 +1,246 @@
+// Reads an image from a `docker save` stream (or a file holding one): the
+// legacy layout (manifest.json + <id>/layer.tar) and the OCI layout
+// (index.json + blobs/sha256/...). Layers are spooled to disk uncompressed,
+// so memory stays flat whatever the image size and the manifest may come last.
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, open, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
+import tar from 'tar-stream';
+import { SlimError } from '../errors.js';
+import { readTarHeaders } from './tar.js';
+import { FileTree } from './tree.js';
+
+/** The parts of an OCI image config that slim reads or carries over. */
+export interface ImageConfig {
+  created?: string;
+  architecture?: string;
+  os?: string;
+  config?: ContainerConfig;
+  rootfs: { type: string; diff_ids: string[] };
+  history?: Array<{ created?: string; created_by?: string; empty_layer?: boolean; comment?: string }>;
+  [key: string]: unknown;
+}
+
+export interface ContainerConfig {
+  User?: string;
+  Env?: string[];
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  WorkingDir?: string;
+  ExposedPorts?: Record<string, object>;
+  Volumes?: Record<string, object> | null;
+  Labels?: Record<string, string> | null;
+  StopSignal?: string;
+  Healthcheck?: unknown;
+  OnBuild?: string[] | null;
+  Shell?: string[];
+  ArgsEscaped?: boolean;
+  [key: string]: unknown;
+}
+
+export interface Layer {
+  index: number;
+  diffId: string;
+  /** Uncompressed layer tar, spooled on disk. */
+  file: string;
+  size: number;
+  createdBy?: string;
+}
+
+/** An image read from an archive. Disposing it removes its spool directory. */
+export interface Image extends AsyncDisposable {
+  ref: string;
+  /** Config digest (the engine's image ID). */
+  id: string;
+  config: ImageConfig;
+  layers: Layer[];
+  repoTags: string[];
+  spoolDir: string;
+}
+
+const IN_MEMORY = 1 << 20;
+
+interface Spooled {
+  /** Small entries (manifests, configs, tiny layers) stay in memory. */
+  small: Map<string, Buffer>;
+  /** Larger entries are spooled to files. */
+  files: Map<string, string>;
+}
+
+/** Reads the tar entries of an archive stream, holding no large entry in memory. */
+async function spoolArchive(source: Readable, dir: string, where: string): Promise<Spooled> {
+  const small = new Map<string, Buffer>();
+  const files = new Map<string, string>();
+  const extract = tar.extract();
+  let count = 0;
+  extract.on('entry', (header, stream, next) => {
+    const name = header.name.replace(/^\.\//, '');
+    if (header.type !== 'file') {
+      stream.resume();
+      stream.on('end', next);
+    } else if ((header.size ?? 0) < IN_MEMORY) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c) => chunks.push(c as Buffer));
+      stream.on('end', () => {
+        small.set(name, Buffer.concat(chunks));
+        next();
+      });
+    } else {
+      const file = join(dir, `blob-${count++}`);
+      files.set(name, file);
+      pipeline(stream, createWriteStream(file)).then(() => next(), next);
+    }
+  });
+  try {
+    await pipeline(source, extract);
+  } catch (err) {
+    const message = (err as Error).message;
+    throw new SlimError(`${where}: ${/unexpected end|premature|truncat/i.test(message) ? 'archive is truncated' : message}`, {
+      hint: 'check that the archive was written completely (docker save -o FILE IMAGE)',
+    });
+  }
+  return { small, files };
+}
+
+type Compression = 'none' | 'gzip' | 'zstd';
+
+async function sniff(file: string): Promise<Compression> {
+  const handle = await open(file, 'r');
+  try {
+    const magic = Buffer.alloc(4);
+    await handle.read(magic, 0, 4, 0);
+    if (magic[0] === 0x1f && magic[1] === 0x8b) return 'gzip';
+    if (magic.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+    return 'none';
+  } finally {
+    await handle.close();
+  }
+}
+
+function decompressor(kind: Compression, where: string): Transform {
+  if (kind === 'gzip') return zlib.createGunzip();
+  const zstd = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
+  if (!zstd) throw new SlimError(`${where}: layer is zstd-compressed and this Node.js has no zstd support`, { hint: 'use Node.js 22.15 or newer, or save the image with gzip or uncompressed layers' });
+  return zstd();
+}
+
+/** Makes the layer an uncompressed file on disk and returns its diff_id. */
+async function uncompressedLayer(file: string, where: string): Promise<{ file: string; diffId: string; size: number }> {
+  const kind = await sniff(file);
+  const hash = createHash('sha256');
+  let size = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+  });
+  if (kind === 'none') {
+    await pipeline(createReadStream(file), counter, async function* (source) {
+      for await (const _ of source); // only the digest is wanted
+    });
+    return { file, diffId: `sha256:${hash.digest('hex')}`, size };
+  }
+  const out = `${file}.tar`;
+  await pipeline(createReadStream(file), decompressor(kind, where), counter, createWriteStream(out));
+  await rm(file);
+  await rename(out, file);
+  return { file, diffId: `sha256:${hash.digest('hex')}`, size };
+}
+
+function parseJson<T>(json: Map<string, Buffer>, name: string, where: string): T {
+  const data = json.get(name);
+  if (!data) throw new SlimError(`${where}: '${name}' is missing from the archive`);
+  try {
+    return JSON.parse(data.toString('utf8')) as T;
+  } catch (err) {
+    throw new SlimError(`${where}: '${name}' is not valid JSON (${(err as Error).message})`);
+  }
+}
+
+interface ManifestEntry {
+  Config: string;
+  RepoTags?: string[] | null;
+  Layers: string[];
+}
+
+/** Finds config and layer paths, from manifest.json, or from index.json for OCI-only archives. */
+function locate(json: Map<string, Buffer>, where: string): ManifestEntry {
+  if (json.has('manifest.json')) {
+    const manifest = parseJson<ManifestEntry[]>(json, 'manifest.json', where);
+    if (!Array.isArray(manifest) || manifest.length === 0) throw new SlimError(`${where}: manifest.json lists no image`);
+    if (manifest.length > 1) throw new SlimError(`${where}: the archive holds ${manifest.length} images; slim reads one`, { hint: 'save a single image: docker save IMAGE' });
+    return manifest[0]!;
+  }
+  if (!json.has('index.json')) throw new SlimError(`${where}: neither manifest.json nor index.json found: not an image archive`, { hint: 'create one with docker save -o FILE IMAGE' });
+  const blob = (digest: string) => `blobs/${digest.replace(':', '/')}`;
+  let node = parseJson<{ manifests?: Array<{ digest: string }>; config?: { digest: string }; layers?: Array<{ digest: string }> }>(json, 'index.json', where);
+  // An index may point to another index before it reaches the image manifest.
+  for (let depth = 0; !node.config && depth < 4; depth++) {
+    const next = node.manifests?.[0]?.digest;
+    if (!next) throw new SlimError(`${where}: index.json names no manifest`);
+    node = parseJson(json, blob(next), where);
+  }
+  if (!node.config || !node.layers) throw new SlimError(`${where}: OCI manifest has no config or layers`);
+  return { Config: blob(node.config.digest), RepoTags: [], Layers: node.layers.map((l) => blob(l.digest)) };
+}
+
+/** Reads an image archive stream into an Image whose layers are spooled under a temp dir. */
+export async function readImageArchive(source: Readable, ref: string): Promise<Image> {
+  const where = `reading image ${ref}`;
+  const spoolDir = await mkdtemp(join(tmpdir(), 'slim-image-'));
+  const dispose = () => rm(spoolDir, { recursive: true, force: true });
+  try {
+    const { small: json, files } = await spoolArchive(source, spoolDir, where);
+    const entry = locate(json, where);
+    const config = parseJson<ImageConfig>(json, entry.Config, where);
+    const diffIds = config.rootfs?.diff_ids ?? [];
+    if (diffIds.length !== entry.Layers.length) {
+      throw new SlimError(`${where}: config lists ${diffIds.length} layers but the manifest has ${entry.Layers.length}`);
+    }
+    const history = (config.history ?? []).filter((h) => !h.empty_layer);
+    const layers: Layer[] = [];
+    for (const [index, name] of entry.Layers.entries()) {
+      let file = files.get(name);
+      const inMemory = json.get(name);
+      if (!file && inMemory) {
+        file = join(spoolDir, `layer-${index}`);
+        await writeFile(file, inMemory);
+      }
+      if (!file) throw new SlimError(`${where}: layer '${name}' named in the manifest is missing from the archive`);
+      const layer = await uncompressedLayer(file, where);
+      if (layer.diffId !== diffIds[index]) {
+        throw new SlimError(`${where}: layer ${index} (${name}) has digest ${layer.diffId} but the config expects ${diffIds[index]}: the archive is corrupted`);
+      }
+      layers.push({ index, diffId: layer.diffId, file: layer.file, size: layer.size, createdBy: history[index]?.created_by });
+    }
+    const id = `sha256:${createHash('sha256').update(json.get(entry.Config)!).digest('hex')}`;
+    return { ref, id, config, layers, repoTags: entry.RepoTags ?? [], spoolDir, [Symbol.asyncDispose]: dispose };
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+}
+
+/** Applies an image's layers oldest first into one file tree. */
+export async function flatten(image: Image): Promise<FileTree> {
+  const tree = new FileTree();
+  for (const layer of image.layers) {
+    const where = `reading image ${image.ref}: layer ${layer.index}`;
+    const handle = await open(layer.file, 'r');
+    try {
+      const records = [];
+      for await (const record of readTarHeaders(handle, where)) records.push(record);
+      tree.applyLayer(layer.index, records, where);
+    } finally {
+      await handle.close();
+    }
+  }
+  return tree;
+}

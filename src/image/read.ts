@@ -1,0 +1,41 @@
+// Getting an image into slim: from the engine (docker save stream) or from a file.
+import { createReadStream } from 'node:fs';
+import { access } from 'node:fs/promises';
+import type { Engine } from '../engine.js';
+import { SlimError, withContext } from '../errors.js';
+import { readImageArchive, type Image } from './archive.js';
+
+const REF = /^[a-z0-9][a-z0-9._\-/:@]*$/i;
+
+export function checkImageRef(ref: string): void {
+  if (!REF.test(ref) || ref.includes('//') || ref.endsWith(':') || ref.endsWith('/')) {
+    throw new SlimError(`'${ref}' is not a valid image reference`, { kind: 'usage', hint: 'name an image like app:latest, registry.example/team/app:1.2, or an image ID' });
+  }
+}
+
+/** Reads an image the engine has. The image itself is never changed. */
+export async function readImage(engine: Engine, ref: string): Promise<Image> {
+  checkImageRef(ref);
+  const found = await engine.inspectImage(ref);
+  if (!found) {
+    throw new SlimError(`reading image ${ref}: the engine has no such image`, { hint: `build or load it first (docker build -t ${ref} . / docker load -i FILE), or pass --archive FILE to read a saved image` });
+  }
+  return withContext(`reading image ${ref}`, async () => readImageArchive(await engine.saveImage(found.id), ref));
+}
+
+/** Reads an image from a `docker save` archive file. */
+export async function readImageFile(path: string): Promise<Image> {
+  await access(path).catch(() => {
+    throw new SlimError(`reading image archive ${path}: no such file`, { kind: 'usage', hint: 'pass the path of a file written by docker save -o FILE IMAGE' });
+  });
+  return readImageArchive(createReadStream(path), path);
+}
+
+/** Splits "repo:tag" (the repo may hold a registry port) into its parts. */
+export function splitTag(ref: string): { repo: string; tag: string } {
+  const at = ref.indexOf('@');
+  const name = at === -1 ? ref : ref.slice(0, at);
+  const colon = name.lastIndexOf(':');
+  if (colon > name.lastIndexOf('/')) return { repo: name.slice(0, colon), tag: name.slice(colon + 1) };
+  return { repo: name, tag: 'latest' };
+}

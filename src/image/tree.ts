@@ -1,0 +1,249 @@
+// The flattened file system of an image: layers applied oldest first, as the
+// OCI layer spec says (whiteouts, opaque directories, hard links across layers).
+// Paths are absolute byte strings ("/usr/bin/python3"); "/" is the root.
+import { SlimError, showPath } from '../errors.js';
+import type { EntryType, TarHeader } from './tar.js';
+
+export type FileType = Exclude<EntryType, 'hardlink'>;
+
+export interface FileEntry {
+  path: string;
+  type: FileType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  /** Symlink target, as stored. */
+  linkTarget?: string;
+  devMajor?: number;
+  devMinor?: number;
+  xattrs: Map<string, Buffer>;
+  /** Index of the layer the entry (its metadata) comes from. */
+  layer: number;
+  /** Entries with the same inode are hard links of one file. */
+  inode: number;
+  /** Where a regular file's bytes are: layer index and offset in that layer's tar. */
+  content?: { layer: number; offset: number };
+}
+
+/** Bytes a layer carries that a later layer overwrote or deleted. */
+export interface Waste {
+  layer: number;
+  bytes: number;
+  files: number;
+}
+
+const WHITEOUT = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+const MAX_SYMLINK_HOPS = 40;
+
+export const parentOf = (path: string): string => {
+  const cut = path.lastIndexOf('/');
+  return cut <= 0 ? '/' : path.slice(0, cut);
+};
+export const baseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
+export const joinPath = (dir: string, name: string): string => (dir === '/' ? `/${name}` : `${dir}/${name}`);
+
+/** Normalises a tar entry name to an absolute path; rejects names that climb out of the root. */
+export function normaliseEntryName(name: string, where: string): string {
+  const parts: string[] = [];
+  for (const part of name.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') throw new SlimError(`${where}: entry '${showPath(name)}' climbs out of the image root with '..'`);
+    parts.push(part);
+  }
+  return '/' + parts.join('/');
+}
+
+/** All ancestors of a path, nearest first, excluding the root. */
+export function ancestors(path: string): string[] {
+  const out: string[] = [];
+  for (let p = parentOf(path); p !== '/'; p = parentOf(p)) out.push(p);
+  return out;
+}
+
+export interface Resolution {
+  /** The path after following every symlink, or undefined when a component is missing. */
+  path?: string;
+  /** Symlinks traversed on the way, in order. */
+  via: string[];
+  /** The first missing path, when resolution stopped. */
+  missing?: string;
+  loop?: boolean;
+}
+
+export class FileTree {
+  private readonly entries = new Map<string, FileEntry>();
+  private readonly kids = new Map<string, Set<string>>();
+  readonly waste = new Map<number, Waste>();
+  private nextInode = 1;
+
+  constructor() {
+    this.entries.set('/', { path: '/', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, xattrs: new Map(), layer: -1, inode: 0 });
+    this.kids.set('/', new Set());
+  }
+
+  get(path: string): FileEntry | undefined {
+    return this.entries.get(path);
+  }
+
+  has(path: string): boolean {
+    return this.entries.has(path);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  paths(): IterableIterator<string> {
+    return this.entries.keys();
+  }
+
+  values(): IterableIterator<FileEntry> {
+    return this.entries.values();
+  }
+
+  /** Names of a directory's children, sorted. */
+  children(dir: string): string[] {
+    return [...(this.kids.get(dir) ?? [])].sort();
+  }
+
+  /** Every path under `dir` (not `dir` itself), depth first. */
+  *descendants(dir: string): Generator<string> {
+    for (const name of this.children(dir)) {
+      const child = joinPath(dir, name);
+      yield child;
+      if (this.entries.get(child)?.type === 'dir') yield* this.descendants(child);
+    }
+  }
+
+  private countWaste(entry: FileEntry): void {
+    if (entry.type !== 'file' || entry.layer < 0) return;
+    const w = this.waste.get(entry.layer) ?? { layer: entry.layer, bytes: 0, files: 0 };
+    w.bytes += entry.size;
+    w.files += 1;
+    this.waste.set(entry.layer, w);
+  }
+
+  /** Removes a path and everything under it (a later layer deleted or replaced it). */
+  private remove(path: string): void {
+    const entry = this.entries.get(path);
+    if (!entry) return;
+    if (entry.type === 'dir') for (const child of this.children(path)) this.remove(joinPath(path, child));
+    this.countWaste(entry);
+    this.entries.delete(path);
+    this.kids.delete(path);
+    this.kids.get(parentOf(path))?.delete(baseName(path));
+  }
+
+  private ensureParents(path: string, layer: number): void {
+    const parent = parentOf(path);
+    const existing = this.entries.get(parent);
+    if (existing?.type === 'dir') return;
+    if (existing) this.remove(parent);
+    this.ensureParents(parent, layer);
+    // Layers may omit parent directories; the engine creates them like this.
+    this.put({ path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, xattrs: new Map(), layer, inode: this.nextInode++ });
+  }
+
+  private put(entry: FileEntry): void {
+    this.entries.set(entry.path, entry);
+    this.kids.get(parentOf(entry.path))!.add(baseName(entry.path));
+    if (entry.type === 'dir' && !this.kids.has(entry.path)) this.kids.set(entry.path, new Set());
+  }
+
+  /** Applies one layer's entries (in archive order) on top of the tree. */
+  applyLayer(layer: number, records: Iterable<{ header: TarHeader; dataOffset: number }>, where: string): void {
+    const entries = [...records].map((r) => ({ ...r, path: normaliseEntryName(r.header.name, where) }));
+    // Whiteouts and opaque markers hide lower layers only, so they go first.
+    for (const { path } of entries) {
+      const name = baseName(path);
+      if (name === OPAQUE) {
+        const dir = parentOf(path);
+        for (const child of this.children(dir)) {
+          const childPath = joinPath(dir, child);
+          if (this.entries.get(childPath)!.layer < layer) this.remove(childPath);
+        }
+      } else if (name.startsWith(WHITEOUT)) {
+        this.remove(joinPath(parentOf(path), name.slice(WHITEOUT.length)));
+      }
+    }
+    for (const { header, dataOffset, path } of entries) {
+      const name = baseName(path);
+      if (name.startsWith(WHITEOUT) || path === '/') {
+        if (path === '/') this.mergeRoot(header, layer);
+        continue;
+      }
+      const existing = this.entries.get(path);
+      if (existing && !(existing.type === 'dir' && header.type === 'dir')) this.remove(path);
+      this.ensureParents(path, layer);
+      if (header.type === 'hardlink') {
+        const targetPath = normaliseEntryName(header.linkname, where);
+        const target = this.entries.get(targetPath);
+        if (!target || target.type === 'dir') {
+          throw new SlimError(`${where}: hard link '${showPath(path)}' points to '${showPath(targetPath)}', which is ${target ? 'a directory' : 'not in the image'}`);
+        }
+        this.put({ ...target, path, layer });
+        continue;
+      }
+      const entry: FileEntry = {
+        path,
+        type: header.type,
+        mode: header.mode,
+        uid: header.uid,
+        gid: header.gid,
+        size: header.type === 'file' ? header.size : 0,
+        mtime: header.mtime,
+        xattrs: header.xattrs,
+        layer,
+        inode: existing?.type === 'dir' ? existing.inode : this.nextInode++,
+      };
+      if (header.type === 'symlink') entry.linkTarget = header.linkname;
+      if (header.type === 'char' || header.type === 'block') {
+        entry.devMajor = header.devmajor;
+        entry.devMinor = header.devminor;
+      }
+      if (header.type === 'file') entry.content = { layer, offset: dataOffset };
+      this.put(entry);
+    }
+  }
+
+  private mergeRoot(header: TarHeader, layer: number): void {
+    const root = this.entries.get('/')!;
+    Object.assign(root, { mode: header.mode, uid: header.uid, gid: header.gid, mtime: header.mtime, xattrs: header.xattrs, layer });
+  }
+
+  /**
+   * Follows symlinks through the tree the way the kernel would inside the
+   * container: absolute targets start at the image root, '..' stops at the
+   * root, and nothing ever escapes it.
+   */
+  resolve(path: string, followLast = true): Resolution {
+    const via: string[] = [];
+    let pending = path.split('/').filter((p) => p !== '' && p !== '.');
+    let current = '/';
+    let hops = 0;
+    while (pending.length > 0) {
+      const part = pending.shift()!;
+      if (part === '..') {
+        current = parentOf(current);
+        continue;
+      }
+      const next = joinPath(current, part);
+      const entry = this.entries.get(next);
+      if (!entry) return { via, missing: next };
+      if (entry.type === 'symlink' && (pending.length > 0 || followLast)) {
+        if (++hops > MAX_SYMLINK_HOPS) return { via, missing: next, loop: true };
+        via.push(next);
+        const target = entry.linkTarget ?? '';
+        pending = [...target.split('/').filter((p) => p !== '' && p !== '.'), ...pending];
+        if (target.startsWith('/')) current = '/';
+        continue;
+      }
+      if (pending.length > 0 && entry.type !== 'dir') return { via, missing: joinPath(next, pending[0]!) };
+      current = next;
+    }
+    return { path: current, via };
+  }
+}

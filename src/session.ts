@@ -1,0 +1,63 @@
+// Everything a run creates that must not outlive it (containers, spool
+// directories) is tracked here, so that errors and Ctrl-C clean up the same way.
+import { hostname } from 'node:os';
+import { HOST_LABEL, PID_LABEL, SESSION_LABEL, type Engine } from './engine.js';
+
+export class Cleanup {
+  private readonly items = new Set<AsyncDisposable>();
+
+  add<T extends AsyncDisposable>(item: T): T {
+    this.items.add(item);
+    return item;
+  }
+
+  delete(item: AsyncDisposable): void {
+    this.items.delete(item);
+  }
+
+  get size(): number {
+    return this.items.size;
+  }
+
+  /** Disposes everything still tracked, newest first; keeps going past failures. */
+  async run(): Promise<Error[]> {
+    const errors: Error[] = [];
+    for (const item of [...this.items].reverse()) {
+      this.items.delete(item);
+      try {
+        await item[Symbol.asyncDispose]();
+      } catch (err) {
+        errors.push(err as Error);
+      }
+    }
+    return errors;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes containers left by runs of this tool that are gone (killed with
+ * SIGKILL, machine crash). With `all`, removes every container the tool made
+ * except the current session's.
+ */
+export async function reapContainers(engine: Engine, opts: { all?: boolean } = {}): Promise<string[]> {
+  const removed: string[] = [];
+  for (const c of await engine.listToolContainers()) {
+    if (c.labels[SESSION_LABEL] === engine.session) continue;
+    const sameHost = c.labels[HOST_LABEL] === hostname();
+    const dead = sameHost && !processAlive(Number(c.labels[PID_LABEL]));
+    if (opts.all || dead) {
+      await engine.removeContainer(c.id);
+      removed.push(c.name);
+    }
+  }
+  return removed;
+}
