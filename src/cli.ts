@@ -1,1 +1,320 @@
 #!/usr/bin/env node
+// The slim command line: parses flags, calls the library, prints, and sets the
+// exit code (0 ok, 1 error, 2 usage, 3 divergent, 130 interrupted). Nothing
+// else in slim exits.
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import ora, { type Ora } from 'ora';
+import { build, buildReport, writeReport, type BuildEvent } from './build.js';
+import { compareResults, type Comparison } from './compare.js';
+import { dockerEngine, type Engine } from './engine.js';
+import { SlimError } from './errors.js';
+import { parseHttpProbeFlag, readHttpProbeFile, type HttpProbe } from './drivers/http.js';
+import { flatten } from './image/archive.js';
+import { readImage, readImageFile } from './image/read.js';
+import { parseRule, readAllowlist, type Rule } from './plan/allowlist.js';
+import { LANGUAGES, type Language } from './plan/languages.js';
+import { PACK_NAMES } from './plan/packs.js';
+import { probesBuilt, runWithProbes, type ContinueAfter, type Probes } from './run.js';
+import { Cleanup, reapContainers } from './session.js';
+import { xray, type XrayReport } from './xray.js';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const EXIT = { error: 1, usage: 2, divergent: 3, interrupted: 130 } as const;
+
+const cleanup = new Cleanup();
+let engineInstance: Engine | undefined;
+const engine = (): Engine => (engineInstance ??= dockerEngine({ version: VERSION, onContainer: () => {} }));
+
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function parsePositive(name: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} takes a positive number`);
+    return n;
+  };
+}
+
+function parseContinueAfter(value: string): ContinueAfter {
+  if (value === 'probe' || value === 'exec') return { kind: 'probe' };
+  if (value === 'signal') return { kind: 'signal' };
+  const timeout = /^timeout:(\d+)$/.exec(value);
+  if (timeout) return { kind: 'timeout', seconds: Number(timeout[1]) };
+  throw new InvalidArgumentError("use probe, exec, signal or timeout:SECONDS");
+}
+
+/** Progress on a TTY with a spinner, plain lines otherwise (CI logs). */
+function progress(): { onEvent: (e: BuildEvent) => void; stop: () => void } {
+  const tty = process.stderr.isTTY;
+  let spinner: Ora | undefined;
+  const line = (text: string) => (tty ? spinner?.start(text) ?? (spinner = ora({ text, stream: process.stderr }).start()) : console.error(`slim: ${text}`));
+  const titles = { trace: 'tracing the app', read: 'reading the image', plan: 'planning what to keep', rebuild: 'writing the slim image', verify: 'verifying the slim image' };
+  return {
+    onEvent(e) {
+      if (e.stage === 'notice') {
+        if (tty) spinner?.warn(e.message);
+        else console.error(`slim: note: ${e.message}`);
+      } else if (e.stage === 'run') {
+        if (e.event.detail) line(`${e.event.stage}: ${e.event.detail}`);
+      } else if (e.state === 'start') line(titles[e.stage]);
+      else if (tty) spinner?.succeed(`${titles[e.stage]}${e.detail ? `: ${e.detail}` : ''}`);
+      else console.error(`slim: ${titles[e.stage]} done${e.detail ? `: ${e.detail}` : ''}`);
+    },
+    stop: () => spinner?.stop(),
+  };
+}
+
+interface ProbeFlags {
+  httpProbe?: string[];
+  httpProbeFile?: string[];
+  httpCrawl?: boolean;
+  httpCrawlDepth: number;
+  httpCrawlPages: number;
+  httpProbePort?: number;
+  exec?: string[];
+  hostExec?: string[];
+  defaultProbe: boolean;
+}
+
+function addProbeOptions(cmd: Command): Command {
+  return cmd
+    .option('--http-probe <probe>', "HTTP probe: PATH or 'METHOD PATH' (repeatable; default GET / on every exposed port)", collect)
+    .option('--http-probe-file <file>', 'JSON list of probes: method, path, port, headers, body, form, expectStatus, compare, mask', collect)
+    .option('--http-probe-port <port>', 'container port the HTTP probes go to', parsePositive('--http-probe-port'))
+    .option('--http-crawl', 'follow same-origin links (a, link, script, img, GET forms) from HTML answers')
+    .option('--http-crawl-depth <n>', 'how many links deep the crawl goes', parsePositive('--http-crawl-depth'), 3)
+    .option('--http-crawl-pages <n>', 'how many pages the crawl visits at most', parsePositive('--http-crawl-pages'), 50)
+    .option('--exec <cmd>', 'command run inside the running container as a probe (repeatable)', collect)
+    .option('--host-exec <cmd>', 'command run on the host with SLIM_HTTP_URL etc. in its environment (repeatable)', collect)
+    .option('--no-default-probe', 'do not send GET / when no HTTP probe is given')
+    .option('--ready-timeout <seconds>', 'how long to wait for the app to answer', parsePositive('--ready-timeout'), 60);
+}
+
+async function probesFrom(flags: ProbeFlags): Promise<Probes> {
+  const http: HttpProbe[] = (flags.httpProbe ?? []).map(parseHttpProbeFlag);
+  for (const file of flags.httpProbeFile ?? []) http.push(...(await readHttpProbeFile(file)));
+  if (flags.httpProbePort) for (const p of http) p.port ??= flags.httpProbePort;
+  if (flags.httpProbePort && http.length === 0 && flags.defaultProbe) http.push({ method: 'GET', path: '/', port: flags.httpProbePort });
+  return {
+    http,
+    crawl: flags.httpCrawl ? { maxDepth: flags.httpCrawlDepth, maxPages: flags.httpCrawlPages } : undefined,
+    exec: flags.exec ?? [],
+    hostExec: flags.hostExec ?? [],
+    defaultHttp: flags.defaultProbe,
+  };
+}
+
+function printComparison(c: Comparison): void {
+  const rows = c.rows.map((r) => [
+    r.name,
+    r.original ? `${r.original.status} ${r.original.contentType?.split(';')[0] ?? ''} ${r.original.size}B` : '-',
+    r.slim ? `${r.slim.status} ${r.slim.contentType?.split(';')[0] ?? ''} ${r.slim.size}B` : '-',
+    r.verdict === 'same' ? 'same' : `${r.verdict.toUpperCase()}${r.why ? `: ${r.why}` : ''}`,
+  ]);
+  table(['probe', 'original', 'slim', 'verdict'], rows);
+  console.log(`${c.same}/${c.total} probes equivalent${c.equivalent ? '' : ' — the slim image diverges'}`);
+}
+
+function table(head: string[], rows: string[][]): void {
+  const widths = head.map((h, i) => Math.min(60, Math.max(h.length, ...rows.map((r) => r[i]!.length))));
+  const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  console.log(fmt(head));
+  console.log(fmt(widths.map((w) => '-'.repeat(w))));
+  for (const r of rows) console.log(fmt(r));
+}
+
+const program = new Command('slim')
+  .description('Make container images minimal by watching what the app really touches, then prove the result behaves like the original.')
+  .version(VERSION)
+  .showHelpAfterError();
+
+addProbeOptions(program.command('build').argument('<image>', 'image to slim (never modified)'))
+  .description('trace the app, keep what it needs, write IMAGE.slim and verify it against the original')
+  .option('--tag <tag>', 'tag of the slim image (default: <repo>.slim:<tag>)')
+  .addOption(new Option('--probe <kind>', 'file-access probe inside the container').choices(['fanotify', 'strace', 'auto']).default('auto'))
+  .option('--continue-after <when>', 'when tracing ends: probe, exec, signal (SIGUSR1) or timeout:SECONDS', parseContinueAfter, { kind: 'probe' })
+  .option('--include-path <path>', 'keep this path or glob (directories whole; repeatable)', collect)
+  .option('--include-path-file <file>', 'allowlist file: one path or glob a line, # comments, ! to exclude', collect)
+  .option('--exclude-path <glob>', 'never keep paths matching this glob (repeatable)', collect)
+  .option('--include-pack <name>', `force a pack on (${PACK_NAMES.join(', ')}; repeatable)`, collect)
+  .option('--no-include-pack <name>', 'force a pack off (repeatable)')
+  .option('--no-keep-lang <language>', `do not keep whole packages for a language (${LANGUAGES.join(', ')}; repeatable)`)
+  .option('--no-app-dirs', "do not keep the app's own directories (those no package installed) whole")
+  .option('--no-verify', 'skip running the probes against the slim image')
+  .option('--verify-probe-file <file>', 'more probes, sent only when verifying', collect)
+  .option('--verify-cmd <cmd>', 'your own test command, run on the host against the slim container (SLIM_HTTP_URL set)')
+  .option('--plan-out <file>', 'write the keep plan (every path and why) as JSON')
+  .option('--report <file>', 'where to write the report', 'slim.report.json')
+  .action(async (image: string, flags) => {
+    const rules: Rule[] = [
+      ...((flags.includePath as string[] | undefined) ?? []).map((p) => parseRule(p, '--include-path')),
+      ...((flags.excludePath as string[] | undefined) ?? []).map((p) => parseRule(p, '--exclude-path', true)),
+    ];
+    for (const file of (flags.includePathFile as string[] | undefined) ?? []) rules.push(...(await readAllowlist(file)));
+    const offPacks = process.argv.flatMap((a, i) => (a === '--no-include-pack' ? [process.argv[i + 1]!] : a.startsWith('--no-include-pack=') ? [a.split('=')[1]!] : []));
+    const offLangs = process.argv.flatMap((a, i) => (a === '--no-keep-lang' ? [process.argv[i + 1]!] : []));
+    for (const name of [...((flags.includePack as string[] | undefined) ?? []), ...offPacks]) {
+      if (!PACK_NAMES.includes(name)) throw new SlimError(`unknown pack '${name}'`, { kind: 'usage', hint: `packs: ${PACK_NAMES.join(', ')}` });
+    }
+    for (const name of offLangs) if (!LANGUAGES.includes(name as Language)) throw new SlimError(`unknown language '${name}'`, { kind: 'usage', hint: `languages: ${LANGUAGES.join(', ')}` });
+    const verifyProbes: HttpProbe[] = [];
+    for (const file of (flags.verifyProbeFile as string[] | undefined) ?? []) verifyProbes.push(...(await readHttpProbeFile(file)));
+    const eng = engine();
+    await reapContainers(eng);
+    const ui = progress();
+    try {
+      const result = await build(eng, {
+        image,
+        tag: flags.tag,
+        probe: flags.probe,
+        probes: await probesFrom(flags),
+        readyTimeoutMs: flags.readyTimeout * 1000,
+        continueAfter: flags.continueAfter,
+        rules,
+        includePacks: flags.includePack ?? [],
+        excludePacks: offPacks,
+        languages: new Set(LANGUAGES.filter((l) => !offLangs.includes(l))),
+        appDirs: flags.appDirs,
+        verify: flags.verify,
+        verifyProbes,
+        verifyCmd: flags.verifyCmd,
+      }, cleanup, ui.onEvent);
+      ui.stop();
+      const inspected = await eng.inspectImage(result.id);
+      const report = buildReport(result, inspected ? [] : []);
+      await writeReport(flags.report, report);
+      if (flags.planOut) await writeReport(flags.planOut, { kept: (report as { kept: object }).kept, packs: result.plan.packs, unresolved: result.plan.unresolved });
+      console.log();
+      table(['', 'original', 'slim'], [
+        ['image', result.image, result.tag],
+        ['size', mb(result.original.size), mb(result.slim.size)],
+        ['files', String(result.original.files), String(result.slim.files)],
+      ]);
+      console.log(`reduction: ${((1 - result.slim.size / result.original.size) * 100).toFixed(1)}% (${(result.original.size / result.slim.size).toFixed(1)}x smaller), traced with ${result.probe}`);
+      const sent = result.probeResults.filter((r) => r.ok).length;
+      console.log(`probes answered by the original: ${sent}/${result.probeResults.length}`);
+      if (result.verification) {
+        console.log();
+        printComparison(result.verification);
+        if (!result.verification.equivalent) {
+          throw new SlimError(`the slim image ${result.tag} diverges from the original on ${result.verification.total - result.verification.same} probe(s); it is kept for inspection`, {
+            kind: 'divergent',
+            hint: `see ${flags.report}; keep what is missing with --include-path and build again`,
+          });
+        }
+      }
+      console.log(`report: ${flags.report}`);
+    } finally {
+      ui.stop();
+    }
+  });
+
+addProbeOptions(program.command('compare').argument('<original>').argument('<slim>'))
+  .description('run both images with the same probes and compare the answers side by side')
+  .option('--json', 'print the comparison as JSON')
+  .action(async (original: string, slim: string, flags) => {
+    const eng = engine();
+    const probes = await probesFrom(flags);
+    const base = { tracer: 'none' as const, probes, readyTimeoutMs: flags.readyTimeout * 1000, continueAfter: { kind: 'probe' } as ContinueAfter };
+    const a = await runWithProbes(eng, original, { ...base, role: 'compare' }, cleanup);
+    const b = await runWithProbes(eng, slim, { ...base, role: 'compare' }, cleanup);
+    const comparison = compareResults(a.results, b.results);
+    if (flags.json) console.log(JSON.stringify(comparison, null, 2));
+    else printComparison(comparison);
+    if (!comparison.equivalent) throw new SlimError(`${slim} diverges from ${original}`, { kind: 'divergent' });
+  });
+
+program.command('xray')
+  .argument('[image]', 'image to analyse')
+  .option('--archive <file>', 'read a docker save archive instead of asking the engine')
+  .option('--json', 'print the report as JSON')
+  .description('show what an image is made of: layers, largest directories, waste, caches, setuid files')
+  .action(async (ref: string | undefined, flags) => {
+    if (!ref && !flags.archive) throw new SlimError('xray needs an IMAGE or --archive FILE', { kind: 'usage' });
+    await using image = cleanup.add(flags.archive ? await readImageFile(flags.archive) : await readImage(engine(), ref!));
+    const report = xray(image, await flatten(image));
+    if (flags.json) console.log(JSON.stringify(report, null, 2));
+    else printXray(report);
+  });
+
+function printXray(r: XrayReport): void {
+  console.log(`${r.image} (${r.id.slice(7, 19)})`);
+  console.log(`${r.files.total} entries: ${r.files.regular} files (${mb(r.files.bytes)}), ${r.files.dirs} dirs, ${r.files.symlinks} symlinks, ${r.files.hardlinked} hard links, ${r.files.devices} devices\n`);
+  table(['layer', 'size', 'wasted', 'created by'], r.layers.map((l) => [String(l.index), mb(l.bytes), mb(l.wastedBytes), l.createdBy.replace(/\s+/g, ' ').slice(0, 70)]));
+  console.log(`\nwasted bytes (overwritten or deleted by later layers): ${mb(r.wastedBytes)}\n`);
+  table(['largest directories', 'size'], r.largestDirs.map((d) => [d.path, mb(d.bytes)]));
+  if (r.caches.length) {
+    console.log();
+    table(['package-manager cache', 'kind', 'size'], r.caches.map((c) => [c.path, c.kind, mb(c.bytes)]));
+  }
+  console.log(`\nsetuid/setgid files: ${r.setuid.length ? r.setuid.join(', ') : 'none'}`);
+  console.log(`file capabilities: ${r.capabilities.length ? r.capabilities.map((c) => c.path).join(', ') : 'none'}`);
+}
+
+program.command('doctor')
+  .description('check the engine, its capabilities and the probes, and say what to do about each problem')
+  .action(async () => {
+    const eng = engine();
+    const problems: string[] = [];
+    try {
+      const info = await eng.info();
+      console.log(`engine: Docker ${info.version} (API ${info.apiVersion}), storage ${info.storageDriver}, ${info.os}${info.rootless ? ', rootless' : ''}`);
+      if (info.rootless) problems.push('rootless engine: fanotify needs CAP_SYS_ADMIN; slim build --probe auto will use strace');
+    } catch (err) {
+      console.log(`engine: unavailable (${(err as Error).message})`);
+      problems.push('start Docker: npm run engine (root on Debian/Ubuntu), or set DOCKER_HOST');
+    }
+    const built = probesBuilt();
+    console.log(`probe binary: ${built.probe ? 'built' : 'missing'}`);
+    console.log(`strace bundle: ${built.strace ? 'built' : 'missing'}`);
+    if (!built.probe) problems.push('build the probe: npm run build (needs gcc and libc6-dev)');
+    if (!built.strace) problems.push('install strace (apt-get install strace) and run npm run build');
+    if (problems.length === 0 && built.probe) {
+      for (const tracer of ['fanotify', 'strace'] as const) {
+        if (tracer === 'strace' && !built.strace) continue;
+        const images = await eng.listToolContainers().then(() => eng.inspectImage('slim-samples/debian:bookworm'));
+        if (!images) {
+          console.log(`${tracer} in a container: not checked (no local image slim-samples/debian:bookworm; run npm run samples)`);
+          continue;
+        }
+        try {
+          await runWithProbes(eng, images.id, { tracer, probes: { http: [], exec: [], hostExec: [], defaultHttp: false }, readyTimeoutMs: 10_000, continueAfter: { kind: 'timeout', seconds: 1 }, role: 'doctor' }, cleanup);
+          console.log(`${tracer} in a container: works (CAP_${tracer === 'fanotify' ? 'SYS_ADMIN' : 'SYS_PTRACE'} granted)`);
+        } catch (err) {
+          console.log(`${tracer} in a container: fails (${(err as Error).message.split('\n')[0]})`);
+          problems.push(tracer === 'fanotify' ? 'fanotify is unavailable: use --probe strace' : 'strace is unavailable: the engine refuses CAP_SYS_PTRACE');
+        }
+      }
+    }
+    console.log(problems.length ? `\nto do:\n${problems.map((p) => `- ${p}`).join('\n')}` : '\nall good');
+    if (problems.length) process.exitCode = EXIT.error;
+  });
+
+program.command('prune')
+  .option('--all', "remove every container slim made, not only those of runs that are gone")
+  .description('remove containers left behind by slim runs that were killed')
+  .action(async (flags) => {
+    const removed = await reapContainers(engine(), { all: flags.all });
+    console.log(removed.length ? `removed ${removed.length} container(s): ${removed.join(', ')}` : 'nothing to remove');
+  });
+
+async function shutdown(signal: string): Promise<void> {
+  console.error(`\nslim: ${signal}: cleaning up ${cleanup.size} resource(s)`);
+  await cleanup.run();
+  process.exit(EXIT.interrupted);
+}
+process.once('SIGINT', () => void shutdown('SIGINT'));
+process.once('SIGTERM', () => void shutdown('SIGTERM'));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  await cleanup.run();
+  const e = err instanceof SlimError ? err : new SlimError((err as Error).message ?? String(err));
+  console.error(`slim: ${e.message}`);
+  if (e.hint) console.error(`hint: ${e.hint}`);
+  process.exitCode = EXIT[e.kind];
+}
+await cleanup.run();

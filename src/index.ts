@@ -1,1 +1,23 @@
-export {};
+// slim as a library: each stage of the pipeline is a module; the CLI is a thin layer over them.
+export * from './errors.js';
+export * from './engine.js';
+export * from './session.js';
+export * from './image/archive.js';
+export * from './image/read.js';
+export * from './image/tar.js';
+export * from './image/tree.js';
+export * from './image/write.js';
+export * from './image/content.js';
+export * from './trace/trace.js';
+export * from './drivers/http.js';
+export * from './drivers/commands.js';
+export * from './run.js';
+export * from './plan/plan.js';
+export * from './plan/allowlist.js';
+export * from './plan/elf.js';
+export * from './plan/packs.js';
+export * from './plan/languages.js';
+export * from './rebuild.js';
+export * from './compare.js';
+export * from './build.js';
+export * from './xray.js';

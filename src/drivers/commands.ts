@@ -1,0 +1,63 @@
+// Command probes: --exec runs inside the app's container, --host-exec on the
+// host with the app's published address in its environment.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import type { Container } from '../engine.js';
+import type { ProbeResult } from './http.js';
+
+const SHELL_SYNTAX = /[|&;<>()$`*?[\]{}~!"'\\]/;
+
+/** Runs a command directly when it is plain words, through /bin/sh otherwise (which the image must have). */
+export const execArgv = (command: string): string[] => (SHELL_SYNTAX.test(command) ? ['/bin/sh', '-c', command] : command.trim().split(/\s+/));
+
+const result = (kind: 'exec' | 'host-exec', name: string, exitCode: number, output: Buffer, error?: string): ProbeResult => ({
+  kind,
+  name,
+  status: exitCode,
+  size: output.length,
+  digest: `sha256:${createHash('sha256').update(output).digest('hex')}`,
+  // A host command is the user's own test run: its output holds timings, its exit code is the verdict.
+  compare: kind === 'host-exec' ? 'status' : 'full',
+  ok: exitCode === 0 && !error,
+  error: error ?? (exitCode === 0 ? undefined : `exited with ${exitCode}`),
+  excerpt: output.toString('utf8').slice(0, 300),
+});
+
+export async function runExecProbe(container: Container, command: string, user: string | undefined): Promise<ProbeResult> {
+  try {
+    const { exitCode, stdout, stderr } = await container.exec(execArgv(command), { user });
+    return result('exec', `exec ${command}`, exitCode, Buffer.concat([stdout, stderr]));
+  } catch (err) {
+    return result('exec', `exec ${command}`, -1, Buffer.alloc(0), (err as Error).message);
+  }
+}
+
+/** Environment handed to --host-exec and --verify-cmd commands. */
+export function addressEnv(ports: Map<number, number>, container: string): Record<string, string> {
+  const env: Record<string, string> = { SLIM_CONTAINER: container };
+  const first = [...ports][0];
+  if (first) {
+    env.SLIM_HTTP_ADDR = `127.0.0.1:${first[1]}`;
+    env.SLIM_HTTP_URL = `http://127.0.0.1:${first[1]}`;
+  }
+  for (const [inside, outside] of ports) env[`SLIM_PORT_${inside}`] = String(outside);
+  return env;
+}
+
+export function runHostCommand(command: string, env: Record<string, string>, timeoutMs = 300_000): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const child = spawn('/bin/sh', ['-c', command], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.stderr.on('data', (c: Buffer) => chunks.push(c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve(result('host-exec', `host-exec ${command}`, -1, Buffer.alloc(0), err.message));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve(result('host-exec', `host-exec ${command}`, code ?? 128, Buffer.concat(chunks), signal ? `killed by ${signal}` : undefined));
+    });
+  });
+}

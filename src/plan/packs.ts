@@ -1,0 +1,96 @@
+// Packs: files loaded at run time that probes easily miss (glibc's NSS
+// modules, CA bundles, zoneinfo...). Each is detected from the trace and the
+// kept set, and can be forced on or off by name.
+import type { FileTree } from '../image/tree.js';
+import type { Trace } from '../trace/trace.js';
+
+export interface PackContext {
+  tree: FileTree;
+  trace: Trace;
+  /** Paths kept so far. */
+  kept: (path: string) => boolean;
+  /** Image environment (TZ, SSL_CERT_FILE...). */
+  env: Map<string, string>;
+  /** Sources named in the image's /etc/nsswitch.conf. */
+  nssSources: string[];
+  imageUser: string;
+}
+
+export interface Pack {
+  name: string;
+  description: string;
+  /** Why the pack applies, or undefined when it does not. */
+  detect(ctx: PackContext): string | undefined;
+  /** Paths and globs (absolute); directories are kept whole. */
+  patterns(ctx: PackContext): string[];
+}
+
+const touched = (ctx: PackContext, test: RegExp): string | undefined => {
+  for (const path of ctx.trace.paths.keys()) if (test.test(path)) return path;
+  return undefined;
+};
+
+const keptLibc = (ctx: PackContext): boolean => {
+  for (const dir of ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/lib64', '/usr/lib', '/lib']) {
+    if (ctx.kept(`${dir}/libc.so.6`)) return true;
+  }
+  return false;
+};
+
+export const PACKS: Pack[] = [
+  {
+    name: 'nss',
+    description: "glibc's name service: nsswitch.conf, the libnss_* modules it names, libresolv, host.conf, gai.conf",
+    detect: (ctx) => (keptLibc(ctx) ? 'the app uses glibc, which loads NSS modules at run time' : touched(ctx, /^\/etc\/nsswitch\.conf$|libnss_/) && 'the app read NSS files'),
+    patterns: (ctx) => [
+      '/etc/nsswitch.conf', '/etc/host.conf', '/etc/gai.conf', '/etc/hosts', '/etc/services', '/etc/protocols',
+      ...ctx.nssSources.map((s) => `/**/libnss_${s}.so*`),
+      '/**/libresolv.so*',
+    ],
+  },
+  {
+    name: 'passwd',
+    description: 'user and group databases: /etc/passwd, /etc/group',
+    detect: (ctx) => touched(ctx, /^\/etc\/(passwd|group)$/) ? 'the app read them' : ctx.imageUser ? `the image runs as USER ${ctx.imageUser}` : keptLibc(ctx) ? 'glibc user lookups read them' : undefined,
+    patterns: () => ['/etc/passwd', '/etc/group'],
+  },
+  {
+    name: 'certs',
+    description: 'CA certificates: /etc/ssl, ca-certificates, language bundles such as certifi',
+    detect: (ctx) => {
+      const hit = touched(ctx, /^\/etc\/ssl\/|^\/usr\/share\/ca-certificates|\/certifi\/|libssl\.so|\/_ssl\.|\.pem$|\/tls\.js$|libgnutls|libnss3/);
+      return hit ? `the app touched ${hit}` : ctx.env.has('SSL_CERT_FILE') ? 'SSL_CERT_FILE is set' : undefined;
+    },
+    patterns: () => ['/etc/ssl', '/usr/share/ca-certificates', '/usr/lib/ssl', '/etc/ca-certificates.conf', '/etc/pki', '/**/certifi/cacert.pem'],
+  },
+  {
+    name: 'zoneinfo',
+    description: 'time zones: /usr/share/zoneinfo, /etc/localtime, /etc/timezone',
+    detect: (ctx) => {
+      const hit = touched(ctx, /^\/usr\/share\/zoneinfo|^\/etc\/localtime$|\/zoneinfo\/|\/pytz\/|\/tzdata\//);
+      return hit ? `the app read ${hit}` : ctx.env.has('TZ') ? 'TZ is set' : undefined;
+    },
+    // right/ holds leap-second variants of every zone: nothing reads them unless TZ names them.
+    patterns: () => ['/usr/share/zoneinfo', '!/usr/share/zoneinfo/right', '/etc/localtime', '/etc/timezone'],
+  },
+  {
+    name: 'gconv',
+    description: "glibc's iconv modules",
+    detect: (ctx) => touched(ctx, /\/gconv\//) && 'the app used iconv',
+    patterns: () => ['/**/gconv/gconv-modules', '/**/gconv/gconv-modules.d', '/**/gconv/gconv-modules.cache'],
+  },
+  {
+    name: 'locales',
+    description: 'the C.utf8 locale and locale aliases',
+    detect: (ctx) => touched(ctx, /^\/usr\/lib\/locale\/|^\/usr\/share\/locale\/locale\.alias$/) && 'the app loaded a locale',
+    patterns: () => ['/usr/lib/locale/C.utf8', '/usr/lib/locale/C.UTF-8', '/usr/share/locale/locale.alias'],
+  },
+  {
+    name: 'shell',
+    description: 'a shell and a few tools for debugging (off unless asked)',
+    detect: () => undefined,
+    patterns: () => ['/bin/sh', '/usr/bin/sh', '/bin/bash', '/usr/bin/env', '/bin/ls', '/usr/bin/ls', '/bin/cat', '/usr/bin/cat', '/bin/ps', '/usr/bin/ps'],
+  },
+];
+
+export const PACK_NAMES = PACKS.map((p) => p.name);
