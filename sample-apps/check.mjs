@@ -35,7 +35,9 @@ const report = (ok, label, detail = '') => {
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}: ${label}${detail ? ` (${detail})` : ''}`);
 };
 try {
-  const port = docker('port', container, String(spec.port)).split('\n')[0].split(':').pop();
+  await sleep(200);
+  const running = docker('inspect', '-f', '{{.State.Running}}', container) === 'true';
+  const port = running ? docker('port', container, String(spec.port)).split('\n')[0].split(':').pop() : '0';
   const base = `http://127.0.0.1:${port}`;
   let ready = false;
   for (let i = 0; i < 120 && !ready; i++) {

@@ -9,6 +9,7 @@ export interface PackContext {
   trace: Trace;
   /** Paths kept so far. */
   kept: (path: string) => boolean;
+  keptPaths: () => string[];
   /** Image environment (TZ, SSL_CERT_FILE...). */
   env: Map<string, string>;
   /** Sources named in the image's /etc/nsswitch.conf. */
@@ -58,8 +59,9 @@ export const PACKS: Pack[] = [
     name: 'certs',
     description: 'CA certificates: /etc/ssl, ca-certificates, language bundles such as certifi',
     detect: (ctx) => {
-      const hit = touched(ctx, /^\/etc\/ssl\/|^\/usr\/share\/ca-certificates|\/certifi\/|libssl\.so|\/_ssl\.|\.pem$|\/tls\.js$|libgnutls|libnss3/);
-      return hit ? `the app touched ${hit}` : ctx.env.has('SSL_CERT_FILE') ? 'SSL_CERT_FILE is set' : undefined;
+      const tls = /^\/etc\/ssl\/|^\/usr\/share\/ca-certificates|\/certifi\/|libssl\.so|\/_ssl\.|\.pem$|libgnutls|libnss3/;
+      const hit = touched(ctx, tls) ?? ctx.keptPaths().find((p) => tls.test(p));
+      return hit ? `the app uses TLS (${hit})` : ctx.env.has('SSL_CERT_FILE') ? 'SSL_CERT_FILE is set' : undefined;
     },
     patterns: () => ['/etc/ssl', '/usr/share/ca-certificates', '/usr/lib/ssl', '/etc/ca-certificates.conf', '/etc/pki', '/**/certifi/cacert.pem'],
   },
@@ -68,7 +70,10 @@ export const PACKS: Pack[] = [
     description: 'time zones: /usr/share/zoneinfo, /etc/localtime, /etc/timezone',
     detect: (ctx) => {
       const hit = touched(ctx, /^\/usr\/share\/zoneinfo|^\/etc\/localtime$|\/zoneinfo\/|\/pytz\/|\/tzdata\//);
-      return hit ? `the app read ${hit}` : ctx.env.has('TZ') ? 'TZ is set' : undefined;
+      if (hit) return `the app read ${hit}`;
+      if (ctx.env.has('TZ')) return 'TZ is set';
+      // An image that ships tzdata means local time matters, even if no probe asked for it.
+      return ctx.tree.get('/usr/share/zoneinfo')?.type === 'dir' && keptLibc(ctx) ? 'the image ships tzdata and the app uses glibc' : undefined;
     },
     // right/ holds leap-second variants of every zone: nothing reads them unless TZ names them.
     patterns: () => ['/usr/share/zoneinfo', '!/usr/share/zoneinfo/right', '/etc/localtime', '/etc/timezone'],

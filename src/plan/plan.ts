@@ -195,10 +195,12 @@ export async function planKeep(tree: FileTree, trace: Trace, opts: PlanOptions, 
     }
   }
   await drain();
+  if (opts.languages.has('node')) await keepRequiredNodePackages(tree, plan, content, env, keepNamed, keepTree);
+  await drain();
 
   // ---- 3. packs ----
   const nssSources = await readNssSources(tree, content);
-  const ctx: PackContext = { tree, trace, kept: (p) => plan.paths.has(tree.resolve(p).path ?? p), env, nssSources, imageUser: opts.user };
+  const ctx: PackContext = { tree, trace, kept: (p) => plan.paths.has(tree.resolve(p).path ?? p), keptPaths: () => [...plan.paths.keys()], env, nssSources, imageUser: opts.user };
   for (const pack of PACKS) {
     if (opts.excludePacks.includes(pack.name)) continue;
     const why = opts.includePacks.includes(pack.name) ? 'asked for with --include-pack' : pack.detect(ctx);
@@ -237,9 +239,9 @@ export async function planKeep(tree: FileTree, trace: Trace, opts: PlanOptions, 
   for (const [path, ops] of trace.paths) if (ops.has('write') || ops.has('readdir')) keep(parentOf(path), 'directory the app wrote to or listed');
   await drain();
 
-  // ---- 6. symlinks that lead to kept files, or out of the image (/dev/stdout) ----
+  // ---- 6. symlinks that lead to kept files, or out of the image (logs to /dev/stdout) ----
   for (const entry of tree.values()) {
-    if (entry.type !== 'symlink' || plan.paths.has(entry.path) || !plan.paths.has(parentOf(entry.path))) continue;
+    if (entry.type !== 'symlink' || plan.paths.has(entry.path)) continue;
     const target = entry.linkTarget ?? '';
     const real = tree.resolve(entry.path).path;
     if (real && plan.paths.has(real)) keep(entry.path, `symlink to kept ${showPath(real)}`);
@@ -257,6 +259,44 @@ export async function planKeep(tree: FileTree, trace: Trace, opts: PlanOptions, 
     for (const path of [...plan.paths.keys()]) for (const dir of ancestors(path)) if (!plan.paths.has(dir)) plan.paths.set(dir, [`parent of ${showPath(path)}`]);
   }
   return plan;
+}
+
+const NODE_GLOBAL_DIRS = ['/usr/share/nodejs', '/usr/lib/nodejs', '/usr/local/lib/node_modules', '/usr/lib/node_modules'];
+const REQUIRE = /(?:require\s*\(|import\s*\(|\bfrom)\s*['"]([^'"./][^'"]*)['"]/g;
+
+/**
+ * Node loads packages on first require(), often deep inside a route that no
+ * probe reached: every kept JavaScript file of the app and its packages is
+ * scanned for require/import of bare names, and the packages they name are kept.
+ */
+async function keepRequiredNodePackages(tree: FileTree, plan: KeepPlan, content: ContentSource, env: Map<string, string>, keepNamed: (path: string, reason: string) => string | undefined, keepTree: (dir: string, reason: string) => void): Promise<void> {
+  const scanned = new Set<string>();
+  const globalDirs = [...(env.get('NODE_PATH') ?? '').split(':').filter(Boolean), ...NODE_GLOBAL_DIRS];
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const path of [...plan.paths.keys()]) {
+      if (scanned.has(path) || !/\.(c|m)?js$/.test(path)) continue;
+      scanned.add(path);
+      const entry = tree.get(path);
+      if (entry?.type !== 'file' || entry.size > 1 << 20) continue;
+      for (const match of (await content.read(entry)).toString('latin1').matchAll(REQUIRE)) {
+        const spec = match[1]!;
+        if (spec.startsWith('node:')) continue;
+        const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+        const local = ancestors(path).map((d) => `${d}/node_modules/${name}`);
+        const found = [...local, ...globalDirs.map((d) => `${d}/${name}`)].find((dir) => tree.get(tree.resolve(dir).path ?? '')?.type === 'dir');
+        if (!found) continue;
+        const reason = `node package ${name}, required by ${showPath(path)}`;
+        // Debian links /usr/share/node_modules -> nodejs: keep the name node looks up, and the package.
+        const real = keepNamed(found, reason);
+        if (real && !scanned.has(`${real}/`)) {
+          scanned.add(`${real}/`);
+          keepTree(real, reason);
+          changed = true;
+        }
+      }
+    }
+  }
 }
 
 /** Library directories from /etc/ld.so.conf and the files it includes. */
