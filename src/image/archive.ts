@@ -86,6 +86,7 @@ async function spoolArchive(source: Readable, dir: string, where: string): Promi
     } else if ((header.size ?? 0) < IN_MEMORY) {
       const chunks: Buffer[] = [];
       stream.on('data', (c) => chunks.push(c as Buffer));
+      stream.on('error', () => {}); // reported by the pipeline below
       stream.on('end', () => {
         small.set(name, Buffer.concat(chunks));
         next();

@@ -352,8 +352,11 @@ async function packageOwnedPaths(tree: FileTree, content: ContentSource): Promis
   return owned;
 }
 
-/** Top-level directories that hold apps or homes rather than being one: the app dir is one level down. */
-const CONTAINER_DIRS = new Set(['/srv', '/opt', '/home', '/root', '/var', '/usr', '/etc', '/tmp', '/run', '/mnt', '/media']);
+/** Directories that hold apps, homes or system files rather than being an app: the app dir is further down. */
+const CONTAINER_DIRS = new Set([
+  '/srv', '/opt', '/home', '/root', '/var', '/usr', '/etc', '/tmp', '/run', '/mnt', '/media',
+  '/usr/share', '/usr/lib', '/usr/lib64', '/usr/local', '/usr/local/lib', '/usr/local/share', '/var/lib', '/var/cache', '/var/www', '/var/log',
+]);
 
 /**
  * The app's own directory holding a traced path: the topmost ancestor that no
@@ -366,7 +369,7 @@ function appDirOf(path: string, tree: FileTree, owned: Set<string> | undefined, 
   const chain = ancestors(path).reverse(); // outermost first
   let index = chain.findIndex((p, i) => !owned.has(p) && chain.slice(i).every((q) => !owned.has(q) && tree.get(q)?.type === 'dir'));
   if (index === -1) return undefined;
-  if (index === 0 && CONTAINER_DIRS.has(chain[0]!)) index = 1;
+  while (index < chain.length && CONTAINER_DIRS.has(chain[index]!)) index++;
   const top = chain[index];
   // dpkg does not list the bytecode caches it generates: those are not app directories.
   if (!top || top.includes('/__pycache__')) return undefined;

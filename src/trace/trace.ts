@@ -117,9 +117,9 @@ function stringArgs(args: string): string[] {
   return out;
 }
 
-/** The directory an *at() call is relative to: "3</srv/site>" or AT_FDCWD. */
+/** The directory an *at() call is relative to, as -y shows it: "3</srv/site>" or "AT_FDCWD</srv/site>". */
 function dirfdPath(args: string): string | undefined {
-  return /^\s*-?\d+<([^>]*)>/.exec(args)?.[1];
+  return /^\s*(?:-?\d+|AT_FDCWD)<([^>]*)>/.exec(args)?.[1];
 }
 
 const OPEN_CALLS = new Set(['open', 'openat', 'openat2', 'creat']);

@@ -1,0 +1,58 @@
+// Generated fixtures: layer tars and image archives built in code, so that
+// nasty inputs (whiteouts, hard links, odd names, xattrs) are exact and reviewable.
+import { createHash } from 'node:crypto';
+import { mkdtemp, open, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tar from 'tar-stream';
+import { TarFileWriter, type TarHeader } from '../src/image/tar.js';
+
+export type Spec = Partial<TarHeader> & { name: string; data?: Buffer | string };
+
+export const header = (spec: Spec): TarHeader => ({
+  type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000, linkname: '', devmajor: 0, devminor: 0, uname: '', gname: '', xattrs: new Map(),
+  ...spec,
+  size: spec.data === undefined ? 0 : Buffer.from(spec.data).length,
+});
+
+export async function tempDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'slim-test-'));
+}
+
+/** Writes a layer tar with our codec; returns the file path. */
+export async function layerFile(dir: string, name: string, entries: Spec[]): Promise<string> {
+  const file = join(dir, name);
+  const handle = await open(file, 'w');
+  const writer = new TarFileWriter(handle);
+  for (const e of entries) {
+    const h = header(e);
+    await writer.add(h, e.data === undefined ? undefined : (async function* () { yield Buffer.from(e.data!); })());
+  }
+  await writer.finish();
+  await handle.close();
+  return file;
+}
+
+/** A `docker save`-style archive (legacy layout) of the given layer files. */
+export async function imageArchiveFile(dir: string, layers: string[], opts: { corruptDigest?: boolean } = {}): Promise<string> {
+  const blobs = await Promise.all(layers.map((l) => readFile(l)));
+  const diffIds = blobs.map((b) => `sha256:${createHash('sha256').update(b).digest('hex')}`);
+  if (opts.corruptDigest) diffIds[0] = `sha256:${'0'.repeat(64)}`;
+  const config = Buffer.from(JSON.stringify({
+    architecture: 'amd64', os: 'linux', created: '2026-01-01T00:00:00Z',
+    config: { Cmd: ['/bin/app'], Env: ['PATH=/usr/bin:/bin'] },
+    rootfs: { type: 'layers', diff_ids: diffIds },
+    history: layers.map((_, i) => ({ created_by: `layer ${i}` })),
+  }));
+  const configName = `${createHash('sha256').update(config).digest('hex')}.json`;
+  const pack = tar.pack();
+  pack.entry({ name: configName }, config);
+  blobs.forEach((b, i) => pack.entry({ name: `l${i}/layer.tar` }, b));
+  pack.entry({ name: 'manifest.json' }, JSON.stringify([{ Config: configName, RepoTags: ['fixture:latest'], Layers: blobs.map((_, i) => `l${i}/layer.tar`) }]));
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack as unknown as AsyncIterable<Buffer>) chunks.push(c);
+  const file = join(dir, 'image.tar');
+  await writeFile(file, Buffer.concat(chunks));
+  return file;
+}

@@ -1,0 +1,186 @@
+// Tar codec, flatten and image archive reading on generated fixtures (no engine).
+import { open, readFile, writeFile, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { flatten, readImageArchive } from '../src/image/archive.js';
+import { readImageFile } from '../src/image/read.js';
+import { encodeHeader, readTarHeaders, TarFileWriter } from '../src/image/tar.js';
+import { FileTree } from '../src/image/tree.js';
+import { header, imageArchiveFile, layerFile, tempDir, type Spec } from './fixtures.js';
+import { createReadStream } from 'node:fs';
+
+const CAPABILITY = Buffer.from('0100000200200000000000000000000000000000', 'hex'); // cap_net_bind_service, with 0x80-free and 0x00 bytes
+const BINARY_XATTR = Buffer.from([0x01, 0x80, 0xff, 0x00, 0xfe]);
+const LONG_NAME = `deep/${'d'.repeat(120)}/${'f'.repeat(140)}.txt`;
+const NON_UTF8 = Buffer.from([0x6e, 0x6f, 0x6e, 0xff, 0xfe, 0x2e, 0x74, 0x78, 0x74]).toString('latin1'); // "non\xff\xfe.txt"
+const UNICODE = Buffer.from('données/café ☕.txt', 'utf8').toString('latin1');
+
+async function roundTrip(specs: Spec[]) {
+  const dir = await tempDir();
+  const file = await layerFile(dir, 'layer.tar', specs);
+  const handle = await open(file, 'r');
+  const records = [];
+  for await (const r of readTarHeaders(handle, 'fixture')) records.push(r);
+  await handle.close();
+  return { records, file };
+}
+
+async function treeOf(layers: Spec[][]): Promise<FileTree> {
+  const dir = await tempDir();
+  const files = await Promise.all(layers.map((l, i) => layerFile(dir, `l${i}.tar`, l)));
+  const image = await readImageFile(await imageArchiveFile(dir, files));
+  try {
+    return await flatten(image);
+  } finally {
+    await image[Symbol.asyncDispose]();
+  }
+}
+
+describe('tar codec', () => {
+  it('keeps binary xattrs, long, non-ASCII and non-UTF-8 names byte for byte', async () => {
+    const { records } = await roundTrip([
+      { name: 'bin/ping', mode: 0o4755, data: 'ELF', xattrs: new Map([['security.capability', CAPABILITY], ['user.blob', BINARY_XATTR]]) },
+      { name: LONG_NAME, data: 'long' },
+      { name: NON_UTF8, data: 'x' },
+      { name: UNICODE, data: 'y' },
+      { name: 'link', type: 'symlink', linkname: `target/${'t'.repeat(150)}` },
+      { name: 'dev/null', type: 'char', mode: 0o666, devmajor: 1, devminor: 3 },
+      { name: 'dev/sda', type: 'block', mode: 0o660, devmajor: 8, devminor: 0 },
+      { name: 'run/fifo', type: 'fifo', mode: 0o600 },
+      { name: 'tmp/', type: 'dir', mode: 0o1777 },
+      { name: 'big-ids', uid: 3_000_000, gid: 4_000_000, data: 'z' },
+    ]);
+    const byName = new Map(records.map((r) => [r.header.name, r.header]));
+    expect(byName.get('bin/ping')!.xattrs.get('security.capability')!.equals(CAPABILITY)).toBe(true);
+    expect(byName.get('bin/ping')!.xattrs.get('user.blob')!.equals(BINARY_XATTR)).toBe(true);
+    expect(byName.get('bin/ping')!.mode).toBe(0o4755);
+    expect(byName.has(LONG_NAME)).toBe(true);
+    expect(byName.has(NON_UTF8)).toBe(true);
+    expect(byName.has(UNICODE)).toBe(true);
+    expect(byName.get('link')!.linkname).toBe(`target/${'t'.repeat(150)}`);
+    expect(byName.get('dev/null')).toMatchObject({ type: 'char', devmajor: 1, devminor: 3, mode: 0o666 });
+    expect(byName.get('dev/sda')).toMatchObject({ type: 'block', devmajor: 8 });
+    expect(byName.get('run/fifo')!.type).toBe('fifo');
+    expect(byName.get('tmp/')!.mode).toBe(0o1777);
+    expect(byName.get('big-ids')).toMatchObject({ uid: 3_000_000, gid: 4_000_000 });
+  });
+
+  it('writes the same bytes for the same entries', () => {
+    const h = header({ name: UNICODE, data: 'abc', xattrs: new Map([['security.capability', CAPABILITY]]) });
+    expect(encodeHeader(h).equals(encodeHeader({ ...h }))).toBe(true);
+  });
+
+  it('rejects a corrupted header checksum', async () => {
+    const { file } = await roundTrip([{ name: 'a', data: 'hello' }]);
+    const bytes = await readFile(file);
+    bytes[10] ^= 0xff;
+    await writeFile(file, bytes);
+    const handle = await open(file, 'r');
+    await expect((async () => { for await (const _ of readTarHeaders(handle, 'fixture')); })()).rejects.toThrow(/checksum/);
+    await handle.close();
+  });
+
+  it('rejects a truncated archive', async () => {
+    const { file } = await roundTrip([{ name: 'a', data: 'x'.repeat(5000) }]);
+    await truncate(file, 1500);
+    const handle = await open(file, 'r');
+    await expect((async () => { for await (const _ of readTarHeaders(handle, 'fixture')); })()).rejects.toThrow(/truncated/);
+    await handle.close();
+  });
+
+  it('refuses content of the wrong length', async () => {
+    const dir = await tempDir();
+    const handle = await open(join(dir, 'x.tar'), 'w');
+    const writer = new TarFileWriter(handle);
+    await expect(writer.add(header({ name: 'a', data: 'abc' }), (async function* () { yield Buffer.from('ab'); })())).rejects.toThrow(/expected 3 bytes/);
+    await handle.close();
+  });
+});
+
+describe('flatten', () => {
+  it('applies whiteouts, opaque directories, deletion and re-creation', async () => {
+    const tree = await treeOf([
+      [
+        { name: 'etc/', type: 'dir' },
+        { name: 'etc/keep', data: 'base' },
+        { name: 'etc/gone', data: 'deleted later' },
+        { name: 'data/', type: 'dir', mode: 0o700, uid: 1000 },
+        { name: 'data/old-1', data: '1' },
+        { name: 'data/old-2', data: '2' },
+        { name: 'recreated', data: 'first' },
+      ],
+      [
+        { name: 'etc/.wh.gone' },
+        { name: 'data/.wh..wh..opq' },
+        { name: 'data/new', data: 'new' },
+        { name: '.wh.recreated' },
+      ],
+      [{ name: 'recreated', data: 'second!' }],
+    ]);
+    expect(tree.has('/etc/keep')).toBe(true);
+    expect(tree.has('/etc/gone')).toBe(false);
+    expect(tree.children('/data')).toEqual(['new']);
+    expect(tree.get('/data')).toMatchObject({ mode: 0o700, uid: 1000 });
+    expect(tree.get('/recreated')).toMatchObject({ size: 7, layer: 2 });
+    expect(tree.waste.get(0)).toMatchObject({ files: 4 });
+  });
+
+  it('keeps hard links across layers as one inode, even after the target is replaced', async () => {
+    const tree = await treeOf([
+      [{ name: 'usr/bin/tool', mode: 0o755, data: 'v1' }],
+      [{ name: 'usr/bin/alias', type: 'hardlink', linkname: 'usr/bin/tool' }],
+      [{ name: 'usr/bin/tool', mode: 0o755, data: 'version2' }],
+    ]);
+    const alias = tree.get('/usr/bin/alias')!;
+    expect(alias).toMatchObject({ type: 'file', size: 2, mode: 0o755 });
+    expect(alias.inode).not.toBe(tree.get('/usr/bin/tool')!.inode);
+  });
+
+  it('rejects hard links to missing files and names that climb out of the root', async () => {
+    await expect(treeOf([[{ name: 'a', type: 'hardlink', linkname: 'nowhere' }]])).rejects.toThrow(/hard link '\/a' points to '\/nowhere', which is not in the image/);
+    await expect(treeOf([[{ name: '../escape', data: 'x' }]])).rejects.toThrow(/climbs out of the image root/);
+  });
+
+  it('resolves symlinks like the kernel, inside the image root', async () => {
+    const tree = await treeOf([[
+      { name: 'usr/lib/x86_64-linux-gnu/libc.so.6', data: 'libc' },
+      { name: 'lib', type: 'symlink', linkname: 'usr/lib' },
+      { name: 'usr/bin/python3.11', data: 'py' },
+      { name: 'usr/bin/python3', type: 'symlink', linkname: 'python3.11' },
+      { name: 'usr/bin/python', type: 'symlink', linkname: '/usr/bin/python3' },
+      { name: 'up', type: 'symlink', linkname: '../../../../usr' },
+      { name: 'loop-a', type: 'symlink', linkname: 'loop-b' },
+      { name: 'loop-b', type: 'symlink', linkname: 'loop-a' },
+    ]]);
+    expect(tree.resolve('/lib/x86_64-linux-gnu/libc.so.6')).toEqual({ path: '/usr/lib/x86_64-linux-gnu/libc.so.6', via: ['/lib'] });
+    expect(tree.resolve('/usr/bin/python')).toEqual({ path: '/usr/bin/python3.11', via: ['/usr/bin/python', '/usr/bin/python3'] });
+    expect(tree.resolve('/up/bin/python3', false).path).toBe('/usr/bin/python3');
+    expect(tree.resolve('/loop-a').loop).toBe(true);
+    expect(tree.resolve('/usr/bin/python3.11/x').missing).toBe('/usr/bin/python3.11/x');
+  });
+});
+
+describe('image archives', () => {
+  it('reads the legacy layout and checks layer digests', async () => {
+    const dir = await tempDir();
+    const layer = await layerFile(dir, 'l.tar', [{ name: 'bin/app', mode: 0o755, data: 'app' }]);
+    const image = await readImageFile(await imageArchiveFile(dir, [layer]));
+    expect(image.layers).toHaveLength(1);
+    expect(image.config.config?.Cmd).toEqual(['/bin/app']);
+    await image[Symbol.asyncDispose]();
+    const corrupt = await imageArchiveFile(await tempDir(), [layer], { corruptDigest: true });
+    await expect(readImageFile(corrupt)).rejects.toThrow(/has digest sha256:\w+ but the config expects/);
+  });
+
+  it('says what is wrong with a truncated archive or a file that is not one', async () => {
+    const dir = await tempDir();
+    const layer = await layerFile(dir, 'l.tar', [{ name: 'x', data: 'y'.repeat(100_000) }]);
+    const file = await imageArchiveFile(dir, [layer]);
+    await truncate(file, 50_000);
+    await expect(readImageFile(file)).rejects.toThrow(/truncated|missing/);
+    const junk = join(dir, 'junk.tar');
+    await writeFile(junk, Buffer.alloc(2048));
+    await expect(readImageArchive(createReadStream(junk), junk)).rejects.toThrow(/neither manifest.json nor index.json/);
+    await expect(readImageFile(join(dir, 'absent.tar'))).rejects.toThrow(/no such file/);
+  });
+});
