@@ -8,7 +8,7 @@ import { runHostCommand } from './drivers/commands.js';
 import type { HttpProbe, ProbeResult } from './drivers/http.js';
 import { flatten } from './image/archive.js';
 import { imageContent } from './image/content.js';
-import { readImage, splitTag } from './image/read.js';
+import { checkImageRef, readImage, splitTag } from './image/read.js';
 import type { Rule } from './plan/allowlist.js';
 import type { Language } from './plan/languages.js';
 import { planKeep, type KeepPlan } from './plan/plan.js';
@@ -84,6 +84,8 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
     onEvent({ stage, state: 'done', detail: detail?.(result) });
     return result;
   };
+  checkImageRef(opts.image);
+  if (opts.tag) checkImageRef(opts.tag);
   const source = await engine.inspectImage(opts.image);
   if (!source) throw new SlimError(`reading image ${opts.image}: the engine has no such image`, { hint: `build or load it first (docker build -t ${opts.image} .)` });
   const tag = opts.tag ?? defaultSlimTag(opts.image);

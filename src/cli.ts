@@ -3,7 +3,7 @@
 // exit code (0 ok, 1 error, 2 usage, 3 divergent, 130 interrupted). Nothing
 // else in slim exits.
 import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import ora, { type Ora } from 'ora';
 import { build, buildReport, writeReport, type BuildEvent } from './build.js';
 import { compareResults, type Comparison } from './compare.js';
@@ -128,19 +128,20 @@ function table(head: string[], rows: string[][]): void {
 const program = new Command('slim')
   .description('Make container images minimal by watching what the app really touches, then prove the result behaves like the original.')
   .version(VERSION)
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .exitOverride();
 
 addProbeOptions(program.command('build').argument('<image>', 'image to slim (never modified)'))
   .description('trace the app, keep what it needs, write IMAGE.slim and verify it against the original')
   .option('--tag <tag>', 'tag of the slim image (default: <repo>.slim:<tag>)')
   .addOption(new Option('--probe <kind>', 'file-access probe inside the container').choices(['fanotify', 'strace', 'auto']).default('auto'))
-  .option('--continue-after <when>', 'when tracing ends: probe, exec, signal (SIGUSR1) or timeout:SECONDS', parseContinueAfter, { kind: 'probe' })
+  .addOption(new Option('--continue-after <when>', 'when tracing ends: probe, exec, signal (SIGUSR1) or timeout:SECONDS').argParser(parseContinueAfter).default({ kind: 'probe' }, 'probe'))
   .option('--include-path <path>', 'keep this path or glob (directories whole; repeatable)', collect)
   .option('--include-path-file <file>', 'allowlist file: one path or glob a line, # comments, ! to exclude', collect)
   .option('--exclude-path <glob>', 'never keep paths matching this glob (repeatable)', collect)
   .option('--include-pack <name>', `force a pack on (${PACK_NAMES.join(', ')}; repeatable)`, collect)
-  .option('--no-include-pack <name>', 'force a pack off (repeatable)')
-  .option('--no-keep-lang <language>', `do not keep whole packages for a language (${LANGUAGES.join(', ')}; repeatable)`)
+  .option('--exclude-pack <name>', 'force a pack off (also spelled --no-include-pack; repeatable)', collect)
+  .option('--skip-lang <language>', `do not keep whole packages for a language (${LANGUAGES.join(', ')}; also --no-keep-lang; repeatable)`, collect)
   .option('--no-app-dirs', "do not keep the app's own directories (those no package installed) whole")
   .option('--no-verify', 'skip running the probes against the slim image')
   .option('--verify-probe-file <file>', 'more probes, sent only when verifying', collect)
@@ -153,8 +154,8 @@ addProbeOptions(program.command('build').argument('<image>', 'image to slim (nev
       ...((flags.excludePath as string[] | undefined) ?? []).map((p) => parseRule(p, '--exclude-path', true)),
     ];
     for (const file of (flags.includePathFile as string[] | undefined) ?? []) rules.push(...(await readAllowlist(file)));
-    const offPacks = process.argv.flatMap((a, i) => (a === '--no-include-pack' ? [process.argv[i + 1]!] : a.startsWith('--no-include-pack=') ? [a.split('=')[1]!] : []));
-    const offLangs = process.argv.flatMap((a, i) => (a === '--no-keep-lang' ? [process.argv[i + 1]!] : []));
+    const offPacks: string[] = flags.excludePack ?? [];
+    const offLangs: string[] = flags.skipLang ?? [];
     for (const name of [...((flags.includePack as string[] | undefined) ?? []), ...offPacks]) {
       if (!PACK_NAMES.includes(name)) throw new SlimError(`unknown pack '${name}'`, { kind: 'usage', hint: `packs: ${PACK_NAMES.join(', ')}` });
     }
@@ -308,10 +309,19 @@ async function shutdown(signal: string): Promise<void> {
 process.once('SIGINT', () => void shutdown('SIGINT'));
 process.once('SIGTERM', () => void shutdown('SIGTERM'));
 
+/** DockerSlim spells these as negations that take a value, which commander cannot express. */
+const ALIASES: Record<string, string> = { '--no-include-pack': '--exclude-pack', '--no-keep-lang': '--skip-lang' };
+const argv = process.argv.map((a) => ALIASES[a.split('=')[0]!] ? ALIASES[a.split('=')[0]!]! + a.slice(a.split('=')[0]!.length) : a);
+
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(argv);
 } catch (err) {
   await cleanup.run();
+  if (err instanceof CommanderError) {
+    // commander has printed the message (or the help); only the exit code is ours.
+    process.exitCode = err.exitCode === 0 ? 0 : EXIT.usage;
+    process.exit();
+  }
   const e = err instanceof SlimError ? err : new SlimError((err as Error).message ?? String(err));
   console.error(`slim: ${e.message}`);
   if (e.hint) console.error(`hint: ${e.hint}`);

@@ -125,15 +125,22 @@ async function failure(container: Container, message: string, hint: string): Pro
   return new SlimError(`${message}${logs.trim() ? `\n--- last lines of the app's log ---\n${logs.trimEnd()}` : ''}`, { hint });
 }
 
+/** Why a container that should be running has exited, if it has: the probe refused, or the app quit. */
+async function exitedEarly(container: Container, tracer: Tracer): Promise<SlimError | undefined> {
+  const state = await container.state();
+  if (state.running) return undefined;
+  if (state.exitCode === PROBE_FAILED && tracer !== 'none') {
+    return new ProbeRefusedError(tracer, (await container.logs(10)).trim().split('\n').pop() ?? '');
+  }
+  return failure(container, `the app exited with code ${state.exitCode} before it answered`, 'check that the image runs on its own (docker run IMAGE); its log is above');
+}
+
 /** Waits until every port answers HTTP (any status) or the app exits. */
 async function waitReady(container: Container, ports: Map<number, number>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const pending = new Set(ports.keys());
   while (pending.size > 0) {
-    const state = await container.state();
-    if (!state.running) {
-      throw await failure(container, `the app exited with code ${state.exitCode} before it answered on port ${[...pending][0]}`, 'check that the image runs on its own (docker run IMAGE); its log is above');
-    }
+    if (!(await container.state()).running) return; // the caller says why
     for (const port of [...pending]) {
       try {
         await fetchWithin(`http://127.0.0.1:${ports.get(port)}/`, { redirect: 'manual' }, 2000);
@@ -201,14 +208,14 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
     onEvent({ stage: 'start', detail: container.name });
     await container.start();
     const hostPorts = new Map<number, number>();
-    for (const port of ports) hostPorts.set(port, await container.hostPort(`${port}/tcp`));
-    await sleep(100);
-    const early = await container.state();
-    if (!early.running && early.exitCode === PROBE_FAILED && tracer !== 'none') {
-      const logs = await container.logs(10);
-      throw new ProbeRefusedError(tracer, logs.trim().split('\n').pop() ?? '');
+    try {
+      for (const port of ports) hostPorts.set(port, await container.hostPort(`${port}/tcp`));
+      await waitReady(container, hostPorts, opts.readyTimeoutMs);
+    } catch (err) {
+      throw (await exitedEarly(container, tracer)) ?? err;
     }
-    await waitReady(container, hostPorts, opts.readyTimeoutMs);
+    const exited = await exitedEarly(container, tracer);
+    if (exited) throw exited;
     onEvent({ stage: 'ready' });
 
     onEvent({ stage: 'probing' });

@@ -1,0 +1,41 @@
+// Helpers for tests on the real engine: the CLI as a user runs it, and leftovers checks.
+import { spawn, spawnSync } from 'node:child_process';
+import { dockerEngine } from '../src/engine.js';
+
+export const engine = dockerEngine({ version: 'test' });
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs dist/cli.js (built by `npm test`) with arguments. */
+export function cli(args: string[], opts: { cwd?: string; onStderr?: (text: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [new URL('../dist/cli.js', import.meta.url).pathname, ...args], { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c));
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c;
+      opts.onStderr?.(stderr, child);
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Containers slim made that still exist. */
+export const slimContainers = (): string[] =>
+  spawnSync('docker', ['ps', '-aq', '--filter', 'label=io.slim.tool=slim'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+
+export const imageExists = (ref: string): boolean => spawnSync('docker', ['image', 'inspect', ref], { stdio: 'ignore' }).status === 0;
+
+export function sampleCheck(name: string, image: string): { ok: boolean; output: string } {
+  const run = spawnSync(process.execPath, [new URL('../sample-apps/check.mjs', import.meta.url).pathname, name, image], { encoding: 'utf8' });
+  return { ok: run.status === 0, output: run.stdout + run.stderr };
+}
+
+export function removeImage(ref: string): void {
+  spawnSync('docker', ['rmi', '-f', ref], { stdio: 'ignore' });
+}

@@ -1,0 +1,101 @@
+// Write → load → save → read on the real engine: every kept path comes back
+// with the same mode, owner, link target, xattrs and content.
+import { createHash } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { flatten, type Image } from '../src/image/archive.js';
+import { imageContent } from '../src/image/content.js';
+import { readImage, readImageFile } from '../src/image/read.js';
+import type { FileTree } from '../src/image/tree.js';
+import { rebuild } from '../src/rebuild.js';
+import { engine, removeImage, slimContainers } from './engine-helpers.js';
+import { imageArchiveFile, layerFile, tempDir } from './fixtures.js';
+
+const CAPABILITY = Buffer.from('0100000200040000000000000000000000000000', 'hex');
+const NON_UTF8 = Buffer.from([0x6e, 0xff, 0x2e, 0x62, 0x69, 0x6e]).toString('latin1');
+const LONG = `opt/${'long-directory-name-'.repeat(6)}/${'file-'.repeat(25)}.dat`;
+
+async function snapshot(image: Image, tree: FileTree) {
+  await using content = imageContent(image);
+  const out = new Map<string, object>();
+  for (const e of tree.values()) {
+    const digest = e.type === 'file' ? createHash('sha256').update(await content.read(e)).digest('hex') : '';
+    out.set(e.path, {
+      type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, link: e.linkTarget, dev: [e.devMajor, e.devMinor],
+      xattrs: Object.fromEntries([...e.xattrs].map(([k, v]) => [k, v.toString('hex')])), digest,
+    });
+  }
+  return out;
+}
+
+describe('image round trip on the engine', () => {
+  const tags = ['slim-test/roundtrip:fixture', 'slim-test/roundtrip:fixture-again', 'slim-test/roundtrip:sample'];
+  afterAll(() => tags.forEach(removeImage));
+
+  it('keeps nasty entries exact, hard links as links, and writes the same image ID twice', async () => {
+    const dir = await tempDir();
+    const layers = [
+      await layerFile(dir, 'l0.tar', [
+        { name: 'bin/', type: 'dir', mode: 0o755 },
+        { name: 'bin/ping', mode: 0o4755, data: 'pretend ping', xattrs: new Map([['security.capability', CAPABILITY]]) },
+        { name: 'bin/wall', mode: 0o2755, gid: 5, data: 'wall' },
+        { name: 'data/', type: 'dir', mode: 0o1733, uid: 1234, gid: 4321 },
+        { name: 'data/shared', mode: 0o640, uid: 1234, data: 'one inode' },
+        { name: 'dev/', type: 'dir' },
+        { name: 'dev/null', type: 'char', mode: 0o666, devmajor: 1, devminor: 3 },
+        { name: 'dev/loop9', type: 'block', mode: 0o660, devmajor: 7, devminor: 9 },
+        { name: 'dev/pipe', type: 'fifo', mode: 0o600 },
+        { name: NON_UTF8, data: 'bytes' },
+        { name: Buffer.from('opt/é/ünïcode ☕', 'utf8').toString('latin1'), data: 'utf' },
+        { name: LONG, data: 'long' },
+        { name: 'empty/', type: 'dir', mode: 0o700 },
+        { name: 'to-ping', type: 'symlink', linkname: 'bin/ping' },
+      ]),
+      await layerFile(dir, 'l1.tar', [
+        { name: 'data/hardlink', type: 'hardlink', linkname: 'data/shared' },
+        { name: 'data/.wh.ghost' },
+      ]),
+    ];
+    const source = await readImageFile(await imageArchiveFile(dir, layers));
+    const tree = await flatten(source);
+    const first = await rebuild(engine, source, tree, tree.paths(), tags[0]!);
+    const second = await rebuild(engine, source, tree, tree.paths(), tags[1]!);
+    expect(second.id).toBe(first.id);
+
+    const back = await readImage(engine, tags[0]!);
+    const backTree = await flatten(back);
+    const [a, b] = [await snapshot(source, tree), await snapshot(back, backTree)];
+    for (const [path, meta] of a) if (path !== '/') expect(b.get(path), path).toEqual(meta);
+    expect(backTree.get('/data/hardlink')!.inode).toBe(backTree.get('/data/shared')!.inode);
+    const layerBytes = back.layers[0]!.size;
+    expect(layerBytes).toBeLessThan(20_000); // the hard-linked file is stored once
+    await source[Symbol.asyncDispose]();
+    await back[Symbol.asyncDispose]();
+  });
+
+  it('round-trips a real sample image path for path', async () => {
+    const source = await readImage(engine, 'slim-samples/node-api:latest');
+    const tree = await flatten(source);
+    await rebuild(engine, source, tree, tree.paths(), tags[2]!);
+    const back = await readImage(engine, tags[2]!);
+    const [a, b] = [await snapshot(source, tree), await snapshot(back, await flatten(back))];
+    let compared = 0;
+    for (const [path, meta] of a) {
+      if (path === '/') continue;
+      expect(b.get(path), path).toEqual(meta);
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(5000);
+    const config = back.config.config!;
+    expect(config.Entrypoint).toEqual(['node']);
+    expect(config.Cmd).toEqual(['server.js']);
+    expect(config.User).toBe('nobody');
+    expect(config.WorkingDir).toBe('/srv/api');
+    expect(config.Labels?.['io.slim.source']).toBe('slim-samples/node-api:latest');
+    await source[Symbol.asyncDispose]();
+    await back[Symbol.asyncDispose]();
+  });
+
+  it('leaves no container behind', () => {
+    expect(slimContainers()).toEqual([]);
+  });
+});

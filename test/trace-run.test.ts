@@ -1,0 +1,64 @@
+// Trace runs on the real engine: both probes, the fallback, and Ctrl-C.
+import { afterAll, describe, expect, it } from 'vitest';
+import { ProbeRefusedError, runWithProbes, type RunOptions } from '../src/run.js';
+import { Cleanup } from '../src/session.js';
+import { build } from '../src/build.js';
+import { cli, engine, imageExists, removeImage, slimContainers } from './engine-helpers.js';
+
+const probes = { http: [{ method: 'GET', path: '/' }, { method: 'GET', path: '/clock/' }], exec: [], hostExec: [], defaultHttp: false };
+const options = (tracer: RunOptions['tracer']): RunOptions => ({ tracer, probes, readyTimeoutMs: 60_000, continueAfter: { kind: 'probe' }, role: 'test' });
+
+describe('trace run', () => {
+  afterAll(() => removeImage('slim-test/fallback:slim'));
+
+  it('fanotify sees the interpreter, Django modules and the probed templates', async () => {
+    const run = await runWithProbes(engine, 'slim-samples/django-site:latest', options('fanotify'), new Cleanup());
+    const paths = [...run.trace!.paths.keys()];
+    expect(run.trace!.paths.get('/usr/bin/python3.11')?.has('exec')).toBe(true);
+    expect(paths.some((p) => p.startsWith('/usr/lib/python3/dist-packages/django/template/'))).toBe(true);
+    expect(paths).toContain('/srv/site/clock/templates/clock/clock.html');
+    expect(paths).toContain('/srv/site/pages/templates/pages/home.html');
+    expect(paths).not.toContain('/srv/site/pages/templates/pages/about.html');
+    expect(run.results.map((r) => r.status)).toEqual([200, 200]);
+  });
+
+  it('strace also sees failed lookups and stat-only paths', async () => {
+    const run = await runWithProbes(engine, 'slim-samples/django-site:latest', options('strace'), new Cleanup());
+    const entries = [...run.trace!.paths];
+    expect(entries.filter(([, ops]) => ops.has('missing')).length).toBeGreaterThan(20);
+    expect(entries.filter(([, ops]) => ops.size === 1 && ops.has('stat')).length).toBeGreaterThan(20);
+    expect(run.trace!.paths.has('/srv/site/clock/templates/clock/clock.html')).toBe(true);
+  });
+
+  it('says so when the engine refuses CAP_SYS_ADMIN, and auto falls back to strace', async () => {
+    const refused = runWithProbes(engine, 'slim-samples/c-hello:latest', { ...options('fanotify'), probes: { ...probes, http: [{ method: 'GET', path: '/' }] }, grantCapability: false }, new Cleanup());
+    await expect(refused).rejects.toBeInstanceOf(ProbeRefusedError);
+    const notices: string[] = [];
+    const result = await build(engine, {
+      image: 'slim-samples/c-hello:latest', tag: 'slim-test/fallback:slim', probe: 'auto', grantCapability: false,
+      probes: { http: [], exec: [], hostExec: [], defaultHttp: true }, readyTimeoutMs: 30_000, continueAfter: { kind: 'probe' },
+      rules: [], includePacks: [], excludePacks: [], languages: new Set(), appDirs: true, verify: true, verifyProbes: [],
+    }, new Cleanup(), (e) => e.stage === 'notice' && notices.push(e.message));
+    expect(result.probe).toBe('strace');
+    expect(notices.join()).toMatch(/refused CAP_SYS_ADMIN.*strace/);
+    expect(result.verification?.equivalent).toBe(true);
+  });
+
+  it('Ctrl-C while the probes run leaves no container and no output tag', async () => {
+    const tag = 'slim-test/interrupted:slim';
+    const run = await cli(['build', 'slim-samples/django-site:latest', '--tag', tag, '--continue-after', 'timeout:30'], {
+      onStderr: (text, child) => {
+        if (/start: slim-trace/.test(text) && !child.killed) setTimeout(() => child.kill('SIGINT'), 1500);
+      },
+    });
+    expect(run.code).toBe(130);
+    expect(run.stderr).toMatch(/SIGINT: cleaning up/);
+    expect(slimContainers()).toEqual([]);
+    expect(imageExists(tag)).toBe(false);
+    expect(imageExists('slim-samples/django-site:latest')).toBe(true);
+  });
+
+  it('leaves no container behind', () => {
+    expect(slimContainers()).toEqual([]);
+  });
+});
