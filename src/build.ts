@@ -9,12 +9,13 @@ import type { HttpProbe, ProbeResult } from './drivers/http.js';
 import { flatten } from './image/archive.js';
 import { imageContent } from './image/content.js';
 import { checkImageRef, readImage, splitTag } from './image/read.js';
-import type { Rule } from './plan/allowlist.js';
+import { parseAllowlist, type Rule } from './plan/allowlist.js';
 import type { Language } from './plan/languages.js';
 import { planKeep, type KeepPlan } from './plan/plan.js';
 import { rebuild } from './rebuild.js';
 import { ProbeRefusedError, runWithProbes, type ContinueAfter, type Probes, type RunEvent } from './run.js';
 import type { Cleanup } from './session.js';
+import { mergeAllowlist, readTextIfExists, suggest, writeAllowlist, type Suggestion } from './tune.js';
 import { traceToJson, type ProbeKind, type Trace } from './trace/trace.js';
 
 export interface BuildOptions {
@@ -34,12 +35,18 @@ export interface BuildOptions {
   verifyProbes: HttpProbe[];
   /** The user's own test command, run on the host against the slim container. */
   verifyCmd?: string;
+  /** Extra rounds that add what the slim image missed, when it diverges (--tune N). */
+  tune: number;
+  /** Where tuning writes its suggestions (an allowlist users commit). */
+  allowlistFile?: string;
   /** Simulates an engine that refuses the tracer's capability (tests). */
   grantCapability?: boolean;
 }
 
+export type Stage = 'trace' | 'read' | 'plan' | 'rebuild' | 'verify' | 'tune';
+
 export type BuildEvent =
-  | { stage: 'trace' | 'read' | 'plan' | 'rebuild' | 'verify'; state: 'start' | 'done'; detail?: string }
+  | { stage: Stage; state: 'start' | 'done'; detail?: string }
   | { stage: 'run'; event: RunEvent }
   | { stage: 'notice'; message: string };
 
@@ -55,6 +62,19 @@ export interface BuildResult {
   probeResults: ProbeResult[];
   verification?: Comparison;
   seconds: Record<string, number>;
+  /** One row per build round: paths added before it, probes equivalent after it. */
+  rounds: TuneRound[];
+  /** What the slim image still misses, when it diverges. */
+  suggestions: Suggestion[];
+  /** The image's environment (redacted in the report). */
+  env: string[];
+}
+
+export interface TuneRound {
+  round: number;
+  added: number;
+  same: number;
+  total: number;
 }
 
 export const defaultSlimTag = (image: string): string => {
@@ -76,11 +96,11 @@ function verificationProbes(results: ProbeResult[], opts: BuildOptions): Probes 
 
 export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup, onEvent: (e: BuildEvent) => void = () => {}): Promise<BuildResult> {
   const seconds: Record<string, number> = {};
-  const timed = async <T>(stage: 'trace' | 'read' | 'plan' | 'rebuild' | 'verify', fn: () => Promise<T>, detail?: (r: T) => string): Promise<T> => {
+  const timed = async <T>(stage: Stage, fn: () => Promise<T>, detail?: (r: T) => string): Promise<T> => {
     onEvent({ stage, state: 'start' });
     const start = performance.now();
     const result = await fn();
-    seconds[stage] = Math.round(performance.now() - start) / 1000;
+    seconds[stage] = Math.round((seconds[stage] ?? 0) * 1000 + performance.now() - start) / 1000;
     onEvent({ stage, state: 'done', detail: detail?.(result) });
     return result;
   };
@@ -120,53 +140,74 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
     const tree = await timed('read', () => flatten(image));
     const config = image.config.config ?? {};
     await using content = imageContent(image);
-    const plan = await timed('plan', () => planKeep(tree, trace, {
-      entrypoint: [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])],
-      env: config.Env ?? [],
-      workdir: config.WorkingDir ?? '',
-      user: config.User ?? '',
-      volumes: Object.keys(config.Volumes ?? {}),
-      rules: opts.rules,
-      includePacks: opts.includePacks,
-      excludePacks: opts.excludePacks,
-      languages: opts.languages,
-      appDirs: opts.appDirs,
-    }, content), (p) => `${p.paths.size} of ${tree.size} paths kept`);
-    for (const warning of plan.warnings) onEvent({ stage: 'notice', message: warning });
-    for (const u of plan.unresolved) onEvent({ stage: 'notice', message: `unresolved library ${u.library} needed by ${showPath(u.neededBy)}` });
-
-    const slimImage = { ...image, ref: opts.image };
-    const rebuilt = await timed('rebuild', () => rebuild(engine, slimImage, tree, plan.paths.keys(), tag), (r) => `${tag} (${r.id.slice(7, 19)})`);
-    const slimInfo = await engine.inspectImage(rebuilt.id);
-
-    let verification: Comparison | undefined;
-    if (opts.verify) {
-      verification = await timed('verify', async () => {
-        const probes = verificationProbes(traced.run.results, opts);
-        const verifyCmd = opts.verifyCmd;
-        const hostCheck = verifyCmd ? async (env: Record<string, string>) => [await runHostCommand(verifyCmd, env)] : undefined;
-        const base = { tracer: 'none' as const, probes, readyTimeoutMs: opts.readyTimeoutMs, continueAfter: { kind: 'probe' } as ContinueAfter, afterProbes: hostCheck };
-        const original = await runWithProbes(engine, source.id, { ...base, role: 'verify-original' }, cleanup, onRun);
-        const slim = await runWithProbes(engine, rebuilt.id, { ...base, role: 'verify-slim' }, cleanup, onRun).catch((err: Error) => {
-          throw new SlimError(`the slim image ${tag} does not run like the original: ${err.message}`, { kind: 'divergent', hint: 'inspect it with docker run; add the missing files with --include-path and build again' });
-        });
-        return compareResults(original.results, slim.results);
-      }, (c) => `${c.same}/${c.total} probes equivalent`);
-    }
-
-    return {
-      image: opts.image,
-      tag,
-      id: rebuilt.id,
-      probe: traced.probe,
-      original: { size: source.size, files: tree.size },
-      slim: { size: slimInfo?.size ?? rebuilt.layerBytes, files: rebuilt.files },
-      plan,
-      trace,
-      probeResults: traced.run.results,
-      verification,
-      seconds,
+    const verifyProbes = verificationProbes(traced.run.results, opts);
+    const verifyCmd = opts.verifyCmd;
+    const verifyRun = {
+      tracer: 'none' as const, probes: verifyProbes, readyTimeoutMs: opts.readyTimeoutMs, continueAfter: { kind: 'probe' } as ContinueAfter,
+      afterProbes: verifyCmd ? async (env: Record<string, string>) => [await runHostCommand(verifyCmd, env)] : undefined,
     };
+    // The original does not change between rounds: its answers are taken once.
+    let originalAnswers: ProbeResult[] | undefined;
+
+    const rounds: TuneRound[] = [];
+    let rules = opts.rules;
+    let includePacks = opts.includePacks;
+    let added: Suggestion[] = [];
+    for (let round = 1; ; round++) {
+      const plan = await timed('plan', () => planKeep(tree, trace, {
+        entrypoint: [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])],
+        env: config.Env ?? [],
+        workdir: config.WorkingDir ?? '',
+        user: config.User ?? '',
+        volumes: Object.keys(config.Volumes ?? {}),
+        rules,
+        includePacks,
+        excludePacks: opts.excludePacks,
+        languages: opts.languages,
+        appDirs: opts.appDirs,
+      }, content), (p) => `${p.paths.size} of ${tree.size} paths kept`);
+      if (round === 1) {
+        for (const warning of plan.warnings) onEvent({ stage: 'notice', message: warning });
+        for (const u of plan.unresolved) onEvent({ stage: 'notice', message: `unresolved library ${u.library} needed by ${showPath(u.neededBy)}` });
+      }
+      const rebuilt = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, tree, plan.paths.keys(), tag), (r) => `${tag} (${r.id.slice(7, 19)})`);
+      const slimInfo = await engine.inspectImage(rebuilt.id);
+      const result: BuildResult = {
+        image: opts.image, tag, id: rebuilt.id, probe: traced.probe,
+        original: { size: source.size, files: tree.size },
+        slim: { size: slimInfo?.size ?? rebuilt.layerBytes, files: rebuilt.files },
+        plan, trace, probeResults: traced.run.results, seconds, rounds, suggestions: [], env: config.Env ?? [],
+      };
+      if (!opts.verify) return result;
+
+      const verification = await timed('verify', async () => {
+        originalAnswers ??= (await runWithProbes(engine, source.id, { ...verifyRun, role: 'verify-original' }, cleanup, onRun)).results;
+        const slim = await runWithProbes(engine, rebuilt.id, { ...verifyRun, role: 'verify-slim' }, cleanup, onRun)
+          .then((r) => r.results)
+          .catch((err: Error) => originalAnswers!.map((o) => ({ ...o, status: 0, size: 0, digest: '', ok: false, excerpt: '', error: `the slim image did not run: ${err.message.split('\n')[0]}` })));
+        return compareResults(originalAnswers!, slim);
+      }, (c) => `${c.same}/${c.total} probes equivalent`);
+      result.verification = verification;
+      rounds.push({ round, added: added.length, same: verification.same, total: verification.total });
+      if (verification.equivalent) return result;
+
+      // What did the slim image look for and not find? strace on the slim image, same probes.
+      const diverging = verification.rows.filter((r) => r.verdict !== 'same').map((r) => r.name);
+      const tuneTrace = await timed('tune', async () => (await runWithProbes(engine, rebuilt.id, { ...verifyRun, tracer: 'strace', role: 'tune', tolerateExit: true }, cleanup, onRun)).trace!);
+      result.suggestions = suggest(tree, tuneTrace, new Set(plan.paths.keys()), opts.languages, diverging);
+      if (round > opts.tune || result.suggestions.length === 0) return result;
+
+      const file = opts.allowlistFile;
+      const existing = file ? await readTextIfExists(file) : '';
+      const merged = mergeAllowlist(existing, result.suggestions, file ?? 'suggestions');
+      if (merged.added.length === 0) return result;
+      if (file) await writeAllowlist(file, merged.text);
+      added = merged.added;
+      const list = parseAllowlist(merged.text, file ?? 'suggestions');
+      rules = [...opts.rules, ...list.rules];
+      includePacks = [...new Set([...opts.includePacks, ...list.packs])];
+      onEvent({ stage: 'notice', message: `round ${round + 1}: adding ${added.map((a) => a.line).join(', ')}` });
+    }
   } finally {
     await image[Symbol.asyncDispose]();
     cleanup.delete(image);
@@ -176,7 +217,7 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
 const REDACT = /(PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL|AUTH)/i;
 
 /** The report written as slim.report.json: sizes, every kept path with its reasons, probe results. */
-export function buildReport(result: BuildResult, env: string[] = []): object {
+export function buildReport(result: BuildResult): object {
   return {
     format: 'slim-report/1',
     image: result.image,
@@ -184,10 +225,12 @@ export function buildReport(result: BuildResult, env: string[] = []): object {
     probe: result.probe,
     sizes: { original: result.original, slim: result.slim, reduction: 1 - result.slim.size / result.original.size },
     seconds: result.seconds,
-    env: env.map((e) => (REDACT.test(e.split('=')[0]!) ? `${e.split('=')[0]}=<redacted>` : e)),
+    env: result.env.map((e) => (REDACT.test(e.split('=')[0]!) ? `${e.split('=')[0]}=<redacted>` : e)),
     packs: result.plan.packs,
     unresolvedLibraries: result.plan.unresolved.map((u) => ({ library: u.library, neededBy: showPath(u.neededBy) })),
     warnings: result.plan.warnings,
+    rounds: result.rounds,
+    suggestions: result.suggestions,
     probes: result.probeResults,
     verification: result.verification,
     kept: Object.fromEntries([...result.plan.paths].sort(([a], [b]) => (a < b ? -1 : 1)).map(([p, r]) => [showPath(p), r])),

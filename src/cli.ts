@@ -2,10 +2,10 @@
 // The slim command line: parses flags, calls the library, prints, and sets the
 // exit code (0 ok, 1 error, 2 usage, 3 divergent, 130 interrupted). Nothing
 // else in slim exits.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import ora, { type Ora } from 'ora';
-import { build, buildReport, writeReport, type BuildEvent } from './build.js';
+import { build, buildReport, writeReport, type BuildEvent, type BuildResult, type Stage } from './build.js';
 import { compareResults, type Comparison } from './compare.js';
 import { dockerEngine, type Engine } from './engine.js';
 import { SlimError } from './errors.js';
@@ -50,7 +50,7 @@ function progress(): { onEvent: (e: BuildEvent) => void; stop: () => void } {
   const tty = process.stderr.isTTY;
   let spinner: Ora | undefined;
   const line = (text: string) => (tty ? spinner?.start(text) ?? (spinner = ora({ text, stream: process.stderr }).start()) : console.error(`slim: ${text}`));
-  const titles = { trace: 'tracing the app', read: 'reading the image', plan: 'planning what to keep', rebuild: 'writing the slim image', verify: 'verifying the slim image' };
+  const titles: Record<Stage, string> = { trace: 'tracing the app', read: 'reading the image', plan: 'planning what to keep', rebuild: 'writing the slim image', verify: 'verifying the slim image', tune: 'looking for what the slim image misses (strace)' };
   return {
     onEvent(e) {
       if (e.stage === 'notice') {
@@ -131,8 +131,8 @@ const program = new Command('slim')
   .showHelpAfterError()
   .exitOverride();
 
-addProbeOptions(program.command('build').argument('<image>', 'image to slim (never modified)'))
-  .description('trace the app, keep what it needs, write IMAGE.slim and verify it against the original')
+function addBuildOptions(cmd: Command, tuneRounds: number): Command {
+  return addProbeOptions(cmd.argument('<image>', 'image to slim (never modified)'))
   .option('--tag <tag>', 'tag of the slim image (default: <repo>.slim:<tag>)')
   .addOption(new Option('--probe <kind>', 'file-access probe inside the container').choices(['fanotify', 'strace', 'auto']).default('auto'))
   .addOption(new Option('--continue-after <when>', 'when tracing ends: probe, exec, signal (SIGUSR1) or timeout:SECONDS').argParser(parseContinueAfter).default({ kind: 'probe' }, 'probe'))
@@ -148,69 +148,107 @@ addProbeOptions(program.command('build').argument('<image>', 'image to slim (nev
   .option('--verify-cmd <cmd>', 'your own test command, run on the host against the slim container (SLIM_HTTP_URL set)')
   .option('--plan-out <file>', 'write the keep plan (every path and why) as JSON')
   .option('--report <file>', 'where to write the report', 'slim.report.json')
+  .option('--tune <rounds>', 'when the slim image diverges, add what it missed and build again, up to N rounds', parsePositive('--tune'), tuneRounds)
+  .option('--allowlist-file <file>', 'where tuning writes what it adds (commit it next to the Dockerfile)', 'slim.allow');
+}
+
+addBuildOptions(program.command('build'), 0)
+  .description('trace the app, keep what it needs, write IMAGE.slim and verify it against the original')
+  .action(runBuild);
+
+addBuildOptions(program.command('tune'), 3)
+  .description('build, and while the slim image diverges, add what it missed to the allowlist file and build again (reads the allowlist file when it exists)')
   .action(async (image: string, flags) => {
-    const rules: Rule[] = [
-      ...((flags.includePath as string[] | undefined) ?? []).map((p) => parseRule(p, '--include-path')),
-      ...((flags.excludePath as string[] | undefined) ?? []).map((p) => parseRule(p, '--exclude-path', true)),
-    ];
-    for (const file of (flags.includePathFile as string[] | undefined) ?? []) rules.push(...(await readAllowlist(file)));
-    const offPacks: string[] = flags.excludePack ?? [];
-    const offLangs: string[] = flags.skipLang ?? [];
-    for (const name of [...((flags.includePack as string[] | undefined) ?? []), ...offPacks]) {
-      if (!PACK_NAMES.includes(name)) throw new SlimError(`unknown pack '${name}'`, { kind: 'usage', hint: `packs: ${PACK_NAMES.join(', ')}` });
-    }
-    for (const name of offLangs) if (!LANGUAGES.includes(name as Language)) throw new SlimError(`unknown language '${name}'`, { kind: 'usage', hint: `languages: ${LANGUAGES.join(', ')}` });
-    const verifyProbes: HttpProbe[] = [];
-    for (const file of (flags.verifyProbeFile as string[] | undefined) ?? []) verifyProbes.push(...(await readHttpProbeFile(file)));
-    const eng = engine();
-    await reapContainers(eng);
-    const ui = progress();
-    try {
-      const result = await build(eng, {
-        image,
-        tag: flags.tag,
-        probe: flags.probe,
-        probes: await probesFrom(flags),
-        readyTimeoutMs: flags.readyTimeout * 1000,
-        continueAfter: flags.continueAfter,
-        rules,
-        includePacks: flags.includePack ?? [],
-        excludePacks: offPacks,
-        languages: new Set(LANGUAGES.filter((l) => !offLangs.includes(l))),
-        appDirs: flags.appDirs,
-        verify: flags.verify,
-        verifyProbes,
-        verifyCmd: flags.verifyCmd,
-      }, cleanup, ui.onEvent);
-      ui.stop();
-      const inspected = await eng.inspectImage(result.id);
-      const report = buildReport(result, inspected ? [] : []);
-      await writeReport(flags.report, report);
-      if (flags.planOut) await writeReport(flags.planOut, { kept: (report as { kept: object }).kept, packs: result.plan.packs, unresolved: result.plan.unresolved });
-      console.log();
-      table(['', 'original', 'slim'], [
-        ['image', result.image, result.tag],
-        ['size', mb(result.original.size), mb(result.slim.size)],
-        ['files', String(result.original.files), String(result.slim.files)],
-      ]);
-      console.log(`reduction: ${((1 - result.slim.size / result.original.size) * 100).toFixed(1)}% (${(result.original.size / result.slim.size).toFixed(1)}x smaller), traced with ${result.probe}`);
-      const sent = result.probeResults.filter((r) => r.ok).length;
-      console.log(`probes answered by the original: ${sent}/${result.probeResults.length}`);
-      if (result.verification) {
-        console.log();
-        printComparison(result.verification);
-        if (!result.verification.equivalent) {
-          throw new SlimError(`the slim image ${result.tag} diverges from the original on ${result.verification.total - result.verification.same} probe(s); it is kept for inspection`, {
-            kind: 'divergent',
-            hint: `see ${flags.report}; keep what is missing with --include-path and build again`,
-          });
-        }
-      }
-      console.log(`report: ${flags.report}`);
-    } finally {
-      ui.stop();
-    }
+    if (existsSync(flags.allowlistFile)) flags.includePathFile = [...(flags.includePathFile ?? []), flags.allowlistFile];
+    await runBuild(image, flags);
   });
+
+function printRounds(result: BuildResult): void {
+  if (result.rounds.length < 2) return;
+  console.log();
+  table(['round', 'paths added', 'probes equivalent'], result.rounds.map((r) => [String(r.round), String(r.added), `${r.same}/${r.total}`]));
+}
+
+/** Commander hands flags over untyped; these are the build command's. */
+type BuildFlags = ProbeFlags & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+async function runBuild(image: string, flags: BuildFlags): Promise<void> {
+  const rules: Rule[] = [
+    ...((flags.includePath as string[] | undefined) ?? []).map((p) => parseRule(p, '--include-path')),
+    ...((flags.excludePath as string[] | undefined) ?? []).map((p) => parseRule(p, '--exclude-path', true)),
+  ];
+  const allowPacks: string[] = [];
+  for (const file of (flags.includePathFile as string[] | undefined) ?? []) {
+    const list = await readAllowlist(file);
+    rules.push(...list.rules);
+    allowPacks.push(...list.packs);
+  }
+  const offPacks: string[] = flags.excludePack ?? [];
+  const offLangs: string[] = flags.skipLang ?? [];
+  for (const name of [...((flags.includePack as string[] | undefined) ?? []), ...allowPacks, ...offPacks]) {
+    if (!PACK_NAMES.includes(name)) throw new SlimError(`unknown pack '${name}'`, { kind: 'usage', hint: `packs: ${PACK_NAMES.join(', ')}` });
+  }
+  for (const name of offLangs) if (!LANGUAGES.includes(name as Language)) throw new SlimError(`unknown language '${name}'`, { kind: 'usage', hint: `languages: ${LANGUAGES.join(', ')}` });
+  const verifyProbes: HttpProbe[] = [];
+  for (const file of (flags.verifyProbeFile as string[] | undefined) ?? []) verifyProbes.push(...(await readHttpProbeFile(file)));
+  const eng = engine();
+  await reapContainers(eng);
+  const ui = progress();
+  try {
+    const result = await build(eng, {
+      image,
+      tag: flags.tag,
+      probe: flags.probe,
+      probes: await probesFrom(flags),
+      readyTimeoutMs: flags.readyTimeout * 1000,
+      continueAfter: flags.continueAfter,
+      rules,
+      includePacks: [...(flags.includePack ?? []), ...allowPacks],
+      excludePacks: offPacks,
+      languages: new Set(LANGUAGES.filter((l) => !offLangs.includes(l))),
+      appDirs: flags.appDirs,
+      verify: flags.verify,
+      verifyProbes,
+      verifyCmd: flags.verifyCmd,
+      tune: flags.tune,
+      allowlistFile: flags.allowlistFile,
+    }, cleanup, ui.onEvent);
+    ui.stop();
+    const report = buildReport(result);
+    await writeReport(flags.report, report);
+    if (flags.planOut) await writeReport(flags.planOut, { kept: (report as { kept: object }).kept, packs: result.plan.packs, unresolved: result.plan.unresolved });
+    console.log();
+    table(['', 'original', 'slim'], [
+      ['image', result.image, result.tag],
+      ['size', mb(result.original.size), mb(result.slim.size)],
+      ['files', String(result.original.files), String(result.slim.files)],
+    ]);
+    console.log(`reduction: ${((1 - result.slim.size / result.original.size) * 100).toFixed(1)}% (${(result.original.size / result.slim.size).toFixed(1)}x smaller), traced with ${result.probe}`);
+    const sent = result.probeResults.filter((r) => r.ok).length;
+    console.log(`probes answered by the original: ${sent}/${result.probeResults.length}`);
+    if (result.verification) {
+      console.log();
+      printComparison(result.verification);
+      printRounds(result);
+      if (!result.verification.equivalent) {
+        if (result.suggestions.length) {
+          console.log('\nthe slim image looked for these and did not find them (the original has them):');
+          for (const s of result.suggestions) console.log(`  ${s.line}    # ${s.comment}`);
+        }
+        const apply = result.suggestions.map((s) => (s.line.startsWith('pack ') ? `--include-pack ${s.line.slice(5)}` : `--include-path '${s.line}'`)).join(' ');
+        throw new SlimError(`the slim image ${result.tag} diverges from the original on ${result.verification.total - result.verification.same} probe(s); it is kept for inspection`, {
+          kind: 'divergent',
+          hint: result.suggestions.length
+            ? `apply them with: slim ${process.argv.slice(2).join(' ')} ${apply}\n      or let slim add them itself: slim tune ${image} (writes ${flags.allowlistFile})`
+            : `see ${flags.report}; keep what is missing with --include-path and build again`,
+        });
+      }
+    }
+    console.log(`report: ${flags.report}`);
+  } finally {
+    ui.stop();
+  }
+}
 
 addProbeOptions(program.command('compare').argument('<original>').argument('<slim>'))
   .description('run both images with the same probes and compare the answers side by side')

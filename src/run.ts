@@ -36,6 +36,8 @@ export interface RunOptions {
   grantCapability?: boolean;
   /** Container role in its name: trace, verify, compare, tune. */
   role: string;
+  /** Still stop and collect the trace when the app exits early (tuning a slim image that cannot start). */
+  tolerateExit?: boolean;
   /** Commands run on the host against the running app, after the probes (verify --verify-cmd). */
   afterProbes?: (env: Record<string, string>) => Promise<ProbeResult[]>;
 }
@@ -185,6 +187,39 @@ function waitForSignal(): Promise<void> {
   return new Promise((resolve) => process.once('SIGUSR1', () => resolve()));
 }
 
+/** Sends the HTTP probes, the exec probes and the host commands to a running app. */
+async function driveProbes(container: Container, image: ImageSummary, ref: string, hostPorts: Map<number, number>, opts: RunOptions, onEvent: (e: RunEvent) => void): Promise<ProbeResult[]> {
+  onEvent({ stage: 'probing' });
+  const ports = [...hostPorts.keys()];
+  const http = [...opts.probes.http];
+  if (http.length === 0 && opts.probes.defaultHttp) for (const port of ports) http.push({ method: 'GET', path: '/', port });
+  const results: ProbeResult[] = [];
+  if (http.length > 0) {
+    if (ports.length === 0) throw new SlimError(`image ${ref} exposes no port, so HTTP probes have nowhere to go`, { kind: 'usage', hint: 'use --exec probes, or EXPOSE the port in the Dockerfile' });
+    const target = {
+      defaultPort: ports[0]!,
+      hostPort: (p: number) => {
+        const host = hostPorts.get(p);
+        if (host === undefined) throw new SlimError(`probe port ${p} is not exposed by ${ref} (it exposes ${ports.join(', ')})`, { kind: 'usage', hint: 'use --http-probe-port with an exposed port' });
+        return host;
+      },
+    };
+    results.push(...(await runHttpProbes(target, http, { crawl: opts.probes.crawl })));
+  }
+  for (const cmd of opts.probes.exec) results.push(await runExecProbe(container, cmd, image.config.User || undefined));
+  const env = addressEnv(hostPorts, container.name);
+  for (const cmd of opts.probes.hostExec) results.push(await runHostCommand(cmd, env));
+  if (opts.afterProbes) results.push(...(await opts.afterProbes(env)));
+
+  const after = opts.continueAfter;
+  if (after.kind === 'timeout') await sleep(after.seconds * 1000);
+  if (after.kind === 'signal') {
+    onEvent({ stage: 'probing', detail: `waiting for SIGUSR1 (kill -USR1 ${process.pid}) to end the run` });
+    await waitForSignal();
+  }
+  return results;
+}
+
 /**
  * Runs `ref` once with the probes. The container is tracked by `cleanup`
  * until it is removed, so an error or Ctrl-C anywhere removes it too.
@@ -208,43 +243,19 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
     onEvent({ stage: 'start', detail: container.name });
     await container.start();
     const hostPorts = new Map<number, number>();
+    let exited: SlimError | undefined;
     try {
       for (const port of ports) hostPorts.set(port, await container.hostPort(`${port}/tcp`));
       await waitReady(container, hostPorts, opts.readyTimeoutMs);
+      exited = await exitedEarly(container, tracer);
     } catch (err) {
-      throw (await exitedEarly(container, tracer)) ?? err;
+      exited = (await exitedEarly(container, tracer)) ?? (err as SlimError);
     }
-    const exited = await exitedEarly(container, tracer);
-    if (exited) throw exited;
-    onEvent({ stage: 'ready' });
-
-    onEvent({ stage: 'probing' });
-    const http = [...opts.probes.http];
-    if (http.length === 0 && opts.probes.defaultHttp) for (const port of ports) http.push({ method: 'GET', path: '/', port });
-    const results: ProbeResult[] = [];
-    if (http.length > 0) {
-      if (ports.length === 0) throw new SlimError(`image ${ref} exposes no port, so HTTP probes have nowhere to go`, { kind: 'usage', hint: 'use --exec probes, or EXPOSE the port in the Dockerfile' });
-      const target = {
-        defaultPort: ports[0]!,
-        hostPort: (p: number) => {
-          const host = hostPorts.get(p);
-          if (host === undefined) throw new SlimError(`probe port ${p} is not exposed by ${ref} (it exposes ${ports.join(', ')})`, { kind: 'usage', hint: 'use --http-probe-port with an exposed port' });
-          return host;
-        },
-      };
-      results.push(...(await runHttpProbes(target, http, { crawl: opts.probes.crawl })));
-    }
-    for (const cmd of opts.probes.exec) results.push(await runExecProbe(container, cmd, image.config.User || undefined));
-    const env = addressEnv(hostPorts, container.name);
-    for (const cmd of opts.probes.hostExec) results.push(await runHostCommand(cmd, env));
-    if (opts.afterProbes) results.push(...(await opts.afterProbes(env)));
-
-    const after = opts.continueAfter;
-    if (after.kind === 'timeout') await sleep(after.seconds * 1000);
-    if (after.kind === 'signal') {
-      onEvent({ stage: 'probing', detail: `waiting for SIGUSR1 (kill -USR1 ${process.pid}) to end the run` });
-      await waitForSignal();
-    }
+    // When tuning, an app that cannot even start still leaves a trace of what it looked for.
+    const keepGoing = opts.tolerateExit && tracer !== 'none' && !(exited instanceof ProbeRefusedError);
+    if (exited && !keepGoing) throw exited;
+    if (!exited) onEvent({ stage: 'ready' });
+    const results = exited ? [] : await driveProbes(container, image, ref, hostPorts, opts, onEvent);
 
     onEvent({ stage: 'stopping' });
     await container.kill(image.config.StopSignal || 'SIGTERM');

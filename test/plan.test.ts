@@ -116,7 +116,7 @@ describe('keep plan', () => {
       { name: 'app/server', mode: 0o755, data: makeElf({ needed: ['libc.so.6'] }) },
     ]);
     const trace = traceOf([[`/${sp}/django/__pycache__/__init__.cpython-311.pyc`, 'open'], ['/srv/site/app.py', 'open'], ['/usr/share/zoneinfo/Europe/Paris', 'open'], ['/nope', 'missing']]);
-    const rules = parseAllowlist('# extra data\n/opt/extra\n!/opt/extra/*.log\n/nothing/*.x\n', 'slim.allow');
+    const { rules } = parseAllowlist('# extra data\n/opt/extra\n!/opt/extra/*.log\n/nothing/*.x\n', 'slim.allow');
     const plan = await planKeep(tree, trace, options({ rules }), content);
     const kept = (p: string) => plan.paths.has(p);
     expect(kept(`/${sp}/django/views/templates/technical_500.html`)).toBe(true);

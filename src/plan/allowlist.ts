@@ -1,5 +1,5 @@
 // User allowlists: --include-path, --include-path-file (one pattern a line,
-// '#' comments, '!' to exclude), --exclude-path.
+// '#' comments, '!' to exclude, 'pack NAME' to turn a pack on), --exclude-path.
 import { readFile } from 'node:fs/promises';
 import { SlimError, bytePath } from '../errors.js';
 import { globToRegExp } from './glob.js';
@@ -28,17 +28,25 @@ export function parseRule(text: string, source: string, exclude = false): Rule {
   return { pattern: bytePath(pattern.replace(/\/+$/, '') || '/'), exclude, source };
 }
 
-export function parseAllowlist(text: string, file: string): Rule[] {
-  const rules: Rule[] = [];
+export interface Allowlist {
+  rules: Rule[];
+  /** Packs turned on by "pack NAME" lines. */
+  packs: string[];
+}
+
+export function parseAllowlist(text: string, file: string): Allowlist {
+  const list: Allowlist = { rules: [], packs: [] };
   for (const [i, raw] of text.split('\n').entries()) {
     const line = raw.replace(/\s+#.*$/, '').trim();
     if (line === '' || line.startsWith('#')) continue;
-    rules.push(parseRule(line, `${file}:${i + 1}`));
+    const pack = /^pack\s+(\S+)$/.exec(line);
+    if (pack) list.packs.push(pack[1]!);
+    else list.rules.push(parseRule(line, `${file}:${i + 1}`));
   }
-  return rules;
+  return list;
 }
 
-export async function readAllowlist(file: string): Promise<Rule[]> {
+export async function readAllowlist(file: string): Promise<Allowlist> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');

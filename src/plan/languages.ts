@@ -47,10 +47,17 @@ export function packageOf(path: string, tree: FileTree, enabled: Set<Language>):
   return undefined;
 }
 
-/** Python keeps source beside bytecode: tracebacks and linecache read the .py. */
+/**
+ * Python keeps source beside bytecode: tracebacks and linecache read the .py.
+ * And the interpreter finds its stdlib by stat-ing the os.py landmark, which
+ * fanotify cannot see.
+ */
 export function pythonCompanions(path: string): string[] {
+  const out: string[] = [];
+  const stdlib = /^(\/usr(?:\/local)?\/lib\/python3\.\d+)\//.exec(path);
+  if (stdlib) out.push(`${stdlib[1]}/os.py`);
   const pyc = /^(.*)\/__pycache__\/([^/.]+)\.[^/]*\.pyc$/.exec(path);
-  if (pyc) return [`${pyc[1]}/${pyc[2]}.py`];
-  if (path.endsWith('.py')) return [`${parentOf(path)}/__pycache__/${baseName(path).slice(0, -3)}.`];
-  return [];
+  if (pyc) out.push(`${pyc[1]}/${pyc[2]}.py`);
+  else if (path.endsWith('.py')) out.push(`${parentOf(path)}/__pycache__/${baseName(path).slice(0, -3)}.`);
+  return out;
 }
