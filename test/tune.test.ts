@@ -34,7 +34,7 @@ describe('compare and tune', () => {
     expect(run.code, run.stderr).toBe(3);
     expect(run.stdout).toMatch(/GET \/about\/ .*DIFFERENT: status 200 vs 500/);
     expect(run.stderr).toMatch(/diverges from the original/);
-    expect(run.stdout).toContain('/srv/site/pages/templates/pages/about.html');
+    expect(run.stdout).toMatch(/\/srv\/site\/pages\/templates\/pages .*looked for .*about\.html/);
     expect(run.stderr).toMatch(/slim tune/);
 
     const compare = await cli(['compare', ORIGINAL, NARROW, '--http-probe', '/', '--http-probe', '/about/']);
@@ -58,7 +58,7 @@ describe('compare and tune', () => {
 
     const allow = readFileSync(join(dir, 'slim.allow'), 'utf8').split('\n').filter(Boolean);
     const entries = allow.filter((l) => !l.startsWith('#'));
-    expect(entries).toContain('/srv/site/pages/templates/pages/about.html');
+    expect(entries).toContain('/srv/site/pages/templates/pages'); // a template directory, read as a set
     expect(new Set(entries).size).toBe(entries.length);
     for (const entry of entries) {
       const comment = allow[allow.indexOf(entry) - 1]!;
