@@ -5,7 +5,7 @@ import { compareResults, type Comparison } from './compare.js';
 import type { Engine } from './engine.js';
 import { SlimError, showPath } from './errors.js';
 import { runHostCommand } from './drivers/commands.js';
-import type { HttpProbe, ProbeResult } from './drivers/http.js';
+import { probeName, type HttpProbe, type ProbeResult } from './drivers/http.js';
 import { flatten } from './image/archive.js';
 import { imageContent } from './image/content.js';
 import { checkImageRef, readImage, splitTag } from './image/read.js';
@@ -68,7 +68,12 @@ export interface BuildResult {
   suggestions: Suggestion[];
   /** The image's environment (redacted in the report). */
   env: string[];
+  /** Odd layer contents found while flattening. */
+  imageWarnings: string[];
 }
+
+const expectsServerError = (opts: BuildOptions, name: string): boolean =>
+  opts.probes.http.some((p) => probeName(p) === name && p.expectStatus !== undefined && p.expectStatus >= 500);
 
 export interface TuneRound {
   round: number;
@@ -85,7 +90,7 @@ export const defaultSlimTag = (image: string): string => {
 /** Probes that verification sends: exactly what the trace run sent (crawled pages included), plus verify-only ones. */
 function verificationProbes(results: ProbeResult[], opts: BuildOptions): Probes {
   const sent = new Set(results.map((r) => r.name));
-  const fromTrace = opts.probes.http.filter((p) => sent.has(p.name ?? `${p.method} ${p.path}${p.port ? ` :${p.port}` : ''}`));
+  const fromTrace = opts.probes.http.filter((p) => sent.has(probeName(p)));
   const crawled = results.filter((r) => r.kind === 'http' && r.name.endsWith('(crawl)')).map((r) => {
     const path = r.name.slice(4, -' (crawl)'.length);
     return { method: 'GET', path, name: r.name } satisfies HttpProbe;
@@ -106,6 +111,7 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
   };
   checkImageRef(opts.image);
   if (opts.tag) checkImageRef(opts.tag);
+  if (opts.tune > 0 && !opts.verify) throw new SlimError('--tune needs verification, and --no-verify turns it off', { kind: 'usage', hint: 'drop one of --tune and --no-verify' });
   const source = await engine.inspectImage(opts.image);
   if (!source) throw new SlimError(`reading image ${opts.image}: the engine has no such image`, { hint: `build or load it first (docker build -t ${opts.image} .)` });
   const tag = opts.tag ?? defaultSlimTag(opts.image);
@@ -128,16 +134,19 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
     }
   }, (t) => `${t.run.trace!.paths.size} paths with ${t.probe}`);
   const trace = traced.run.trace!;
-  const failedProbes = traced.run.results.filter((r) => !r.ok);
-  if (failedProbes.length > 0 && failedProbes.length === traced.run.results.length) {
-    throw new SlimError(`every probe failed against the original image (${failedProbes[0]!.name}: ${failedProbes[0]!.error}); the trace would not show how the app works`, {
-      hint: 'check the probe paths and ports (--http-probe, --http-probe-port), or raise --ready-timeout',
+  // A server error the probe did not ask for means the app, not slim, is broken.
+  const failed = traced.run.results.filter((r) => !r.ok || (r.kind === 'http' && r.status >= 500 && !expectsServerError(opts, r.name)));
+  if (failed.length > 0 && failed.length === traced.run.results.length) {
+    const first = failed[0]!;
+    throw new SlimError(`every probe failed against the original image (${first.name}: ${first.error ?? `status ${first.status}`}); a trace of a broken run would not show how the app works\n--- last lines of the app's log ---\n${traced.run.logs.trimEnd()}`, {
+      hint: 'check the probe paths and ports (--http-probe, --http-probe-port), raise --ready-timeout, or set expectStatus in --http-probe-file for a deliberate error page',
     });
   }
 
-  const image = cleanup.add(await timed('read', () => readImage(engine, source.id)));
+  const image = cleanup.add(await timed('read', () => readImage(engine, source.id, cleanup.signal)));
   try {
     const tree = await timed('read', () => flatten(image));
+    for (const warning of tree.warnings) onEvent({ stage: 'notice', message: warning });
     const config = image.config.config ?? {};
     await using content = imageContent(image);
     const verifyProbes = verificationProbes(traced.run.results, opts);
@@ -170,13 +179,13 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
         for (const warning of plan.warnings) onEvent({ stage: 'notice', message: warning });
         for (const u of plan.unresolved) onEvent({ stage: 'notice', message: `unresolved library ${u.library} needed by ${showPath(u.neededBy)}` });
       }
-      const rebuilt = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, tree, plan.paths.keys(), tag), (r) => `${tag} (${r.id.slice(7, 19)})`);
+      const rebuilt = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, tree, plan.paths.keys(), tag, cleanup.signal), (r) => `${tag} (${r.id.slice(7, 19)})`);
       const slimInfo = await engine.inspectImage(rebuilt.id);
       const result: BuildResult = {
         image: opts.image, tag, id: rebuilt.id, probe: traced.probe,
         original: { size: source.size, files: tree.size },
         slim: { size: slimInfo?.size ?? rebuilt.layerBytes, files: rebuilt.files },
-        plan, trace, probeResults: traced.run.results, seconds, rounds, suggestions: [], env: config.Env ?? [],
+        plan, trace, probeResults: traced.run.results, seconds, rounds, suggestions: [], env: config.Env ?? [], imageWarnings: tree.warnings,
       };
       if (!opts.verify) return result;
 
@@ -228,7 +237,7 @@ export function buildReport(result: BuildResult): object {
     env: result.env.map((e) => (REDACT.test(e.split('=')[0]!) ? `${e.split('=')[0]}=<redacted>` : e)),
     packs: result.plan.packs,
     unresolvedLibraries: result.plan.unresolved.map((u) => ({ library: u.library, neededBy: showPath(u.neededBy) })),
-    warnings: result.plan.warnings,
+    warnings: [...result.imageWarnings, ...result.plan.warnings],
     rounds: result.rounds,
     suggestions: result.suggestions,
     probes: result.probeResults,

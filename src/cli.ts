@@ -57,7 +57,7 @@ function progress(): { onEvent: (e: BuildEvent) => void; stop: () => void } {
         if (tty) spinner?.warn(e.message);
         else console.error(`slim: note: ${e.message}`);
       } else if (e.stage === 'run') {
-        if (e.event.detail) line(`${e.event.stage}: ${e.event.detail}`);
+        line(`${e.event.stage}${e.event.detail ? `: ${e.event.detail}` : ''}`);
       } else if (e.state === 'start') line(titles[e.stage]);
       else if (tty) spinner?.succeed(`${titles[e.stage]}${e.detail ? `: ${e.detail}` : ''}`);
       else console.error(`slim: ${titles[e.stage]} done${e.detail ? `: ${e.detail}` : ''}`);
@@ -290,6 +290,7 @@ function printXray(r: XrayReport): void {
   }
   console.log(`\nsetuid/setgid files: ${r.setuid.length ? r.setuid.join(', ') : 'none'}`);
   console.log(`file capabilities: ${r.capabilities.length ? r.capabilities.map((c) => c.path).join(', ') : 'none'}`);
+  for (const warning of r.warnings) console.log(`warning: ${warning}`);
 }
 
 program.command('doctor')
@@ -339,10 +340,16 @@ program.command('prune')
     console.log(removed.length ? `removed ${removed.length} container(s): ${removed.join(', ')}` : 'nothing to remove');
   });
 
+let interrupted = false;
+
+/** Ctrl-C: abort what runs, remove containers, let every stage unwind and clean up after itself. */
 async function shutdown(signal: string): Promise<void> {
-  console.error(`\nslim: ${signal}: cleaning up ${cleanup.size} resource(s)`);
-  await cleanup.run();
-  process.exit(EXIT.interrupted);
+  if (interrupted) return;
+  interrupted = true;
+  console.error(`\nslim: ${signal}: stopping and cleaning up`);
+  // Should a stage not unwind, leave anyway: containers and files are gone by then.
+  setTimeout(() => process.exit(EXIT.interrupted), 20_000);
+  await cleanup.run(`interrupted by ${signal}`);
 }
 process.once('SIGINT', () => void shutdown('SIGINT'));
 process.once('SIGTERM', () => void shutdown('SIGTERM'));
@@ -360,9 +367,12 @@ try {
     process.exitCode = err.exitCode === 0 ? 0 : EXIT.usage;
     process.exit();
   }
-  const e = err instanceof SlimError ? err : new SlimError((err as Error).message ?? String(err));
-  console.error(`slim: ${e.message}`);
-  if (e.hint) console.error(`hint: ${e.hint}`);
-  process.exitCode = EXIT[e.kind];
+  if (!interrupted) {
+    const e = err instanceof SlimError ? err : new SlimError((err as Error).message ?? String(err));
+    console.error(`slim: ${e.message}`);
+    if (e.hint) console.error(`hint: ${e.hint}`);
+    process.exitCode = EXIT[e.kind];
+  }
 }
 await cleanup.run();
+if (interrupted) process.exit(EXIT.interrupted);

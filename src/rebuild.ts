@@ -14,12 +14,15 @@ export interface RebuildResult {
   files: number;
 }
 
-export async function rebuild(engine: Engine, image: Image, tree: FileTree, keep: Iterable<string>, tag: string): Promise<RebuildResult> {
+export async function rebuild(engine: Engine, image: Image, tree: FileTree, keep: Iterable<string>, tag: string, signal?: AbortSignal): Promise<RebuildResult> {
   checkImageRef(tag);
   return withContext(`writing image ${tag}`, async () => {
     const layer = await writeLayer(image, tree, keep, layerPath(image));
     const archive = await imageArchive(slimConfig(image, layer), layer);
+    signal?.addEventListener('abort', () => archive.stream.destroy(), { once: true });
     const id = await engine.loadImage(archive.stream);
+    // An interrupted run writes no tag, even when the load itself got through.
+    signal?.throwIfAborted();
     const { repo, tag: version } = splitTag(tag);
     await engine.tagImage(id, repo, version);
     return { id, tag, layerBytes: layer.size, files: layer.files };

@@ -2,9 +2,16 @@
 // directories) is tracked here, so that errors and Ctrl-C clean up the same way.
 import { hostname } from 'node:os';
 import { HOST_LABEL, PID_LABEL, SESSION_LABEL, type Engine } from './engine.js';
+import { SlimError } from './errors.js';
 
 export class Cleanup {
   private readonly items = new Set<AsyncDisposable>();
+  private readonly controller = new AbortController();
+
+  /** Aborted when the run is being torn down (Ctrl-C): long operations stop, no output is written. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
 
   add<T extends AsyncDisposable>(item: T): T {
     this.items.add(item);
@@ -19,8 +26,9 @@ export class Cleanup {
     return this.items.size;
   }
 
-  /** Disposes everything still tracked, newest first; keeps going past failures. */
-  async run(): Promise<Error[]> {
+  /** Aborts the signal, then disposes everything still tracked, newest first; keeps going past failures. */
+  async run(reason?: string): Promise<Error[]> {
+    if (reason) this.controller.abort(new SlimError(reason, { kind: 'interrupted' }));
     const errors: Error[] = [];
     for (const item of [...this.items].reverse()) {
       this.items.delete(item);

@@ -13,6 +13,7 @@ export interface XrayReport {
   caches: Array<{ path: string; bytes: number; kind: string }>;
   setuid: string[];
   capabilities: Array<{ path: string; xattr: string }>;
+  warnings: string[];
 }
 
 const CACHES: Array<[RegExp, string]> = [
@@ -76,5 +77,6 @@ export function xray(image: Image, tree: FileTree, top = 10): XrayReport {
     caches,
     setuid: setuid.sort(),
     capabilities,
+    warnings: tree.warnings,
   };
 }

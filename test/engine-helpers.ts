@@ -10,10 +10,14 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs dist/cli.js (built by `npm test`) with arguments. */
-export function cli(args: string[], opts: { cwd?: string; onStderr?: (text: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<CliResult> {
+/** Starts dist/cli.js (built by `npm test`) with arguments. */
+export const startCli = (args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) =>
+  spawn(process.execPath, [new URL('../dist/cli.js', import.meta.url).pathname, ...args], { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+
+/** Runs the CLI to its end; `onStderr` sees the progress as it comes. */
+export function cli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; onStderr?: (text: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [new URL('../dist/cli.js', import.meta.url).pathname, ...args], { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = startCli(args, opts);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c));

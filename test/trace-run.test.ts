@@ -52,7 +52,7 @@ describe('trace run', () => {
       },
     });
     expect(run.code).toBe(130);
-    expect(run.stderr).toMatch(/SIGINT: cleaning up/);
+    expect(run.stderr).toMatch(/SIGINT: stopping and cleaning up/);
     expect(slimContainers()).toEqual([]);
     expect(imageExists(tag)).toBe(false);
     expect(imageExists('slim-samples/django-site:latest')).toBe(true);

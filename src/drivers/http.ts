@@ -86,6 +86,30 @@ export function parseHttpProbeFlag(value: string): HttpProbe {
   return { method, path };
 }
 
+/**
+ * The line of a JSON syntax error. Node 20 does not say where the error is:
+ * the shortest prefix that fails for a reason other than ending early ends there.
+ */
+export function jsonErrorLine(text: string): number {
+  const failsInside = (n: number) => {
+    try {
+      JSON.parse(text.slice(0, n));
+      return false;
+    } catch (err) {
+      // A prefix cut short fails "at position n" (its end) or says it ended: that is not the error.
+      const message = (err as Error).message;
+      return !/end of JSON input|Unterminated/i.test(message) && Number(/at position (\d+)/.exec(message)?.[1] ?? -1) !== n;
+    }
+  };
+  let [lo, hi] = [0, text.length];
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (failsInside(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return text.slice(0, lo).split('\n').length;
+}
+
 const PROBE_KEYS = new Set(['method', 'path', 'port', 'headers', 'body', 'form', 'formFrom', 'expectStatus', 'compare', 'mask', 'name']);
 
 /** Reads a probe file: a JSON list of probes. Errors name the file and entry. */
@@ -100,9 +124,7 @@ export async function readHttpProbeFile(file: string): Promise<HttpProbe[]> {
   try {
     data = JSON.parse(text);
   } catch (err) {
-    const pos = /position (\d+)/.exec((err as Error).message)?.[1];
-    const line = pos ? text.slice(0, Number(pos)).split('\n').length : undefined;
-    throw new SlimError(`${file}${line ? `:${line}` : ''}: not valid JSON (${(err as Error).message})`, { kind: 'usage', hint: 'the file holds a JSON list like [{"method": "GET", "path": "/"}]' });
+    throw new SlimError(`${file}:${jsonErrorLine(text)}: not valid JSON (${(err as Error).message})`, { kind: 'usage', hint: 'the file holds a JSON list like [{"method": "GET", "path": "/"}]' });
   }
   if (!Array.isArray(data)) throw new SlimError(`${file}: expected a JSON list of probes`, { kind: 'usage' });
   return data.map((entry, i) => {
@@ -177,7 +199,8 @@ export interface HttpTarget {
   defaultPort: number;
 }
 
-const probeName = (p: HttpProbe): string => p.name ?? `${p.method} ${p.path}${p.port ? ` :${p.port}` : ''}`;
+/** How a probe is named in results and comparisons. */
+export const probeName = (p: HttpProbe): string => p.name ?? `${p.method} ${p.path}${p.port ? ` :${p.port}` : ''}`;
 
 async function send(target: HttpTarget, probe: HttpProbe, jar: CookieJar, timeoutMs: number): Promise<{ result: ProbeResult; html?: string }> {
   const port = probe.port ?? target.defaultPort;

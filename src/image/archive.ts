@@ -193,11 +193,14 @@ function locate(json: Map<string, Buffer>, where: string): ManifestEntry {
 }
 
 /** Reads an image archive stream into an Image whose layers are spooled under a temp dir. */
-export async function readImageArchive(source: Readable, ref: string): Promise<Image> {
+export async function readImageArchive(source: Readable, ref: string, signal?: AbortSignal): Promise<Image> {
   const where = `reading image ${ref}`;
   const spoolDir = await mkdtemp(join(tmpdir(), 'slim-image-'));
   const dispose = () => rm(spoolDir, { recursive: true, force: true });
+  const abort = () => source.destroy(signal?.reason as Error);
+  signal?.addEventListener('abort', abort, { once: true });
   try {
+    signal?.throwIfAborted();
     const { small: json, files } = await spoolArchive(source, spoolDir, where);
     const entry = locate(json, where);
     const config = parseJson<ImageConfig>(json, entry.Config, where);
@@ -225,7 +228,9 @@ export async function readImageArchive(source: Readable, ref: string): Promise<I
     return { ref, id, config, layers, repoTags: entry.RepoTags ?? [], spoolDir, [Symbol.asyncDispose]: dispose };
   } catch (err) {
     await dispose();
-    throw err;
+    throw signal?.aborted ? signal.reason : err;
+  } finally {
+    signal?.removeEventListener('abort', abort);
   }
 }
 

@@ -14,13 +14,13 @@ export function checkImageRef(ref: string): void {
 }
 
 /** Reads an image the engine has. The image itself is never changed. */
-export async function readImage(engine: Engine, ref: string): Promise<Image> {
+export async function readImage(engine: Engine, ref: string, signal?: AbortSignal): Promise<Image> {
   checkImageRef(ref);
   const found = await engine.inspectImage(ref);
   if (!found) {
     throw new SlimError(`reading image ${ref}: the engine has no such image`, { hint: `build or load it first (docker build -t ${ref} . / docker load -i FILE), or pass --archive FILE to read a saved image` });
   }
-  return withContext(`reading image ${ref}`, async () => readImageArchive(await engine.saveImage(found.id), ref));
+  return withContext(`reading image ${ref}`, async () => readImageArchive(await engine.saveImage(found.id), ref, signal));
 }
 
 /** Reads an image from a `docker save` archive file. */

@@ -77,6 +77,8 @@ export class FileTree {
   private readonly entries = new Map<string, FileEntry>();
   private readonly kids = new Map<string, Set<string>>();
   readonly waste = new Map<number, Waste>();
+  /** Odd but tolerated layer contents (the engine accepts them too), for reports. */
+  readonly warnings: string[] = [];
   private nextInode = 1;
 
   constructor() {
@@ -156,6 +158,12 @@ export class FileTree {
   /** Applies one layer's entries (in archive order) on top of the tree. */
   applyLayer(layer: number, records: Iterable<{ header: TarHeader; dataOffset: number }>, where: string): void {
     const entries = [...records].map((r) => ({ ...r, path: normaliseEntryName(r.header.name, where) }));
+    const seen = new Set<string>();
+    for (const { header, path } of entries) {
+      if (header.name.startsWith('/')) this.warnings.push(`${where}: entry '${showPath(header.name)}' has an absolute name; read as '${showPath(path)}'`);
+      if (seen.has(path) && header.type !== 'dir') this.warnings.push(`${where}: '${showPath(path)}' appears more than once; the last one wins`);
+      seen.add(path);
+    }
     // Whiteouts and opaque markers hide lower layers only, so they go first.
     for (const { path } of entries) {
       const name = baseName(path);
@@ -166,7 +174,9 @@ export class FileTree {
           if (this.entries.get(childPath)!.layer < layer) this.remove(childPath);
         }
       } else if (name.startsWith(WHITEOUT)) {
-        this.remove(joinPath(parentOf(path), name.slice(WHITEOUT.length)));
+        const hidden = joinPath(parentOf(path), name.slice(WHITEOUT.length));
+        if (!this.entries.has(hidden)) this.warnings.push(`${where}: whiteout of '${showPath(hidden)}', which no lower layer has`);
+        this.remove(hidden);
       }
     }
     for (const { header, dataOffset, path } of entries) {

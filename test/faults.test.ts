@@ -1,0 +1,111 @@
+// Faults on the real engine: apps that fail in every way, a dead engine,
+// Ctrl-C at each stage. Each gives a clear error and leaves nothing behind.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, imageExists, removeImage, slimContainers } from './engine-helpers.js';
+
+const FAULTS = new URL('../fixtures/fault-apps/', import.meta.url).pathname;
+
+beforeAll(() => {
+  for (const name of ['exits-at-once', 'never-listens', 'server-error']) {
+    execFileSync('docker', ['build', '-q', '-t', `slim-test/${name}:1`, join(FAULTS, name)], { stdio: 'ignore' });
+  }
+  execFileSync('docker', ['build', '-q', '-t', 'slim-test/crashes:1', '--build-arg', 'x=1', '-f', '-', join(FAULTS, 'server-error')], {
+    input: 'FROM slim-test/server-error:1\nENV MODE=crash\n', stdio: ['pipe', 'ignore', 'ignore'],
+  });
+});
+
+describe('apps that fail', () => {
+  it('an app that exits at once: its exit code and log tail', async () => {
+    const run = await cli(['build', 'slim-test/exits-at-once:1']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/exited with code 3 before it answered/);
+    expect(run.stderr).toMatch(/fatal: \/etc\/app.conf is missing/);
+  });
+
+  it('an app that never opens its port: the timeout and the flag to change', async () => {
+    const start = Date.now();
+    const run = await cli(['build', 'slim-test/never-listens:1', '--ready-timeout', '3']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/did not answer HTTP on port 8080 within 3s/);
+    expect(run.stderr).toMatch(/hint: raise --ready-timeout/);
+    expect(Date.now() - start).toBeLessThan(30_000);
+  });
+
+  it('an app that answers 500: every probe failed, with its log', async () => {
+    const run = await cli(['build', 'slim-test/server-error:1']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/every probe failed against the original image \(GET \/ :8080: status 500\)/);
+    expect(run.stderr).toMatch(/database unreachable/);
+  });
+
+  it('an app that crashes mid-probe: every probe failed, with its log', async () => {
+    const run = await cli(['build', 'slim-test/crashes:1']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/every probe failed against the original image/);
+    expect(run.stderr).toMatch(/crashing on purpose/);
+  });
+
+  it('a dead engine: a clear error, no hang', async () => {
+    const start = Date.now();
+    const run = spawnSync(process.execPath, [new URL('../dist/cli.js', import.meta.url).pathname, 'build', 'slim-samples/c-hello:latest'], {
+      env: { ...process.env, DOCKER_HOST: 'unix:///tmp/slim-no-engine.sock' }, encoding: 'utf8', timeout: 30_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/cannot reach the container engine/);
+    expect(run.stderr).toMatch(/hint: start Docker/);
+    expect(Date.now() - start).toBeLessThan(15_000);
+  });
+
+  it('leaves no container behind', () => {
+    expect(slimContainers()).toEqual([]);
+  });
+});
+
+describe('Ctrl-C at each stage', () => {
+  const tag = 'slim-test/interrupted:slim';
+  afterAll(() => removeImage(tag));
+
+  // Markers in the plain progress output, one per stage of the pipeline.
+  const stages: Array<[string, RegExp]> = [
+    ['probe start', /slim: start: slim-trace/],
+    ['probing', /slim: probing/],
+    ['trace collection', /slim: (stopping|collecting)/],
+    ['reading the image', /slim: reading the image$/m],
+    ['rebuild and load', /slim: writing the slim image$/m],
+    ['verify', /slim: start: slim-verify-slim/],
+  ];
+  for (const [stage, marker] of stages) {
+    it(`during ${stage}: exit 130, no container, no temp files, no output tag, original untouched`, async () => {
+      const tmp = mkdtempSync(join(tmpdir(), 'slim-int-'));
+      const run = await cli(['build', 'slim-samples/django-site:latest', '--tag', tag, '--continue-after', 'timeout:3'], {
+        env: { ...process.env, TMPDIR: tmp },
+        onStderr: (text, child) => {
+          if (marker.test(text) && !child.killed) child.kill('SIGINT');
+        },
+      });
+      expect(run.stderr).toMatch(marker);
+      expect(run.code, run.stderr).toBe(130);
+      expect(slimContainers()).toEqual([]);
+      expect(readdirSync(tmp)).toEqual([]);
+      expect(imageExists(tag)).toBe(false);
+      expect(imageExists('slim-samples/django-site:latest')).toBe(true);
+    });
+  }
+});
+
+describe('reproducible', () => {
+  afterAll(() => ['slim-test/repro:a', 'slim-test/repro:b'].forEach(removeImage));
+  it('two builds of the same image with the same probes give the same image ID', async () => {
+    const ids: string[] = [];
+    for (const tag of ['slim-test/repro:a', 'slim-test/repro:b']) {
+      const run = await cli(['build', 'slim-samples/c-hello:latest', '--tag', tag, '--no-verify']);
+      expect(run.code, run.stderr).toBe(0);
+      ids.push(execFileSync('docker', ['image', 'inspect', '-f', '{{.Id}}', tag], { encoding: 'utf8' }).trim());
+    }
+    expect(ids[0]).toBe(ids[1]);
+  });
+});
