@@ -25,7 +25,7 @@ export const timeCommand = (cmd, args) => {
 };
 
 export function ensureSamples(...names) {
-  sh('bash', [join(root, 'scripts', 'build-samples.sh'), ...names], { stdio: 'inherit' });
+  execFileSync('bash', [join(root, 'scripts', 'build-samples.sh'), ...names], { stdio: 'inherit' });
 }
 
 export const fmt = (n, digits = 2) => n.toFixed(digits);

@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { SlimError } from './errors.js';
+import type { ContainerConfig } from './image/archive.js';
 
 export const TOOL_LABEL = 'io.slim.tool';
 export const SESSION_LABEL = 'io.slim.session';
@@ -24,15 +25,7 @@ export interface ImageSummary {
   id: string;
   repoTags: string[];
   size: number;
-  config: {
-    User?: string;
-    Env?: string[];
-    Entrypoint?: string[] | null;
-    Cmd?: string[] | null;
-    WorkingDir?: string;
-    ExposedPorts?: Record<string, object>;
-    StopSignal?: string;
-  };
+  config: ContainerConfig;
 }
 
 export interface ContainerSpec {

@@ -18,7 +18,7 @@ export interface XrayReport {
 
 const CACHES: Array<[RegExp, string]> = [
   [/^\/var\/lib\/apt\/lists$/, 'apt lists'],
-  [/^\/var\/cache\/apt\/archives$/, 'apt archives'],
+  [/^\/var\/cache\/apt$/, 'apt cache (package caches, downloaded .debs)'],
   [/^\/(root|home\/[^/]+)\/\.cache\/pip$/, 'pip cache'],
   [/^\/(root|home\/[^/]+)\/\.npm$/, 'npm cache'],
   [/^\/(root|home\/[^/]+)\/\.cache\/yarn$/, 'yarn cache'],

@@ -65,17 +65,38 @@ export interface Image extends AsyncDisposable {
 
 const IN_MEMORY = 1 << 20;
 
+interface SpooledFile {
+  path: string;
+  /** sha256 and size of the bytes as stored, taken while spooling: a plain layer needs no second read. */
+  digest: string;
+  size: number;
+}
+
 interface Spooled {
   /** Small entries (manifests, configs, tiny layers) stay in memory. */
   small: Map<string, Buffer>;
   /** Larger entries are spooled to files. */
-  files: Map<string, string>;
+  files: Map<string, SpooledFile>;
+}
+
+/** A pass-through that hashes and counts what flows by. */
+function digesting(): { stream: Transform; result: () => { digest: string; size: number } } {
+  const hash = createHash('sha256');
+  let size = 0;
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+  });
+  return { stream, result: () => ({ digest: `sha256:${hash.digest('hex')}`, size }) };
 }
 
 /** Reads the tar entries of an archive stream, holding no large entry in memory. */
 async function spoolArchive(source: Readable, dir: string, where: string): Promise<Spooled> {
   const small = new Map<string, Buffer>();
-  const files = new Map<string, string>();
+  const files = new Map<string, SpooledFile>();
   const extract = tar.extract();
   let count = 0;
   extract.on('entry', (header, stream, next) => {
@@ -92,9 +113,12 @@ async function spoolArchive(source: Readable, dir: string, where: string): Promi
         next();
       });
     } else {
-      const file = join(dir, `blob-${count++}`);
-      files.set(name, file);
-      pipeline(stream, createWriteStream(file)).then(() => next(), next);
+      const path = join(dir, `blob-${count++}`);
+      const counter = digesting();
+      pipeline(stream, counter.stream, createWriteStream(path)).then(() => {
+        files.set(name, { path, ...counter.result() });
+        next();
+      }, next);
     }
   });
   try {
@@ -131,28 +155,16 @@ function decompressor(kind: Compression, where: string): Transform {
 }
 
 /** Makes the layer an uncompressed file on disk and returns its diff_id. */
-async function uncompressedLayer(file: string, where: string): Promise<{ file: string; diffId: string; size: number }> {
-  const kind = await sniff(file);
-  const hash = createHash('sha256');
-  let size = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      size += chunk.length;
-      done(null, chunk);
-    },
-  });
-  if (kind === 'none') {
-    await pipeline(createReadStream(file), counter, async function* (source) {
-      for await (const _ of source); // only the digest is wanted
-    });
-    return { file, diffId: `sha256:${hash.digest('hex')}`, size };
-  }
-  const out = `${file}.tar`;
-  await pipeline(createReadStream(file), decompressor(kind, where), counter, createWriteStream(out));
-  await rm(file);
-  await rename(out, file);
-  return { file, diffId: `sha256:${hash.digest('hex')}`, size };
+async function uncompressedLayer(spooled: SpooledFile, where: string): Promise<{ file: string; diffId: string; size: number }> {
+  const kind = await sniff(spooled.path);
+  if (kind === 'none') return { file: spooled.path, diffId: spooled.digest, size: spooled.size };
+  const out = `${spooled.path}.tar`;
+  const counter = digesting();
+  await pipeline(createReadStream(spooled.path), decompressor(kind, where), counter.stream, createWriteStream(out));
+  await rm(spooled.path);
+  await rename(out, spooled.path);
+  const { digest, size } = counter.result();
+  return { file: spooled.path, diffId: digest, size };
 }
 
 function parseJson<T>(json: Map<string, Buffer>, name: string, where: string): T {
@@ -211,14 +223,14 @@ export async function readImageArchive(source: Readable, ref: string, signal?: A
     const history = (config.history ?? []).filter((h) => !h.empty_layer);
     const layers: Layer[] = [];
     for (const [index, name] of entry.Layers.entries()) {
-      let file = files.get(name);
+      let spooled = files.get(name);
       const inMemory = json.get(name);
-      if (!file && inMemory) {
-        file = join(spoolDir, `layer-${index}`);
-        await writeFile(file, inMemory);
+      if (!spooled && inMemory) {
+        spooled = { path: join(spoolDir, `layer-${index}`), digest: `sha256:${createHash('sha256').update(inMemory).digest('hex')}`, size: inMemory.length };
+        await writeFile(spooled.path, inMemory);
       }
-      if (!file) throw new SlimError(`${where}: layer '${name}' named in the manifest is missing from the archive`);
-      const layer = await uncompressedLayer(file, where);
+      if (!spooled) throw new SlimError(`${where}: layer '${name}' named in the manifest is missing from the archive`);
+      const layer = await uncompressedLayer(spooled, where);
       if (layer.diffId !== diffIds[index]) {
         throw new SlimError(`${where}: layer ${index} (${name}) has digest ${layer.diffId} but the config expects ${diffIds[index]}: the archive is corrupted`);
       }
