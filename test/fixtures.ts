@@ -5,7 +5,7 @@ import { mkdtemp, open, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tar from 'tar-stream';
-import { TarFileWriter, type TarHeader } from '../src/image/tar.js';
+import { fileSink, TarWriter, type TarHeader } from '../src/image/tar.js';
 
 export type Spec = Partial<TarHeader> & { name: string; data?: Buffer | string };
 
@@ -23,7 +23,7 @@ export async function tempDir(): Promise<string> {
 export async function layerFile(dir: string, name: string, entries: Spec[]): Promise<string> {
   const file = join(dir, name);
   const handle = await open(file, 'w');
-  const writer = new TarFileWriter(handle);
+  const writer = new TarWriter(fileSink(handle));
   for (const e of entries) {
     const h = header(e);
     await writer.add(h, e.data === undefined ? undefined : (async function* () { yield Buffer.from(e.data!); })());

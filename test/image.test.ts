@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { flatten, readImageArchive } from '../src/image/archive.js';
 import { readImageFile } from '../src/image/read.js';
-import { encodeHeader, readTarHeaders, TarFileWriter } from '../src/image/tar.js';
+import { encodeHeader, fileSink, readTarHeaders, tarSize, TarWriter } from '../src/image/tar.js';
 import { FileTree } from '../src/image/tree.js';
 import { header, imageArchiveFile, layerFile, tempDir, type Spec } from './fixtures.js';
 import { createReadStream } from 'node:fs';
@@ -65,6 +65,12 @@ describe('tar codec', () => {
     expect(byName.get('big-ids')).toMatchObject({ uid: 3_000_000, gid: 4_000_000 });
   });
 
+  it('knows the size of an archive before writing it', async () => {
+    const specs: Spec[] = [{ name: LONG_NAME, data: 'x'.repeat(700) }, { name: 'bin/ping', data: 'p', xattrs: new Map([['security.capability', CAPABILITY]]) }, { name: 'd/', type: 'dir' }];
+    const { file } = await roundTrip(specs);
+    expect((await readFile(file)).length).toBe(tarSize(specs.map(header)));
+  });
+
   it('writes the same bytes for the same entries', () => {
     const h = header({ name: UNICODE, data: 'abc', xattrs: new Map([['security.capability', CAPABILITY]]) });
     expect(encodeHeader(h).equals(encodeHeader({ ...h }))).toBe(true);
@@ -91,7 +97,7 @@ describe('tar codec', () => {
   it('refuses content of the wrong length', async () => {
     const dir = await tempDir();
     const handle = await open(join(dir, 'x.tar'), 'w');
-    const writer = new TarFileWriter(handle);
+    const writer = new TarWriter(fileSink(handle));
     await expect(writer.add(header({ name: 'a', data: 'abc' }), (async function* () { yield Buffer.from('ab'); })())).rejects.toThrow(/expected 3 bytes/);
     await handle.close();
   });

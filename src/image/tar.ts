@@ -250,17 +250,20 @@ function ustarBlock(h: TarHeader, name: string, prefix: string, flag: string): B
   return block;
 }
 
-/** Appends tar entries to a file, hashing everything written (the layer's diff_id). */
-export class TarFileWriter {
+/** Where a TarWriter's bytes go; resolves once the sink can take more. */
+export type Sink = (data: Buffer) => Promise<void>;
+
+/** Writes tar entries to a sink, hashing everything written (a layer's diff_id). */
+export class TarWriter {
   private position = 0;
   private readonly hash: Hash = createHash('sha256');
-  constructor(private readonly file: FileHandle) {}
+  constructor(private readonly sink: Sink) {}
 
   private async write(data: Buffer): Promise<void> {
     if (data.length === 0) return;
     this.hash.update(data);
-    await this.file.write(data, 0, data.length, this.position);
     this.position += data.length;
+    await this.sink(data);
   }
 
   /** Writes one entry; `content` yields exactly `header.size` bytes for files. */
@@ -281,9 +284,24 @@ export class TarFileWriter {
 
   /** Writes the end-of-archive blocks; returns the size and sha256 digest. */
   async finish(): Promise<{ size: number; digest: string }> {
-    await this.write(Buffer.alloc(BLOCK * 2));
+    await this.write(Buffer.alloc(END_OF_ARCHIVE));
     return { size: this.position, digest: `sha256:${this.hash.digest('hex')}` };
   }
+}
+
+const END_OF_ARCHIVE = BLOCK * 2;
+
+/** The bytes a tar of these headers takes, known before any is written. */
+export const tarSize = (headers: TarHeader[]): number =>
+  headers.reduce((sum, h) => sum + encodeHeader(h).length + h.size + paddingFor(h.size), END_OF_ARCHIVE);
+
+/** A sink appending to a file. */
+export function fileSink(file: FileHandle): Sink {
+  let position = 0;
+  return async (data) => {
+    await file.write(data, 0, data.length, position);
+    position += data.length;
+  };
 }
 
 /** Streams `length` bytes of a file from `offset`. */

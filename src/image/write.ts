@@ -2,14 +2,12 @@
 // archive `docker load` accepts. Deterministic: the same source and kept set
 // give the same bytes, hence the same image ID.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { SlimError, showPath } from '../errors.js';
 import type { ContainerConfig, Image, ImageConfig } from './archive.js';
-import { readRange, TarFileWriter, type TarHeader } from './tar.js';
+import { readRange, tarSize, TarWriter, type TarHeader } from './tar.js';
 import type { FileEntry, FileTree } from './tree.js';
 
 /** Config fields carried over from the source image. */
@@ -19,10 +17,15 @@ export const SOURCE_LABEL = 'io.slim.source';
 export const SOURCE_ID_LABEL = 'io.slim.source-id';
 
 export interface SlimLayer {
-  file: string;
   size: number;
   diffId: string;
   files: number;
+}
+
+/** One entry of the slim layer, and where its bytes are in the source layers. */
+export interface LayerEntry {
+  header: TarHeader;
+  content?: { layer: number; offset: number };
 }
 
 const headerFor = (entry: FileEntry, name: string): TarHeader => ({
@@ -41,42 +44,40 @@ const headerFor = (entry: FileEntry, name: string): TarHeader => ({
   xattrs: entry.xattrs,
 });
 
-/** Writes the kept paths of `tree` as one layer tar at `file`. */
-export async function writeLayer(image: Image, tree: FileTree, keep: Iterable<string>, file: string): Promise<SlimLayer> {
+/**
+ * The slim layer's entries in archive order: sorted by path; the first kept
+ * path of an inode carries the bytes and the others are hard links to it.
+ */
+export function layerEntries(tree: FileTree, keep: Iterable<string>): LayerEntry[] {
   const paths = [...new Set(keep)].filter((p) => p !== '/').sort();
+  const firstOfInode = new Map<number, string>();
+  return paths.map((path) => {
+    const entry = tree.get(path);
+    if (!entry) throw new SlimError(`writing the slim layer: '${showPath(path)}' is not in the source image`);
+    const header = headerFor(entry, path.slice(1) + (entry.type === 'dir' ? '/' : ''));
+    if (entry.type !== 'file') return { header };
+    const linkTo = firstOfInode.get(entry.inode);
+    if (linkTo !== undefined) return { header: { ...header, type: 'hardlink', size: 0, linkname: linkTo } };
+    firstOfInode.set(entry.inode, path.slice(1));
+    return { header, content: entry.content };
+  });
+}
+
+/** Writes the entries, reading file bytes from the source image's spooled layers. */
+async function writeEntries(image: Image, entries: LayerEntry[], writer: TarWriter): Promise<{ size: number; digest: string }> {
   const handles = new Map<number, FileHandle>();
-  const layerFile = async (index: number) => {
-    let handle = handles.get(index);
-    if (!handle) handles.set(index, (handle = await open(image.layers[index]!.file, 'r')));
-    return handle;
-  };
-  const out = await open(file, 'w');
   try {
-    const writer = new TarFileWriter(out);
-    // The first kept path of an inode carries the bytes; the others link to it.
-    const firstOfInode = new Map<number, string>();
-    for (const path of paths) {
-      const entry = tree.get(path);
-      if (!entry) throw new SlimError(`writing the slim layer: '${showPath(path)}' is not in the source image`);
-      const name = path.slice(1) + (entry.type === 'dir' ? '/' : '');
-      const header = headerFor(entry, name);
-      if (entry.type !== 'file') {
+    for (const { header, content } of entries) {
+      if (!content) {
         await writer.add(header);
         continue;
       }
-      const linkTo = firstOfInode.get(entry.inode);
-      if (linkTo !== undefined) {
-        await writer.add({ ...header, type: 'hardlink', size: 0, linkname: linkTo });
-        continue;
-      }
-      firstOfInode.set(entry.inode, path.slice(1));
-      const content = entry.content!;
-      await writer.add(header, readRange(await layerFile(content.layer), content.offset, entry.size));
+      let handle = handles.get(content.layer);
+      if (!handle) handles.set(content.layer, (handle = await open(image.layers[content.layer]!.file, 'r')));
+      await writer.add(header, readRange(handle, content.offset, header.size));
     }
-    const { size, digest } = await writer.finish();
-    return { file, size, diffId: digest, files: paths.length };
+    return await writer.finish();
   } finally {
-    await out.close();
     for (const handle of handles.values()) await handle.close();
   }
 }
@@ -99,27 +100,46 @@ export function slimConfig(image: Image, layer: SlimLayer, extraLabels: Record<s
   };
 }
 
-/** A loadable archive (legacy docker layout) of a config and one layer. */
-export async function imageArchive(config: ImageConfig, layer: SlimLayer): Promise<{ stream: Readable; id: string }> {
-  const configJson = Buffer.from(JSON.stringify(config));
-  const id = createHash('sha256').update(configJson).digest('hex');
-  const layerDir = layer.diffId.replace('sha256:', '');
-  const manifest = Buffer.from(JSON.stringify([{ Config: `${id}.json`, RepoTags: null, Layers: [`${layerDir}/layer.tar`] }]));
-  const pack = tar.pack();
-  const fixed = { mtime: new Date(0), mode: 0o644, uid: 0, gid: 0 };
-  pack.entry({ name: `${id}.json`, ...fixed }, configJson);
-  pack.entry({ name: `${layerDir}/`, type: 'directory', ...fixed, mode: 0o755 });
-  const { size } = await stat(layer.file);
-  const sink = pack.entry({ name: `${layerDir}/layer.tar`, size, ...fixed }, (err) => {
-    if (err) {
-      pack.destroy(err);
-      return;
-    }
-    pack.entry({ name: 'manifest.json', ...fixed }, manifest);
-    pack.finalize();
-  });
-  createReadStream(layer.file).on('error', (err) => pack.destroy(err)).pipe(sink);
-  return { stream: pack as unknown as Readable, id: `sha256:${id}` };
+export interface SlimArchive {
+  /** A `docker load` archive: the layer first, then the config and manifest that name its digest. */
+  stream: Readable;
+  /** Settles once the whole archive is written: the image ID and the layer. */
+  done: Promise<{ id: string; layer: SlimLayer }>;
 }
 
-export const layerPath = (image: Image): string => join(image.spoolDir, 'slim-layer.tar');
+/**
+ * Streams a one-layer image archive without a temporary copy of the layer:
+ * its size is known up front, and its digest once it is written, which is
+ * when the config that names it goes out (the engine reads the whole archive
+ * before it looks at the manifest).
+ */
+export function slimImageArchive(image: Image, entries: LayerEntry[], makeConfig: (layer: SlimLayer) => ImageConfig): SlimArchive {
+  const pack = tar.pack();
+  const fixed = { mtime: new Date(0), mode: 0o644, uid: 0, gid: 0 };
+  const size = tarSize(entries.map((e) => e.header));
+  const sink = pack.entry({ name: 'layer/layer.tar', size, ...fixed });
+  const toSink = (data: Buffer) => new Promise<void>((resolve, reject) => {
+    if (sink.write(data)) resolve();
+    else {
+      sink.once('drain', resolve);
+      sink.once('error', reject);
+    }
+  });
+  const done = (async () => {
+    try {
+      const { digest } = await writeEntries(image, entries, new TarWriter(toSink));
+      await new Promise<void>((resolve, reject) => sink.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      const layer = { size, diffId: digest, files: entries.length };
+      const configJson = Buffer.from(JSON.stringify(makeConfig(layer)));
+      const id = createHash('sha256').update(configJson).digest('hex');
+      pack.entry({ name: `${id}.json`, ...fixed }, configJson);
+      pack.entry({ name: 'manifest.json', ...fixed }, JSON.stringify([{ Config: `${id}.json`, RepoTags: null, Layers: ['layer/layer.tar'] }]));
+      pack.finalize();
+      return { id: `sha256:${id}`, layer };
+    } catch (err) {
+      pack.destroy(err as Error);
+      throw err;
+    }
+  })();
+  return { stream: pack as unknown as Readable, done };
+}
