@@ -99,6 +99,23 @@ describe('Ctrl-C at each stage', () => {
   }
 });
 
+describe('a run killed outright', () => {
+  it('leaves a labelled container that slim prune removes', async () => {
+    const killed = await cli(['build', 'slim-samples/c-hello:latest', '--tag', 'slim-test/killed:slim', '--continue-after', 'timeout:30'], {
+      onStderr: (text, child) => {
+        if (/slim: probing/.test(text) && !child.killed) child.kill('SIGKILL');
+      },
+    });
+    expect(killed.code).toBe(null);
+    expect(slimContainers().length).toBe(1);
+    const prune = await cli(['prune']);
+    expect(prune.code, prune.stderr).toBe(0);
+    expect(prune.stdout).toMatch(/removed 1 container\(s\): slim-trace-/);
+    expect(slimContainers()).toEqual([]);
+    expect(imageExists('slim-test/killed:slim')).toBe(false);
+  });
+});
+
 describe('reproducible', () => {
   afterAll(() => ['slim-test/repro:a', 'slim-test/repro:b'].forEach(removeImage));
   it('two builds of the same image with the same probes give the same image ID', async () => {

@@ -2,6 +2,7 @@
 // archive `docker load` accepts. Deterministic: the same source and kept set
 // give the same bytes, hence the same image ID.
 import { createHash } from 'node:crypto';
+import { once, type EventEmitter } from 'node:events';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
@@ -118,13 +119,10 @@ export function slimImageArchive(image: Image, entries: LayerEntry[], makeConfig
   const fixed = { mtime: new Date(0), mode: 0o644, uid: 0, gid: 0 };
   const size = tarSize(entries.map((e) => e.header));
   const sink = pack.entry({ name: 'layer/layer.tar', size, ...fixed });
-  const toSink = (data: Buffer) => new Promise<void>((resolve, reject) => {
-    if (sink.write(data)) resolve();
-    else {
-      sink.once('drain', resolve);
-      sink.once('error', reject);
-    }
-  });
+  // events.once rejects on 'error' and removes its listeners either way.
+  const toSink = async (data: Buffer) => {
+    if (!sink.write(data)) await once(sink as unknown as EventEmitter, 'drain');
+  };
   const done = (async () => {
     try {
       const { digest } = await writeEntries(image, entries, new TarWriter(toSink));
