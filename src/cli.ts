@@ -15,7 +15,7 @@ import { readImage, readImageFile } from './image/read.js';
 import { parseRule, readAllowlist, type Rule } from './plan/allowlist.js';
 import { LANGUAGES, type Language } from './plan/languages.js';
 import { PACK_NAMES } from './plan/packs.js';
-import { probesBuilt, runWithProbes, type ContinueAfter, type Probes } from './run.js';
+import { checkTracer, probesBuilt, runWithProbes, type ContinueAfter, type Probes } from './run.js';
 import { Cleanup, reapContainers } from './session.js';
 import { xray, type XrayReport } from './xray.js';
 
@@ -24,7 +24,7 @@ const EXIT = { error: 1, usage: 2, divergent: 3, interrupted: 130 } as const;
 
 const cleanup = new Cleanup();
 let engineInstance: Engine | undefined;
-const engine = (): Engine => (engineInstance ??= dockerEngine({ version: VERSION, onContainer: () => {} }));
+const engine = (): Engine => (engineInstance ??= dockerEngine({ version: VERSION }));
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -295,11 +295,14 @@ function printXray(r: XrayReport): void {
 
 program.command('doctor')
   .description('check the engine, its capabilities and the probes, and say what to do about each problem')
-  .action(async () => {
+  .option('--image <image>', 'local image to test the probes in', 'slim-samples/debian:bookworm')
+  .action(async (flags) => {
     const eng = engine();
     const problems: string[] = [];
+    let engineUp = false;
     try {
       const info = await eng.info();
+      engineUp = true;
       console.log(`engine: Docker ${info.version} (API ${info.apiVersion}), storage ${info.storageDriver}, ${info.os}${info.rootless ? ', rootless' : ''}`);
       if (info.rootless) problems.push('rootless engine: fanotify needs CAP_SYS_ADMIN; slim build --probe auto will use strace');
     } catch (err) {
@@ -311,21 +314,11 @@ program.command('doctor')
     console.log(`strace bundle: ${built.strace ? 'built' : 'missing'}`);
     if (!built.probe) problems.push('build the probe: npm run build (needs gcc and libc6-dev)');
     if (!built.strace) problems.push('install strace (apt-get install strace) and run npm run build');
-    if (problems.length === 0 && built.probe) {
-      for (const tracer of ['fanotify', 'strace'] as const) {
-        if (tracer === 'strace' && !built.strace) continue;
-        const images = await eng.listToolContainers().then(() => eng.inspectImage('slim-samples/debian:bookworm'));
-        if (!images) {
-          console.log(`${tracer} in a container: not checked (no local image slim-samples/debian:bookworm; run npm run samples)`);
-          continue;
-        }
-        try {
-          await runWithProbes(eng, images.id, { tracer, probes: { http: [], exec: [], hostExec: [], defaultHttp: false }, readyTimeoutMs: 10_000, continueAfter: { kind: 'timeout', seconds: 1 }, role: 'doctor' }, cleanup);
-          console.log(`${tracer} in a container: works (CAP_${tracer === 'fanotify' ? 'SYS_ADMIN' : 'SYS_PTRACE'} granted)`);
-        } catch (err) {
-          console.log(`${tracer} in a container: fails (${(err as Error).message.split('\n')[0]})`);
-          problems.push(tracer === 'fanotify' ? 'fanotify is unavailable: use --probe strace' : 'strace is unavailable: the engine refuses CAP_SYS_PTRACE');
-        }
+    if (engineUp && built.probe) {
+      for (const tracer of built.strace ? (['fanotify', 'strace'] as const) : (['fanotify'] as const)) {
+        const { ok, detail } = await checkTracer(eng, flags.image, tracer, cleanup);
+        console.log(`${tracer} in a container (CAP_${tracer === 'fanotify' ? 'SYS_ADMIN' : 'SYS_PTRACE'}): ${detail}`);
+        if (!ok) problems.push(tracer === 'fanotify' ? 'fanotify is unavailable here: slim build --probe auto uses strace' : 'strace is unavailable: the engine refuses CAP_SYS_PTRACE or ptrace');
       }
     }
     console.log(problems.length ? `\nto do:\n${problems.map((p) => `- ${p}`).join('\n')}` : '\nall good');

@@ -80,7 +80,6 @@ export interface Engine {
   /** Loads an image archive and returns the ID of the image it held. */
   loadImage(archive: Readable): Promise<string>;
   tagImage(id: string, repo: string, tag: string): Promise<void>;
-  removeImage(ref: string): Promise<void>;
   createContainer(spec: ContainerSpec): Promise<Container>;
   /** Containers this tool created, across sessions. */
   listToolContainers(): Promise<Array<{ id: string; name: string; labels: Record<string, string> }>>;
@@ -124,8 +123,6 @@ export interface DockerEngineOptions {
   version: string;
   /** Identifies this run in container labels; defaults to a random id. */
   session?: string;
-  /** Called for every container created and removed, so a caller can track them. */
-  onContainer?: (event: 'created' | 'removed', container: Container) => void;
 }
 
 /** An Engine over the Docker API, honouring DOCKER_HOST. */
@@ -195,7 +192,6 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
           if (!/No such container|is already in progress/i.test(err.message)) throw err;
         });
         removed = true;
-        opts.onContainer?.('removed', container);
       },
       [Symbol.asyncDispose]: () => container.remove(),
     };
@@ -240,7 +236,6 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
       return id;
     },
     tagImage: (id, repo, tag) => call(`tagging ${id} as ${repo}:${tag}`, () => docker.getImage(id).tag({ repo, tag })),
-    removeImage: (ref) => call(`removing image ${ref}`, () => docker.getImage(ref).remove({ force: false })).then(() => undefined),
     async createContainer(spec) {
       const name = `slim-${spec.role}-${session}-${++seq}`;
       const exposed = Object.fromEntries((spec.publish ?? []).map((p) => [p, {}]));
@@ -265,7 +260,6 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
         }),
       );
       const container = wrap(raw, name);
-      opts.onContainer?.('created', container);
       try {
         for (const file of spec.files ?? []) {
           await call(`copying files into ${name}`, () => raw.putArchive(file.archive, { path: file.dir }));

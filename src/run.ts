@@ -187,6 +187,34 @@ function waitForSignal(): Promise<void> {
   return new Promise((resolve) => process.once('SIGUSR1', () => resolve()));
 }
 
+/**
+ * Whether a tracer works on this engine: the probe starts in a container of
+ * `image` with the tracer's one capability and runs its own --version under it.
+ */
+export async function checkTracer(engine: Engine, image: string, tracer: ProbeKind, cleanup: Cleanup): Promise<{ ok: boolean; detail: string }> {
+  const summary = await engine.inspectImage(image);
+  if (!summary) return { ok: false, detail: `no local image ${image} to test with (pass --image with any local image)` };
+  const container = cleanup.add(await engine.createContainer({
+    image: summary.id,
+    role: 'doctor',
+    entrypoint: entrypointFor(tracer, { ...summary, config: { ...summary.config, User: '' } }, [`${PROBE_DIR}/slim-probe`, '--version']),
+    cmd: [],
+    user: '0:0',
+    capAdd: [tracer === 'fanotify' ? 'SYS_ADMIN' : 'SYS_PTRACE'],
+    files: [{ dir: '/', archive: await probeArchive(tracer) }],
+  }));
+  try {
+    await container.start();
+    await container.waitExit(20_000);
+    const { exitCode } = await container.state();
+    const logs = (await container.logs(5)).trim().split('\n').pop() ?? '';
+    return exitCode === 0 ? { ok: true, detail: 'works' } : { ok: false, detail: `exit ${exitCode}: ${logs}` };
+  } finally {
+    await container.remove();
+    cleanup.delete(container);
+  }
+}
+
 /** Sends the HTTP probes, the exec probes and the host commands to a running app. */
 async function driveProbes(container: Container, image: ImageSummary, ref: string, hostPorts: Map<number, number>, opts: RunOptions, onEvent: (e: RunEvent) => void): Promise<ProbeResult[]> {
   onEvent({ stage: 'probing' });

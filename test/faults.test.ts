@@ -65,7 +65,7 @@ describe('apps that fail', () => {
   });
 });
 
-describe('Ctrl-C at each stage', () => {
+describe('Ctrl-C (SIGINT) and SIGTERM at each stage', () => {
   const tag = 'slim-test/interrupted:slim';
   afterAll(() => removeImage(tag));
 
@@ -79,14 +79,15 @@ describe('Ctrl-C at each stage', () => {
     ['rebuild and load', /slim: writing the slim image$/m, false],
     ['verify', /slim: start: slim-verify-slim/, true],
   ];
-  for (const [stage, marker, complete] of stages) {
-    it(`during ${stage}: exit 130, no container, no temp files, ${complete ? 'the complete image kept' : 'no output tag'}, original untouched`, async () => {
+  for (const [index, [stage, marker, complete]] of stages.entries()) {
+    const signal = index % 2 === 0 ? 'SIGINT' : 'SIGTERM';
+    it(`${signal} during ${stage}: exit 130, no container, no temp files, ${complete ? 'the complete image kept' : 'no output tag'}, original untouched`, async () => {
       removeImage(tag);
       const tmp = mkdtempSync(join(tmpdir(), 'slim-int-'));
       const run = await cli(['build', 'slim-samples/django-site:latest', '--tag', tag, '--continue-after', 'timeout:3'], {
         env: { ...process.env, TMPDIR: tmp },
         onStderr: (text, child) => {
-          if (marker.test(text) && !child.killed) child.kill('SIGINT');
+          if (marker.test(text) && !child.killed) child.kill(signal);
         },
       });
       expect(run.stderr).toMatch(marker);

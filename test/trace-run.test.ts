@@ -58,6 +58,17 @@ describe('trace run', () => {
     expect(imageExists('slim-samples/django-site:latest')).toBe(true);
   });
 
+  it('slim doctor reports the engine and that both probes work in a container', async () => {
+    const run = await cli(['doctor']);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/engine: Docker \S+ \(API [\d.]+\), storage \w+/);
+    expect(run.stdout).toMatch(/fanotify in a container \(CAP_SYS_ADMIN\): works/);
+    expect(run.stdout).toMatch(/strace in a container \(CAP_SYS_PTRACE\): works/);
+    const missing = await cli(['doctor', '--image', 'slim-test/no-such-image:1']);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toMatch(/no local image slim-test\/no-such-image:1 to test with/);
+  });
+
   it('leaves no container behind', () => {
     expect(slimContainers()).toEqual([]);
   });

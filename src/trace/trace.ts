@@ -26,17 +26,7 @@ export function addOp(trace: Trace, path: string, op: Op): void {
   if (op === 'exec' && !trace.executed.includes(path)) trace.executed.push(path);
 }
 
-/** Merges traces of several runs of the same image. */
-export function mergeTraces(traces: Trace[]): Trace {
-  const merged = emptyTrace(traces[0]?.probe ?? 'fanotify');
-  for (const t of traces) {
-    for (const [path, ops] of t.paths) for (const op of ops) addOp(merged, path, op);
-    merged.overflow ||= t.overflow;
-  }
-  return merged;
-}
-
-/** Plain JSON form, for reports and --trace-out. */
+/** Plain JSON form, for the report. */
 export function traceToJson(trace: Trace): object {
   return {
     format: 'slim-trace/1',
