@@ -5,7 +5,7 @@ import { compareResults, type Comparison } from './compare.js';
 import type { Engine } from './engine.js';
 import { SlimError, showPath } from './errors.js';
 import { runHostCommand } from './drivers/commands.js';
-import { probeName, type HttpProbe, type ProbeResult } from './drivers/http.js';
+import type { HttpProbe, ProbeResult } from './drivers/http.js';
 import { flatten } from './image/archive.js';
 import { imageContent } from './image/content.js';
 import { checkImageRef, readImage, splitTag } from './image/read.js';
@@ -72,9 +72,6 @@ export interface BuildResult {
   imageWarnings: string[];
 }
 
-const expectsServerError = (opts: BuildOptions, name: string): boolean =>
-  opts.probes.http.some((p) => probeName(p) === name && p.expectStatus !== undefined && p.expectStatus >= 500);
-
 export interface TuneRound {
   round: number;
   added: number;
@@ -89,14 +86,8 @@ export const defaultSlimTag = (image: string): string => {
 
 /** Probes that verification sends: exactly what the trace run sent (crawled pages included), plus verify-only ones. */
 function verificationProbes(results: ProbeResult[], opts: BuildOptions): Probes {
-  const sent = new Set(results.map((r) => r.name));
-  const fromTrace = opts.probes.http.filter((p) => sent.has(probeName(p)));
-  const crawled = results.filter((r) => r.kind === 'http' && r.name.endsWith('(crawl)')).map((r) => {
-    const path = r.name.slice(4, -' (crawl)'.length);
-    return { method: 'GET', path, name: r.name } satisfies HttpProbe;
-  });
-  const defaults = opts.probes.http.length === 0 && opts.probes.defaultHttp;
-  return { http: [...fromTrace, ...crawled, ...opts.verifyProbes], exec: opts.probes.exec, hostExec: opts.probes.hostExec, defaultHttp: defaults };
+  const sent = results.flatMap((r) => (r.probe ? [r.probe] : []));
+  return { http: [...sent, ...opts.verifyProbes], exec: opts.probes.exec, hostExec: opts.probes.hostExec, defaultHttp: false };
 }
 
 export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup, onEvent: (e: BuildEvent) => void = () => {}): Promise<BuildResult> {
@@ -135,7 +126,7 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
   }, (t) => `${t.run.trace!.paths.size} paths with ${t.probe}`);
   const trace = traced.run.trace!;
   // A server error the probe did not ask for means the app, not slim, is broken.
-  const failed = traced.run.results.filter((r) => !r.ok || (r.kind === 'http' && r.status >= 500 && !expectsServerError(opts, r.name)));
+  const failed = traced.run.results.filter((r) => !r.ok || (r.kind === 'http' && r.status >= 500 && (r.probe?.expectStatus ?? 0) < 500));
   if (failed.length > 0 && failed.length === traced.run.results.length) {
     const first = failed[0]!;
     throw new SlimError(`every probe failed against the original image (${first.name}: ${first.error ?? `status ${first.status}`}); a trace of a broken run would not show how the app works\n--- last lines of the app's log ---\n${traced.run.logs.trimEnd()}`, {

@@ -43,6 +43,8 @@ export interface ProbeResult {
   error?: string;
   /** The first bytes of the (masked) body or output, to show in a divergence. */
   excerpt: string;
+  /** The HTTP probe as sent (crawled pages included), so that another run can send it again. */
+  probe?: HttpProbe;
 }
 
 /**
@@ -200,7 +202,7 @@ export interface HttpTarget {
 }
 
 /** How a probe is named in results and comparisons. */
-export const probeName = (p: HttpProbe): string => p.name ?? `${p.method} ${p.path}${p.port ? ` :${p.port}` : ''}`;
+const probeName = (p: HttpProbe): string => p.name ?? `${p.method} ${p.path}${p.port ? ` :${p.port}` : ''}`;
 
 async function send(target: HttpTarget, probe: HttpProbe, jar: CookieJar, timeoutMs: number): Promise<{ result: ProbeResult; html?: string }> {
   const port = probe.port ?? target.defaultPort;
@@ -231,7 +233,7 @@ async function send(target: HttpTarget, probe: HttpProbe, jar: CookieJar, timeou
     const ok = probe.expectStatus === undefined || probe.expectStatus === res.status;
     return {
       result: {
-        kind: 'http', name: probeName(probe), status: res.status, contentType, size: bytes.length, digest, compare, ok,
+        kind: 'http', name: probeName(probe), probe, status: res.status, contentType, size: bytes.length, digest, compare, ok,
         error: ok ? undefined : `expected status ${probe.expectStatus}, got ${res.status}`,
         excerpt: masked.slice(0, 300),
       },
@@ -239,7 +241,7 @@ async function send(target: HttpTarget, probe: HttpProbe, jar: CookieJar, timeou
     };
   } catch (err) {
     const message = (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : ((err as Error & { cause?: Error }).cause?.message ?? (err as Error).message);
-    return { result: { kind: 'http', name: probeName(probe), status: 0, size: 0, digest: '', compare, ok: false, error: message, excerpt: '' } };
+    return { result: { kind: 'http', name: probeName(probe), probe, status: 0, size: 0, digest: '', compare, ok: false, error: message, excerpt: '' } };
   }
 }
 
