@@ -347,8 +347,17 @@ async function shutdown(signal: string): Promise<void> {
 process.once('SIGINT', () => void shutdown('SIGINT'));
 process.once('SIGTERM', () => void shutdown('SIGTERM'));
 
-/** DockerSlim spells these as negations that take a value, which commander cannot express. */
-const ALIASES: Record<string, string> = { '--no-include-pack': '--exclude-pack', '--no-keep-lang': '--skip-lang' };
+/**
+ * DockerSlim's spellings of the same features, and negations that take a value
+ * (which commander cannot express), rewritten to slim's flags.
+ */
+const ALIASES: Record<string, string> = {
+  '--no-include-pack': '--exclude-pack',
+  '--no-keep-lang': '--skip-lang',
+  '--http-probe-cmd': '--http-probe',
+  '--exclude-pattern': '--exclude-path',
+  '--include-shell': '--include-pack=shell',
+};
 const argv = process.argv.map((a) => ALIASES[a.split('=')[0]!] ? ALIASES[a.split('=')[0]!]! + a.slice(a.split('=')[0]!.length) : a);
 
 try {

@@ -137,26 +137,37 @@ async function exitedEarly(container: Container, tracer: Tracer): Promise<SlimEr
   return failure(container, `the app exited with code ${state.exitCode} before it answered`, 'check that the image runs on its own (docker run IMAGE); its log is above');
 }
 
-/** Waits until every port answers HTTP (any status) or the app exits. */
-async function waitReady(container: Container, ports: Map<number, number>, timeoutMs: number): Promise<void> {
+/** How long the other ports get once one answers: a port that stays silent speaks something else (TLS, gRPC). */
+const OTHER_PORTS_GRACE_MS = 10_000;
+
+/**
+ * Waits until the app answers HTTP (any status) on its ports, or exits.
+ * Returns the ports that answered; once one has, the others get a short grace.
+ */
+async function waitReady(container: Container, ports: Map<number, number>, timeoutMs: number): Promise<Set<number>> {
   const deadline = Date.now() + timeoutMs;
   const pending = new Set(ports.keys());
+  const answered = new Set<number>();
+  let firstAnswer = 0;
   while (pending.size > 0) {
-    if (!(await container.state()).running) return; // the caller says why
+    if (!(await container.state()).running) return answered; // the caller says why
     for (const port of [...pending]) {
       try {
         await fetchWithin(`http://127.0.0.1:${ports.get(port)}/`, { redirect: 'manual' }, 2000);
         pending.delete(port);
+        answered.add(port);
+        firstAnswer ||= Date.now();
       } catch {
-        // not listening yet
+        // not listening yet, or not HTTP
       }
     }
-    if (pending.size === 0) return;
+    if (pending.size === 0 || (firstAnswer && Date.now() - firstAnswer > OTHER_PORTS_GRACE_MS)) return answered;
     if (Date.now() > deadline) {
       throw await failure(container, `the app did not answer HTTP on port ${[...pending].join(', ')} within ${Math.round(timeoutMs / 1000)}s`, 'raise --ready-timeout, or set --http-probe-port to the port the app serves HTTP on');
     }
     await sleep(250);
   }
+  return answered;
 }
 
 async function collect(container: Container, tracer: ProbeKind, workdir: string): Promise<Trace> {
@@ -216,16 +227,16 @@ export async function checkTracer(engine: Engine, image: string, tracer: ProbeKi
 }
 
 /** Sends the HTTP probes, the exec probes and the host commands to a running app. */
-async function driveProbes(container: Container, image: ImageSummary, ref: string, hostPorts: Map<number, number>, opts: RunOptions, onEvent: (e: RunEvent) => void): Promise<ProbeResult[]> {
+async function driveProbes(container: Container, image: ImageSummary, ref: string, hostPorts: Map<number, number>, httpPorts: Set<number>, opts: RunOptions, onEvent: (e: RunEvent) => void): Promise<ProbeResult[]> {
   onEvent({ stage: 'probing' });
   const ports = [...hostPorts.keys()];
   const http = [...opts.probes.http];
-  if (http.length === 0 && opts.probes.defaultHttp) for (const port of ports) http.push({ method: 'GET', path: '/', port });
+  if (http.length === 0 && opts.probes.defaultHttp) for (const port of httpPorts) http.push({ method: 'GET', path: '/', port });
   const results: ProbeResult[] = [];
   if (http.length > 0) {
     if (ports.length === 0) throw new SlimError(`image ${ref} exposes no port, so HTTP probes have nowhere to go`, { kind: 'usage', hint: 'use --exec probes, or EXPOSE the port in the Dockerfile' });
     const target = {
-      defaultPort: ports[0]!,
+      defaultPort: [...httpPorts][0] ?? ports[0]!,
       hostPort: (p: number) => {
         const host = hostPorts.get(p);
         if (host === undefined) throw new SlimError(`probe port ${p} is not exposed by ${ref} (it exposes ${ports.join(', ')})`, { kind: 'usage', hint: 'use --http-probe-port with an exposed port' });
@@ -271,10 +282,11 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
     onEvent({ stage: 'start', detail: container.name });
     await container.start();
     const hostPorts = new Map<number, number>();
+    let httpPorts = new Set<number>();
     let exited: SlimError | undefined;
     try {
       for (const port of ports) hostPorts.set(port, await container.hostPort(`${port}/tcp`));
-      await waitReady(container, hostPorts, opts.readyTimeoutMs);
+      httpPorts = await waitReady(container, hostPorts, opts.readyTimeoutMs);
       exited = await exitedEarly(container, tracer);
     } catch (err) {
       exited = (await exitedEarly(container, tracer)) ?? (err as SlimError);
@@ -282,8 +294,11 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
     // When tuning, an app that cannot even start still leaves a trace of what it looked for.
     const keepGoing = opts.tolerateExit && tracer !== 'none' && !(exited instanceof ProbeRefusedError);
     if (exited && !keepGoing) throw exited;
-    if (!exited) onEvent({ stage: 'ready' });
-    const results = exited ? [] : await driveProbes(container, image, ref, hostPorts, opts, onEvent);
+    if (!exited) {
+      const silent = ports.filter((p) => !httpPorts.has(p));
+      onEvent({ stage: 'ready', detail: silent.length ? `port ${silent.join(', ')} does not answer HTTP: no default probe goes there` : undefined });
+    }
+    const results = exited ? [] : await driveProbes(container, image, ref, hostPorts, httpPorts, opts, onEvent);
 
     onEvent({ stage: 'stopping' });
     await container.kill(image.config.StopSignal || 'SIGTERM');

@@ -49,6 +49,15 @@ describe('apps that fail', () => {
     expect(run.stderr).toMatch(/crashing on purpose/);
   });
 
+  it('a port that does not speak HTTP gets no default probe, and the build goes on', async () => {
+    execFileSync('docker', ['build', '-q', '-t', 'slim-test/two-ports:1', '-'], { input: 'FROM slim-samples/c-hello:latest\nEXPOSE 9443\n', stdio: ['pipe', 'ignore', 'inherit'] });
+    const run = await cli(['build', 'slim-test/two-ports:1', '--tag', 'slim-test/two-ports:slim', '--no-verify']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/port 9443 does not answer HTTP: no default probe goes there/);
+    expect(run.stdout).toMatch(/probes answered by the original: 1\/1/);
+    removeImage('slim-test/two-ports:slim');
+  });
+
   it('a dead engine: a clear error, no hang', async () => {
     const start = Date.now();
     const run = spawnSync(process.execPath, [new URL('../dist/cli.js', import.meta.url).pathname, 'build', 'slim-samples/c-hello:latest'], {
