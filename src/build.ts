@@ -8,7 +8,7 @@ import { runHostCommand } from './drivers/commands.js';
 import type { HttpProbe, ProbeResult } from './drivers/http.js';
 import { flatten } from './image/archive.js';
 import { imageContent } from './image/content.js';
-import { checkImageRef, readImage, splitTag } from './image/read.js';
+import { checkImageRef, readImage, requireImage, splitTag } from './image/read.js';
 import { parseAllowlist, type Rule } from './plan/allowlist.js';
 import type { Language } from './plan/languages.js';
 import { planKeep, type KeepPlan } from './plan/plan.js';
@@ -100,11 +100,9 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
     onEvent({ stage, state: 'done', detail: detail?.(result) });
     return result;
   };
-  checkImageRef(opts.image);
   if (opts.tag) checkImageRef(opts.tag);
   if (opts.tune > 0 && !opts.verify) throw new SlimError('--tune needs verification, and --no-verify turns it off', { kind: 'usage', hint: 'drop one of --tune and --no-verify' });
-  const source = await engine.inspectImage(opts.image);
-  if (!source) throw new SlimError(`reading image ${opts.image}: the engine has no such image`, { hint: `build or load it first (docker build -t ${opts.image} .)` });
+  const source = await requireImage(engine, opts.image);
   const tag = opts.tag ?? defaultSlimTag(opts.image);
   if (tag === opts.image || source.repoTags.includes(tag)) {
     throw new SlimError(`--tag ${tag} names the original image; slim never overwrites it`, { kind: 'usage', hint: 'choose another --tag' });

@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import type { Container, Engine, ImageSummary } from './engine.js';
 import { SlimError } from './errors.js';
+import { requireImage } from './image/read.js';
 import { addressEnv, runExecProbe, runHostCommand } from './drivers/commands.js';
 import { fetchWithin, runHttpProbes, type CrawlOptions, type HttpProbe, type ProbeResult } from './drivers/http.js';
 import type { Cleanup } from './session.js';
@@ -264,8 +265,7 @@ async function driveProbes(container: Container, image: ImageSummary, ref: strin
  * until it is removed, so an error or Ctrl-C anywhere removes it too.
  */
 export async function runWithProbes(engine: Engine, ref: string, opts: RunOptions, cleanup: Cleanup, onEvent: (e: RunEvent) => void = () => {}): Promise<RunResult> {
-  const image = await engine.inspectImage(ref);
-  if (!image) throw new SlimError(`image ${ref} not found`, { hint: `build it first (docker build -t ${ref} .)` });
+  const image = await requireImage(engine, ref);
   const command = imageCommand(image, ref);
   const ports = exposedTcpPorts(image);
   const tracer = opts.tracer;

@@ -1,7 +1,7 @@
 // Getting an image into slim: from the engine (docker save stream) or from a file.
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
-import type { Engine } from '../engine.js';
+import type { Engine, ImageSummary } from '../engine.js';
 import { SlimError, withContext } from '../errors.js';
 import { readImageArchive, type Image } from './archive.js';
 
@@ -13,13 +13,19 @@ export function checkImageRef(ref: string): void {
   }
 }
 
-/** Reads an image the engine has. The image itself is never changed. */
-export async function readImage(engine: Engine, ref: string, signal?: AbortSignal): Promise<Image> {
+/** The engine's summary of an image, or an error that says how to get the image there. */
+export async function requireImage(engine: Engine, ref: string): Promise<ImageSummary> {
   checkImageRef(ref);
   const found = await engine.inspectImage(ref);
   if (!found) {
-    throw new SlimError(`reading image ${ref}: the engine has no such image`, { hint: `build or load it first (docker build -t ${ref} . / docker load -i FILE), or pass --archive FILE to read a saved image` });
+    throw new SlimError(`reading image ${ref}: the engine has no such image`, { hint: `build or load it first (docker build -t ${ref} . / docker load -i FILE)` });
   }
+  return found;
+}
+
+/** Reads an image the engine has. The image itself is never changed. */
+export async function readImage(engine: Engine, ref: string, signal?: AbortSignal): Promise<Image> {
+  const found = await requireImage(engine, ref);
   return withContext(`reading image ${ref}`, async () => readImageArchive(await engine.saveImage(found.id), ref, signal));
 }
 
