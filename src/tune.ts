@@ -7,6 +7,7 @@ import { parentOf, type FileTree } from './image/tree.js';
 import { parseAllowlist } from './plan/allowlist.js';
 import { globToRegExp } from './plan/glob.js';
 import { packageOf, type Language } from './plan/languages.js';
+import { PACKS } from './plan/packs.js';
 import type { Trace } from './trace/trace.js';
 
 export interface Suggestion {
@@ -15,14 +16,6 @@ export interface Suggestion {
   /** Why: the failed lookups it answers and the probes that diverged. */
   comment: string;
 }
-
-/** Pack paths that, when missed, mean the pack should be on rather than one file. */
-const PACK_SIGNS: Array<[RegExp, string]> = [
-  [/^\/usr\/share\/zoneinfo\//, 'zoneinfo'],
-  [/^\/etc\/ssl\/|^\/usr\/share\/ca-certificates\//, 'certs'],
-  [/\/libnss_[^/]+\.so|^\/etc\/nsswitch\.conf$/, 'nss'],
-  [/\/gconv\//, 'gconv'],
-];
 
 const MAX_DIR_FILES = 200;
 
@@ -50,9 +43,10 @@ export function suggest(original: FileTree, slimTrace: Trace, kept: Set<string>,
     if (!ops.has('missing')) continue;
     const real = original.resolve(path).path;
     if (!real || kept.has(real)) continue;
-    const pack = PACK_SIGNS.find(([re]) => re.test(real))?.[1];
+    // A missing file of a pack means the pack should be on, rather than that one file.
+    const pack = PACKS.find((p) => p.files?.test(real));
     if (pack) {
-      add(`pack ${pack}`, path);
+      add(`pack ${pack.name}`, path);
       continue;
     }
     const pkg = packageOf(real, original, languages);

@@ -20,14 +20,19 @@ export interface PackContext {
 export interface Pack {
   name: string;
   description: string;
+  /**
+   * The paths the pack keeps (as its patterns do): an app that touched one needs the pack,
+   * and a slim image that misses one is mended by turning the pack on.
+   */
+  files?: RegExp;
   /** Why the pack applies, or undefined when it does not. */
   detect(ctx: PackContext): string | undefined;
   /** Paths and globs (absolute); directories are kept whole. */
   patterns(ctx: PackContext): string[];
 }
 
-const touched = (ctx: PackContext, test: RegExp): string | undefined => {
-  for (const path of ctx.trace.paths.keys()) if (test.test(path)) return path;
+const touched = (ctx: PackContext, test: RegExp | undefined): string | undefined => {
+  if (test) for (const path of ctx.trace.paths.keys()) if (test.test(path)) return path;
   return undefined;
 };
 
@@ -42,7 +47,10 @@ export const PACKS: Pack[] = [
   {
     name: 'nss',
     description: "glibc's name service: nsswitch.conf, the libnss_* modules it names, libresolv, host.conf, gai.conf",
-    detect: (ctx) => (keptLibc(ctx) ? 'the app uses glibc, which loads NSS modules at run time' : touched(ctx, /^\/etc\/nsswitch\.conf$|libnss_/) && 'the app read NSS files'),
+    files: /^\/etc\/nsswitch\.conf$|\/libnss_[^/]+\.so/,
+    detect(ctx) {
+      return keptLibc(ctx) ? 'the app uses glibc, which loads NSS modules at run time' : touched(ctx, this.files) && 'the app read NSS files';
+    },
     patterns: (ctx) => [
       '/etc/nsswitch.conf', '/etc/host.conf', '/etc/gai.conf', '/etc/hosts', '/etc/services', '/etc/protocols',
       ...ctx.nssSources.map((s) => `/**/libnss_${s}.so*`),
@@ -52,15 +60,19 @@ export const PACKS: Pack[] = [
   {
     name: 'passwd',
     description: 'user and group databases: /etc/passwd, /etc/group',
-    detect: (ctx) => touched(ctx, /^\/etc\/(passwd|group)$/) ? 'the app read them' : ctx.imageUser ? `the image runs as USER ${ctx.imageUser}` : keptLibc(ctx) ? 'glibc user lookups read them' : undefined,
+    files: /^\/etc\/(passwd|group)$/,
+    detect(ctx) {
+      return touched(ctx, this.files) ? 'the app read them' : ctx.imageUser ? `the image runs as USER ${ctx.imageUser}` : keptLibc(ctx) ? 'glibc user lookups read them' : undefined;
+    },
     patterns: () => ['/etc/passwd', '/etc/group'],
   },
   {
     name: 'certs',
     description: 'CA certificates: /etc/ssl, ca-certificates, language bundles such as certifi',
-    detect: (ctx) => {
-      const tls = /^\/etc\/ssl\/|^\/usr\/share\/ca-certificates|\/certifi\/|libssl\.so|\/_ssl\.|\.pem$|libgnutls|libnss3/;
-      const hit = touched(ctx, tls) ?? ctx.keptPaths().find((p) => tls.test(p));
+    files: /^\/etc\/(ssl|pki)(\/|$)|^\/usr\/share\/ca-certificates(\/|$)|^\/usr\/lib\/ssl(\/|$)|^\/etc\/ca-certificates\.conf$|\/certifi\/cacert\.pem$/,
+    detect(ctx) {
+      const tls = /libssl\.so|\/_ssl\.|\.pem$|libgnutls|libnss3/;
+      const hit = touched(ctx, this.files) ?? touched(ctx, tls) ?? ctx.keptPaths().find((p) => tls.test(p));
       return hit ? `the app uses TLS (${hit})` : ctx.env.has('SSL_CERT_FILE') ? 'SSL_CERT_FILE is set' : undefined;
     },
     patterns: () => ['/etc/ssl', '/usr/share/ca-certificates', '/usr/lib/ssl', '/etc/ca-certificates.conf', '/etc/pki', '/**/certifi/cacert.pem'],
@@ -68,8 +80,9 @@ export const PACKS: Pack[] = [
   {
     name: 'zoneinfo',
     description: 'time zones: /usr/share/zoneinfo, /etc/localtime, /etc/timezone',
-    detect: (ctx) => {
-      const hit = touched(ctx, /^\/usr\/share\/zoneinfo|^\/etc\/localtime$|\/zoneinfo\/|\/pytz\/|\/tzdata\//);
+    files: /^\/usr\/share\/zoneinfo(\/(?!right(\/|$))|$)|^\/etc\/(localtime|timezone)$/,
+    detect(ctx) {
+      const hit = touched(ctx, this.files) ?? touched(ctx, /\/zoneinfo\/|\/pytz\/|\/tzdata\//);
       if (hit) return `the app read ${hit}`;
       if (ctx.env.has('TZ')) return 'TZ is set';
       // An image that ships tzdata means local time matters, even if no probe asked for it.
@@ -81,13 +94,19 @@ export const PACKS: Pack[] = [
   {
     name: 'gconv',
     description: "glibc's iconv modules",
-    detect: (ctx) => touched(ctx, /\/gconv\//) && 'the app used iconv',
+    files: /\/gconv\/gconv-modules(\.d|\.cache)?(\/|$)/,
+    detect(ctx) {
+      return touched(ctx, /\/gconv\//) && 'the app used iconv';
+    },
     patterns: () => ['/**/gconv/gconv-modules', '/**/gconv/gconv-modules.d', '/**/gconv/gconv-modules.cache'],
   },
   {
     name: 'locales',
     description: 'the C.utf8 locale and locale aliases',
-    detect: (ctx) => touched(ctx, /^\/usr\/lib\/locale\/|^\/usr\/share\/locale\/locale\.alias$/) && 'the app loaded a locale',
+    files: /^\/usr\/lib\/locale\/C\.(utf8|UTF-8)(\/|$)|^\/usr\/share\/locale\/locale\.alias$/,
+    detect(ctx) {
+      return touched(ctx, /^\/usr\/lib\/locale\/|^\/usr\/share\/locale\/locale\.alias$/) && 'the app loaded a locale';
+    },
     patterns: () => ['/usr/lib/locale/C.utf8', '/usr/lib/locale/C.UTF-8', '/usr/share/locale/locale.alias'],
   },
   {
