@@ -150,9 +150,11 @@ export async function planKeep(tree: FileTree, trace: Trace, opts: PlanOptions, 
     }
   };
 
+  // A cursor, not shift(): the queue grows to every kept path and shift() would copy it each time.
+  let next = 0;
   const drain = async (): Promise<void> => {
-    while (queue.length > 0) {
-      const path = queue.shift()!;
+    while (next < queue.length) {
+      const path = queue[next++]!;
       for (const dir of ancestors(path)) keep(dir, `parent of ${showPath(path)}`);
       const entry = tree.get(path)!;
       if (entry.type === 'symlink') keepNamed(path, `target of symlink ${showPath(path)}`);
