@@ -35,20 +35,30 @@ const report = (ok, label, detail = '') => {
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}: ${label}${detail ? ` (${detail})` : ''}`);
 };
 try {
-  await sleep(200);
-  const running = docker('inspect', '-f', '{{.State.Running}}', container) === 'true';
-  const port = running ? docker('port', container, String(spec.port)).split('\n')[0].split(':').pop() : '0';
-  const base = `http://127.0.0.1:${port}`;
-  let ready = false;
-  for (let i = 0; i < 120 && !ready; i++) {
-    if (docker('inspect', '-f', '{{.State.Running}}', container) !== 'true') break;
-    ready = await get(base + '/').then(() => true, () => false);
-    if (!ready) await sleep(250);
-  }
+  let base = '';
+  // Waits until the app answers HTTP; the host port is read again since a restart may change it.
+  const waitReady = async () => {
+    await sleep(200);
+    const running = () => docker('inspect', '-f', '{{.State.Running}}', container) === 'true';
+    base = running() ? `http://127.0.0.1:${docker('port', container, String(spec.port)).split('\n')[0].split(':').pop()}` : '';
+    for (let i = 0; i < 120 && base; i++) {
+      if (!running()) break;
+      if (await get(base + '/').then(() => true, () => false)) return true;
+      await sleep(250);
+    }
+    return false;
+  };
+  const ready = await waitReady();
   if (!ready) {
     report(false, 'app answers HTTP', docker('logs', '--tail', '20', container));
   } else {
     for (const check of spec.checks) {
+      if (check.restart) {
+        // State the app wrote must survive a restart of the same container.
+        docker('restart', '-t', '5', container);
+        report(await waitReady(), check.name);
+        continue;
+      }
       try {
         const headers = { referer: `${base}/` };
         let body = check.body;
