@@ -10,7 +10,7 @@ import { flatten } from './image/archive.js';
 import { imageContent } from './image/content.js';
 import { checkImageRef, readImage, requireImage, splitTag } from './image/read.js';
 import { parseAllowlist, type Rule } from './plan/allowlist.js';
-import type { Language } from './plan/languages.js';
+import type { Language } from './plan/languages/index.js';
 import { planKeep, type KeepPlan } from './plan/plan.js';
 import { rebuild } from './rebuild.js';
 import { ProbeRefusedError, runWithProbes, type ContinueAfter, type Probes, type RunEvent } from './run.js';

@@ -13,7 +13,7 @@ import { parseHttpProbeFlag, readHttpProbeFile, type HttpProbe } from './drivers
 import { flatten } from './image/archive.js';
 import { readImage, readImageFile } from './image/read.js';
 import { parseRule, readAllowlist, type Rule } from './plan/allowlist.js';
-import { LANGUAGES, type Language } from './plan/languages.js';
+import { LANGUAGES, type Language } from './plan/languages/index.js';
 import { PACK_NAMES } from './plan/packs.js';
 import { checkTracer, probesBuilt, runWithProbes, type ContinueAfter, type Probes } from './run.js';
 import { Cleanup, reapContainers } from './session.js';

@@ -104,6 +104,7 @@ describe('keep plan', () => {
       { name: `${sp}/unused/__init__.py`, data: '' },
       { name: 'var/lib/dpkg/info/python3-django.list', data: `/.\n/usr\n/usr/lib\n/${sp}\n/${sp}/django/__init__.py\n/srv\n` },
       { name: 'var/lib/dpkg/info/tzdata.list', data: '/usr/share\n/usr/share/zoneinfo\n/usr/share/zoneinfo/Europe\n/usr/share/zoneinfo/Europe/Paris\n/usr/share/zoneinfo/right\n/usr/share/zoneinfo/right/Europe\n/usr/share/zoneinfo/right/Europe/Paris\n' },
+      { name: 'var/lib/dpkg/info/extra-data.list', data: '/opt\n/opt/extra\n/opt/extra/data.bin\n/opt/extra/skip.log\n' },
       { name: 'srv/site/templates/404.html', data: 'nf' },
       { name: 'srv/site/app.py', data: 'import django' },
       { name: 'usr/share/zoneinfo/Europe/Paris', data: 'TZif' },
