@@ -225,6 +225,7 @@ export function buildReport(result: BuildResult): object {
     seconds: result.seconds,
     env: result.env.map((e) => (REDACT.test(e.split('=')[0]!) ? `${e.split('=')[0]}=<redacted>` : e)),
     packs: result.plan.packs,
+    keepRules: result.plan.rules,
     unresolvedLibraries: result.plan.unresolved.map((u) => ({ library: u.library, neededBy: showPath(u.neededBy) })),
     warnings: [...result.imageWarnings, ...result.plan.warnings],
     rounds: result.rounds,

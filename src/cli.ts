@@ -216,7 +216,7 @@ async function runBuild(image: string, flags: BuildFlags): Promise<void> {
     ui.stop();
     const report = buildReport(result);
     await writeReport(flags.report, report);
-    if (flags.planOut) await writeReport(flags.planOut, { kept: (report as { kept: object }).kept, packs: result.plan.packs, unresolved: result.plan.unresolved });
+    if (flags.planOut) await writeReport(flags.planOut, { kept: (report as { kept: object }).kept, packs: result.plan.packs, rules: result.plan.rules, unresolved: result.plan.unresolved });
     console.log();
     table(['', 'original', 'slim'], [
       ['image', result.image, result.tag],

@@ -50,7 +50,7 @@ export class Keeper {
   }
 
   static async create(tree: FileTree, content: ContentSource, env: Map<string, string>, workdir: string): Promise<Keeper> {
-    return new Keeper(tree, content, env, workdir, [...(await readLdSoConf(tree, content)), ...DEFAULT_LIB_DIRS]);
+    return new Keeper(tree, content, env, workdir, [...new Set([...(await readLdSoConf(tree, content)), ...multiarchDirs(tree), ...DEFAULT_LIB_DIRS])]);
   }
 
   kept(path: string): boolean {
@@ -211,6 +211,11 @@ export class Keeper {
     }
     this.rule = rule;
   }
+}
+
+/** Debian's multiarch library directories (x86_64-linux-gnu, s390x-linux-gnu, arm-linux-gnueabihf...), for images without ld.so.conf. */
+function multiarchDirs(tree: FileTree): string[] {
+  return ['/usr/lib', '/lib'].flatMap((base) => tree.children(base).filter((name) => /^[a-z0-9_]+-linux-[a-z0-9_]+$/.test(name)).map((name) => joinPath(base, name)));
 }
 
 /** Library directories from /etc/ld.so.conf and the files it includes. */

@@ -1,7 +1,9 @@
 // Which files a package manager installed. A file that no package lists is the
-// user's own (COPY'd code, pages, data) wherever it lies. The databases are a
-// table: each says whether the image has it and which paths it lists. Without
-// any, the image's layers answer: what layers above the base OS layer added.
+// user's own (COPY'd code, pages, data) wherever it lies, and so is a listed
+// file that a layer above the package's record replaced (a page COPY'd over
+// the packaged index.html). The databases are a table: each says whether the
+// image has it and which paths it lists. Without any, the image's layers
+// answer: what layers above the base OS layer added.
 import type { ContentSource } from '../image/content.js';
 import { baseName, joinPath, parentOf, type FileTree } from '../image/tree.js';
 
@@ -14,17 +16,18 @@ export interface PackageDatabase {
 interface DatabaseReader {
   name: string;
   present(tree: FileTree): boolean;
-  /** Paths the database lists, or a sentence saying why it cannot be read. */
-  read(tree: FileTree, content: ContentSource): Promise<string[] | string>;
+  /** Paths the database lists, each with the layer of the record that lists it, or a sentence saying why it cannot be read. */
+  read(tree: FileTree, content: ContentSource): Promise<Array<[string, number]> | string>;
 }
 
 const DPKG_INFO = '/var/lib/dpkg/info';
 const APK_INSTALLED = '/lib/apk/db/installed';
 const RPM_DIRS = ['/var/lib/rpm', '/usr/lib/sysimage/rpm'];
 
-const text = async (tree: FileTree, content: ContentSource, path: string): Promise<string> => {
+/** A record's lines and the layer that wrote it. */
+const record = async (tree: FileTree, content: ContentSource, path: string): Promise<{ lines: string[]; layer: number }> => {
   const entry = tree.get(tree.resolve(path).path ?? '');
-  return entry ? (await content.read(entry)).toString('latin1') : '';
+  return entry ? { lines: (await content.read(entry)).toString('latin1').split('\n'), layer: entry.layer } : { lines: [], layer: -1 };
 };
 
 export const DATABASES: DatabaseReader[] = [
@@ -32,10 +35,11 @@ export const DATABASES: DatabaseReader[] = [
     name: 'dpkg',
     present: (tree) => tree.get(DPKG_INFO)?.type === 'dir',
     async read(tree, content) {
-      const paths: string[] = [];
+      const paths: Array<[string, number]> = [];
       for (const name of tree.children(DPKG_INFO)) {
         if (!name.endsWith('.list')) continue;
-        for (const line of (await text(tree, content, joinPath(DPKG_INFO, name))).split('\n')) if (line.startsWith('/')) paths.push(line === '/.' ? '/' : line);
+        const { lines, layer } = await record(tree, content, joinPath(DPKG_INFO, name));
+        for (const line of lines) if (line.startsWith('/')) paths.push([line === '/.' ? '/' : line, layer]);
       }
       return paths;
     },
@@ -45,11 +49,12 @@ export const DATABASES: DatabaseReader[] = [
     present: (tree) => tree.has(APK_INSTALLED),
     async read(tree, content) {
       // "F:usr/lib" names a directory, the "R:libz.so.1" lines after it its files.
-      const paths: string[] = [];
+      const paths: Array<[string, number]> = [];
+      const { lines, layer } = await record(tree, content, APK_INSTALLED);
       let dir = '/';
-      for (const line of (await text(tree, content, APK_INSTALLED)).split('\n')) {
-        if (line.startsWith('F:')) paths.push((dir = `/${line.slice(2)}`));
-        else if (line.startsWith('R:')) paths.push(joinPath(dir, line.slice(2)));
+      for (const line of lines) {
+        if (line.startsWith('F:')) paths.push([(dir = `/${line.slice(2)}`), layer]);
+        else if (line.startsWith('R:')) paths.push([joinPath(dir, line.slice(2)), layer]);
       }
       return paths;
     },
@@ -70,7 +75,7 @@ const OS_RELEASE = ['/etc/os-release', '/usr/lib/os-release'];
  * merged-/usr images (/lib -> usr/lib) answer for both.
  */
 export async function readPackageDatabase(tree: FileTree, content: ContentSource, warnings: string[]): Promise<PackageDatabase> {
-  const installed = new Set<string>();
+  const recordLayer = new Map<string, number>();
   const sources: string[] = [];
   const realDirs = new Map<string, string>();
   const realDir = (dir: string): string => {
@@ -85,12 +90,20 @@ export async function readPackageDatabase(tree: FileTree, content: ContentSource
       continue;
     }
     sources.push(db.name);
-    for (const path of listed) {
-      installed.add(path);
-      if (path !== '/') installed.add(joinPath(realDir(parentOf(path)), baseName(path)));
+    for (const [path, layer] of listed) {
+      recordLayer.set(path, layer);
+      if (path !== '/') recordLayer.set(joinPath(realDir(parentOf(path)), baseName(path)), layer);
     }
   }
-  if (sources.length > 0) return { source: `the ${sources.join(' and ')} database`, installed: (path) => installed.has(path) };
+  if (sources.length > 0) {
+    // Directories change layer whenever something in them does: only their listing counts.
+    const installed = (path: string): boolean => {
+      const layer = recordLayer.get(path);
+      const entry = tree.get(path);
+      return layer !== undefined && (entry?.type === 'dir' || (entry?.layer ?? -1) <= layer);
+    };
+    return { source: `the ${sources.join(' and ')} database`, installed };
+  }
 
   // The base OS layer is the last one that wrote os-release; FROM scratch images have none.
   const base = Math.max(-1, ...OS_RELEASE.map((p) => tree.get(tree.resolve(p).path ?? '')?.layer ?? -1));

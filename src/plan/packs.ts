@@ -97,13 +97,14 @@ export const PACKS: Pack[] = [
   },
   {
     name: 'gconv',
-    description: "glibc's iconv: the gconv modules with gconv-modules and its cache",
-    // iconv_open() loads the module of whichever charset it is asked for: one probe's charset says nothing about the next.
+    description: "glibc's iconv: gconv-modules with its cache, and the conversion modules when the app converted",
     files: /\/gconv(\/|$)/,
     detect(ctx) {
       return touched(ctx, /\/gconv\//) && 'the app used iconv';
     },
-    patterns: () => ['/**/gconv'],
+    // setlocale() reads only the configuration. An app that loaded a module converts to charsets chosen at run
+    // time (iconv_open() loads the module of whichever it is asked for): one probe's charset says nothing about the next.
+    patterns: (ctx) => (touched(ctx, /\/gconv\/[^/]+\.so$/) ? ['/**/gconv'] : ['/**/gconv/gconv-modules', '/**/gconv/gconv-modules.d', '/**/gconv/gconv-modules.cache']),
   },
   {
     name: 'locales',

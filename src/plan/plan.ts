@@ -144,12 +144,13 @@ function appFilesPhase(db: () => Promise<PackageDatabase>, content: ContentSourc
       const real = tree.resolve(path).path;
       if (!real || tree.get(real)?.type !== 'file' || installed(real) || claimed(real)) continue;
       const place = appPlaceOf(real);
-      if (place) places.add(place);
+      // Library directories hold what programs load, not apps (and without a package database, all of it is "unlisted").
+      if (place && !keeper.libraryDirs.includes(place)) places.add(place);
     }
     keeper.rule = 'app files (not from a package)';
     const reasons = new Map<string, string>();
     const reasonFor = (path: string): string => {
-      const dir = appPlaceOf(path) ?? parentOf(path);
+      const dir = appPlaceOf(path) ?? (tree.get(path)?.type === 'dir' ? path : parentOf(path));
       let reason = reasons.get(dir);
       if (!reason) reasons.set(dir, (reason = `app directory ${showPath(dir)} (not from a package, says ${source})`));
       return reason;

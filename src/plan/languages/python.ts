@@ -10,10 +10,10 @@ const STDLIB = /^(\/(?:usr\/(?:local\/)?)?lib(?:64)?\/python3\.\d+)(\/|$)/;
 const INTERPRETER = /^(\/(?:usr\/(?:local\/)?)?)bin\/python(3\.\d+)$/;
 /**
  * What an app never imports from the standard library: the test suite, the
- * IDE, Tk, pip's bootstrap, 2to3, the static library for embedding; installed
- * packages are packages of their own.
+ * IDE, Tk, pip's bootstrap, 2to3, help()'s topic texts, the static library for
+ * embedding; installed packages are packages of their own.
  */
-const NOT_STDLIB = /^(test|idlelib|tkinter|turtledemo|ensurepip|lib2to3|site-packages|dist-packages|config-3\.[^/]*)(\/|$)|^turtle\.py$|^__pycache__\/turtle\./;
+const NOT_STDLIB = /^(test|idlelib|tkinter|turtledemo|ensurepip|lib2to3|pydoc_data|site-packages|dist-packages|config-3\.[^/]*)(\/|$)|^turtle\.py$|^__pycache__\/turtle\./;
 
 const stdlibPackage = (root: string): PackageDir => ({
   language: 'python', dir: root, extras: [],
