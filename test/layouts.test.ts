@@ -49,7 +49,7 @@ const LAYOUTS: Layout[] = [
     reasons: [
       [/\/usr\/lib\/python3\.11\/csv\.py$/, /python (package|standard library)/],
       [/\/lib-dynload\/_lzma\.cpython-311-[^/]*\.so$/, /python (package|standard library)/],
-      [/\/liblzma\.so\.5$/, /ELF dependency of \/usr\/lib\/python3\.11\/lib-dynload\/_lzma/],
+      [/\/liblzma\.so\.5\.[0-9.]+$/, /ELF dependency of \/usr\/lib\/python3\.11\/lib-dynload\/_lzma/],
     ],
   },
   {

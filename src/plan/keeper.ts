@@ -71,10 +71,10 @@ export class Keeper {
   }
 
   /** Keeps what a path names: the symlinks on the way and the file it reaches. */
-  keepNamed(path: string, reason: string): string | undefined {
+  keepNamed(path: string, reason: string, rule = this.rule): string | undefined {
     const resolved = this.tree.resolve(path);
     for (const link of resolved.via) this.keep(link, `symlink on the way to ${showPath(path)}`, PARENTS_RULE);
-    if (resolved.path) this.keep(resolved.path, reason);
+    if (resolved.path) this.keep(resolved.path, reason, rule);
     return resolved.path;
   }
 
@@ -120,7 +120,7 @@ export class Keeper {
       const path = this.queue[this.next++]!;
       for (const dir of ancestors(path)) this.keep(dir, `parent of ${showPath(path)}`, PARENTS_RULE);
       const entry = this.tree.get(path)!;
-      if (entry.type === 'symlink') this.keepNamed(path, `target of symlink ${showPath(path)}`);
+      if (entry.type === 'symlink') this.keepNamed(path, `target of symlink ${showPath(path)}`, PARENTS_RULE);
       await this.closeOver(entry);
     }
   }
