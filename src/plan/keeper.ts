@@ -149,10 +149,10 @@ export class Keeper {
     for (const path of [...this.paths.keys()]) for (const dir of ancestors(path)) if (!this.paths.has(dir)) this.paths.set(dir, [`parent of ${showPath(path)}`]);
   }
 
-  async elfOf(entry: FileEntry): Promise<ElfInfo | undefined> {
+  /** The parsed ELF file, once per file; `head`, when the caller read it already, saves a read. */
+  async elfOf(entry: FileEntry, head?: Buffer): Promise<ElfInfo | undefined> {
     if (this.elfCache.has(entry.path)) return this.elfCache.get(entry.path);
-    const head = await this.content.read(entry, 4);
-    const info = isElf(head) ? parseElf(await this.content.read(entry)) : undefined;
+    const info = isElf(head ?? (await this.content.read(entry, 4))) ? parseElf(await this.content.read(entry)) : undefined;
     this.elfCache.set(entry.path, info);
     return info;
   }
@@ -182,8 +182,7 @@ export class Keeper {
       this.keepInterpreter(head, entry.path);
       return;
     }
-    if (!isElf(head)) return;
-    const elf = await this.elfOf(entry);
+    const elf = await this.elfOf(entry, head);
     if (!elf) return;
     const rule = this.rule;
     this.rule = CLOSURE_RULE;
