@@ -204,6 +204,22 @@ describe('keep rules for common layouts', () => {
     expect(off.paths.has('/usr/local/bin/mine') || off.paths.has('/usr/share/nginx/html/sub dir')).toBe(false);
   });
 
+  it("keeps an app's own node_modules with the app, and global packages only when required", async () => {
+    const { tree, content } = build([
+      ...LIBS,
+      { name: 'var/lib/dpkg/info/base.list', data: '/usr\n/usr/local\n/usr/local/lib\n' },
+      { name: 'app/server.js', data: "const engine = require(process.env.VIEWS);\nrequire('used');\n" },
+      { name: 'app/node_modules/pug/index.js', data: '' },
+      { name: 'usr/local/lib/node_modules/npm/index.js', data: '' },
+      { name: 'usr/local/lib/node_modules/used/index.js', data: '' },
+      { name: 'app/server', mode: 0o755, data: makeElf({ needed: ['libc.so.6'] }) },
+    ]);
+    const plan = await planKeep(tree, traceOf([['/app/server.js', 'open']]), options(), content);
+    expect(reasonOf(plan, '/app/node_modules/pug/index.js')).toMatch(/app directory \/app \(not from a package/);
+    expect(reasonOf(plan, '/usr/local/lib/node_modules/used/index.js')).toMatch(/node package used, required by \/app\/server\.js/);
+    expect(plan.paths.has('/usr/local/lib/node_modules/npm/index.js')).toBe(false);
+  });
+
   it('reads apk databases, names an unreadable RPM database, and falls back to the layers', async () => {
     const apk = build([
       { name: 'lib/apk/db/installed', data: 'P:musl\nF:lib\nR:ld-musl-x86_64.so.1\n\nP:busybox\nF:bin\nR:busybox\n' },

@@ -10,7 +10,7 @@ import type { Trace } from '../trace/trace.js';
 import type { Rule } from './allowlist.js';
 import { globToRegExp } from './glob.js';
 import { Keeper, type RuleTotal } from './keeper.js';
-import { LANGUAGE_TABLE, packageOf, type Language } from './languages/index.js';
+import { claimedByLanguage, LANGUAGE_TABLE, type Language } from './languages/index.js';
 import { readPackageDatabase, type PackageDatabase } from './packagedb.js';
 import { applyPacks } from './packs.js';
 
@@ -129,13 +129,13 @@ async function homeOf(user: string, tree: FileTree, content: ContentSource): Pro
  * The user's own files: what no package installed, in the places apps live
  * (the app roots, WORKDIR, the USER's home, and the directory around every
  * traced file no package installed: /var/www/html, /usr/share/nginx/html).
- * Files of language packages are left to the language rules.
+ * Files of language packages and runtimes are left to the language rules.
  */
 function appFilesPhase(db: () => Promise<PackageDatabase>, content: ContentSource): Phase {
   return async ({ tree, trace, opts, keeper }) => {
     if (!opts.appDirs) return;
     const { installed, source } = await db();
-    const claimed = (path: string) => packageOf(path, tree, opts.languages) !== undefined;
+    const claimed = (path: string) => claimedByLanguage(path, tree, opts.languages);
     const places = new Set(APP_ROOTS);
     if (opts.workdir && opts.workdir !== '/') places.add(opts.workdir);
     const home = await homeOf(opts.user, tree, content);

@@ -22,6 +22,11 @@ export interface LanguageSupport<Name extends string = string> {
   name: Name;
   /** The package directory a path belongs to, if any. */
   packageOf(path: string, tree: FileTree): PackageDir | undefined;
+  /**
+   * Whether a path is the language's rather than the app's own file, which the
+   * app-file rule would keep whole. Without this, every path in a package is.
+   */
+  claims?(path: string, tree: FileTree): boolean;
   /** Files kept beside a kept file (source beside bytecode). */
   companions?(path: string, tree: FileTree): Array<{ path: string; reason: string }>;
   /** Keeps what kept files will load later; returns whether it kept anything new. */
@@ -40,4 +45,9 @@ export function packageOf(path: string, tree: FileTree, enabled: Set<Language>):
     if (pkg) return pkg;
   }
   return undefined;
+}
+
+/** Whether an enabled language's rules, not the app-file rule, decide about a path. */
+export function claimedByLanguage(path: string, tree: FileTree, enabled: Set<Language>): boolean {
+  return LANGUAGE_TABLE.some((l) => enabled.has(l.name) && (l.claims ? l.claims(path, tree) : l.packageOf(path, tree) !== undefined));
 }

@@ -21,6 +21,13 @@ export const node: LanguageSupport<'node'> = {
     return pkg && tree.get(pkg[1]!)?.type === 'dir' ? { language: 'node', dir: pkg[1]!, extras: [] } : undefined;
   },
 
+  /**
+   * Only the global package directories: an app's own node_modules is part of
+   * the app (its package.json pins it, and plugins and view engines are
+   * required by names computed at run time).
+   */
+  claims: (path: string) => GLOBAL_DIRS.some((dir) => path.startsWith(`${dir}/`)),
+
   /** Keeps the packages that kept JavaScript requires or imports by a bare name. */
   async scan(keeper: Keeper): Promise<boolean> {
     const { tree } = keeper;
