@@ -10,7 +10,7 @@ import { flatten } from './image/archive.js';
 import { imageContent } from './image/content.js';
 import { checkImageRef, readImage, requireImage, splitTag } from './image/read.js';
 import { parseAllowlist, type Rule } from './plan/allowlist.js';
-import type { Language } from './plan/languages.js';
+import type { Language } from './plan/languages/index.js';
 import { planKeep, type KeepPlan } from './plan/plan.js';
 import { rebuild } from './rebuild.js';
 import { ProbeRefusedError, runWithProbes, type ContinueAfter, type Probes, type RunEvent } from './run.js';
@@ -225,6 +225,7 @@ export function buildReport(result: BuildResult): object {
     seconds: result.seconds,
     env: result.env.map((e) => (REDACT.test(e.split('=')[0]!) ? `${e.split('=')[0]}=<redacted>` : e)),
     packs: result.plan.packs,
+    keepRules: result.plan.rules,
     unresolvedLibraries: result.plan.unresolved.map((u) => ({ library: u.library, neededBy: showPath(u.neededBy) })),
     warnings: [...result.imageWarnings, ...result.plan.warnings],
     rounds: result.rounds,

@@ -13,7 +13,7 @@ import { parseHttpProbeFlag, readHttpProbeFile, type HttpProbe } from './drivers
 import { flatten } from './image/archive.js';
 import { readImage, readImageFile } from './image/read.js';
 import { parseRule, readAllowlist, type Rule } from './plan/allowlist.js';
-import { LANGUAGES, type Language } from './plan/languages.js';
+import { LANGUAGES, type Language } from './plan/languages/index.js';
 import { PACK_NAMES } from './plan/packs.js';
 import { checkTracer, probesBuilt, runWithProbes, type ContinueAfter, type Probes } from './run.js';
 import { Cleanup, reapContainers } from './session.js';
@@ -216,7 +216,7 @@ async function runBuild(image: string, flags: BuildFlags): Promise<void> {
     ui.stop();
     const report = buildReport(result);
     await writeReport(flags.report, report);
-    if (flags.planOut) await writeReport(flags.planOut, { kept: (report as { kept: object }).kept, packs: result.plan.packs, unresolved: result.plan.unresolved });
+    if (flags.planOut) await writeReport(flags.planOut, { kept: (report as { kept: object }).kept, packs: result.plan.packs, rules: result.plan.rules, unresolved: result.plan.unresolved });
     console.log();
     table(['', 'original', 'slim'], [
       ['image', result.image, result.tag],

@@ -16,7 +16,7 @@ export * from './plan/plan.js';
 export * from './plan/allowlist.js';
 export * from './plan/elf.js';
 export * from './plan/packs.js';
-export * from './plan/languages.js';
+export * from './plan/languages/index.js';
 export * from './rebuild.js';
 export * from './compare.js';
 export * from './build.js';

@@ -6,7 +6,7 @@ import { bytePath, showPath } from './errors.js';
 import { parentOf, type FileTree } from './image/tree.js';
 import { parseAllowlist } from './plan/allowlist.js';
 import { globToRegExp } from './plan/glob.js';
-import { packageOf, type Language } from './plan/languages.js';
+import { packageOf, type Language } from './plan/languages/index.js';
 import { PACKS } from './plan/packs.js';
 import type { Trace } from './trace/trace.js';
 
