@@ -10,7 +10,8 @@ const SHELL_SYNTAX = /[|&;<>()$`*?[\]{}~!"'\\]/;
 /** Runs a command directly when it is plain words, through /bin/sh otherwise (which the image must have). */
 export const execArgv = (command: string): string[] => (SHELL_SYNTAX.test(command) ? ['/bin/sh', '-c', command] : command.trim().split(/\s+/));
 
-const result = (kind: 'exec' | 'host-exec', name: string, exitCode: number, output: Buffer, error?: string): ProbeResult => ({
+/** A command's answer: its exit code and a digest of its output (a batch run's too). */
+export const commandResult = (kind: 'exec' | 'host-exec' | 'run', name: string, exitCode: number, output: Buffer, error?: string): ProbeResult => ({
   kind,
   name,
   status: exitCode,
@@ -23,12 +24,13 @@ const result = (kind: 'exec' | 'host-exec', name: string, exitCode: number, outp
   excerpt: output.toString('utf8').slice(0, 300),
 });
 
-export async function runExecProbe(container: Container, command: string, user: string | undefined): Promise<ProbeResult> {
+/** Runs `argv` (the command probe `command`, maybe wrapped by a tracer) in the container. */
+export async function runExecProbe(container: Container, argv: string[], command: string, user: string | undefined): Promise<ProbeResult> {
   try {
-    const { exitCode, stdout, stderr } = await container.exec(execArgv(command), { user });
-    return result('exec', `exec ${command}`, exitCode, Buffer.concat([stdout, stderr]));
+    const { exitCode, stdout, stderr } = await container.exec(argv, { user });
+    return commandResult('exec', `exec ${command}`, exitCode, Buffer.concat([stdout, stderr]));
   } catch (err) {
-    return result('exec', `exec ${command}`, -1, Buffer.alloc(0), (err as Error).message);
+    return commandResult('exec', `exec ${command}`, -1, Buffer.alloc(0), (err as Error).message);
   }
 }
 
@@ -53,11 +55,11 @@ export function runHostCommand(command: string, env: Record<string, string>, tim
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', (err) => {
       clearTimeout(timer);
-      resolve(result('host-exec', `host-exec ${command}`, -1, Buffer.alloc(0), err.message));
+      resolve(commandResult('host-exec', `host-exec ${command}`, -1, Buffer.alloc(0), err.message));
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve(result('host-exec', `host-exec ${command}`, code ?? 128, Buffer.concat(chunks), signal ? `killed by ${signal}` : undefined));
+      resolve(commandResult('host-exec', `host-exec ${command}`, code ?? 128, Buffer.concat(chunks), signal ? `killed by ${signal}` : undefined));
     });
   });
 }
