@@ -44,9 +44,11 @@ function parsePositive(name: string) {
 /** --continue-after signal ends the run at SIGUSR1: the handler is the CLI's, installed only when asked for. */
 function untilSigusr1(): () => Promise<void> {
   const received = new Promise<void>((resolve) => process.once('SIGUSR1', () => resolve()));
-  return () => {
+  return async () => {
     console.error(`slim: waiting for SIGUSR1 (kill -USR1 ${process.pid}) to end the run`);
-    return received;
+    // A signal listener does not keep Node alive; without a timer it would exit (code 13) mid-run.
+    const keepAlive = setInterval(() => {}, 60_000);
+    await received.finally(() => clearInterval(keepAlive));
   };
 }
 
@@ -62,7 +64,12 @@ function parseContinueAfter(value: string): ContinueAfter {
 /** A command given as one string: a JSON array as is, else words (through /bin/sh when it uses shell syntax). */
 function parseCommand(value: string): string[] {
   if (!value.trim().startsWith('[')) return execArgv(value);
-  const parsed: unknown = JSON.parse(value);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`not a JSON array: ${(err as Error).message}`);
+  }
   if (!Array.isArray(parsed) || parsed.some((a) => typeof a !== 'string')) throw new InvalidArgumentError('a JSON command must be an array of strings');
   return parsed as string[];
 }

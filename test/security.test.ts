@@ -10,8 +10,8 @@ import { Cleanup } from '../src/session.js';
 import { cli, engine, removeImage, slimContainers } from './engine-helpers.js';
 import { tempDir } from './fixtures.js';
 
-const IMAGE = 'slim-test/secret-env:1';
-const SLIM = 'slim-test/secret-env:slim';
+const IMAGE = 'slim-test/run-secret-env:1';
+const SLIM = 'slim-test/run-secret-env:slim';
 
 beforeAll(() => {
   // The Django sample with a secret in its environment; its app user can write to /srv/site.
@@ -21,7 +21,7 @@ afterAll(() => [IMAGE, SLIM].forEach(removeImage));
 
 describe('security', () => {
   for (const [tracer, capability] of [['fanotify', 'SYS_ADMIN'], ['strace', 'SYS_PTRACE']] as const) {
-    it(`the ${tracer} probe container gets only ${capability}, no privileged mode, ports on 127.0.0.1`, async () => {
+    it(`the ${tracer} tracer's container gets only ${capability}, no privileged mode, ports on 127.0.0.1`, async () => {
       let inspected: { HostConfig: { CapAdd: string[]; Privileged: boolean; PortBindings: Record<string, Array<{ HostIp: string }>> } } | undefined;
       await runWithProbes(engine, IMAGE, {
         tracer, role: 'test', readyTimeoutMs: 60_000, continueAfter: { kind: 'probe' },
