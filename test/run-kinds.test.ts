@@ -92,6 +92,16 @@ describe('command probes and batch runs', () => {
     expect(run.trace!.paths.get('/usr/bin/redis-server')?.has('exec')).toBe(true);
   });
 
+  it('--cmd, --env, --workdir, --user and --network override the image config of a run, traced or not', async () => {
+    const overrides = { cmd: ['sh', '-c', 'echo "$GREETING $(pwd) $(id -u)"; cat /sys/class/net/*/operstate | sort -u'], env: ['GREETING=hi'], workdir: '/tmp', user: '65534', network: 'none' };
+    for (const tracer of ['none', 'fanotify', 'strace'] as const) {
+      const run = await runWithProbes(engine, EXIT_125, { ...untraced(), tracer, overrides }, new Cleanup());
+      // network none: only the loopback interface, whose state is "unknown".
+      expect(run.results, tracer).toMatchObject([{ kind: 'run', status: 0, excerpt: 'hi /tmp 65534\nunknown\n' }]);
+      if (tracer === 'strace') expect(run.trace!.paths.get('/usr/bin/id')?.has('exec')).toBe(true);
+    }
+  });
+
   it('an app that itself exits 125 is not taken for a refused tracer', async () => {
     const run = await runWithProbes(engine, EXIT_125, { ...untraced(), tracer: 'fanotify' }, new Cleanup());
     expect(run.results).toMatchObject([{ kind: 'run', status: 125, excerpt: 'done badly\n' }]);
