@@ -134,7 +134,7 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
       } catch (err) {
         const next = candidates[index + 1];
         if (!(err instanceof TracerRefusedError) || !next) throw err;
-        onEvent({ stage: 'notice', message: `the engine refused CAP_${TRACERS[tracer].capability} (rootless?): ${tracer} is unavailable, tracing with ${next} instead (slower)` });
+        onEvent({ stage: 'notice', message: `the engine refused CAP_${TRACERS[tracer].capability} (rootless?): ${tracer} is unavailable, tracing with ${next} instead` });
       }
     }
     throw new SlimError('no tracer to try');
