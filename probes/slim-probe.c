@@ -14,7 +14,8 @@
  * and the ambient set is cleared, so the app has exactly the capabilities a
  * plain `docker run` gives it; then --started FILE is created (before USER,
  * which cannot write there), which tells the caller that the tracer worked and
- * an exit status from then on is the app's.
+ * an exit status from then on is the app's; it holds the reason instead when
+ * the app cannot be started as USER.
  * --exec replaces the probe with COMMAND instead of supervising it (the tracee
  * side under strace, and command probes).
  * Exit status: COMMAND's; 125 when the probe itself cannot work.
@@ -25,6 +26,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,6 +44,27 @@
 
 static void die(const char *what) {
     fprintf(stderr, "slim-probe: %s: %s\n", what, strerror(errno));
+    exit(PROBE_FAILED);
+}
+
+/*
+ * --started FILE: empty once the app starts; when the app cannot be started
+ * (no such USER), it holds the reason. No file at all: the tracer failed.
+ */
+static const char *start_mark;
+
+static void cannot_start(const char *format, ...) {
+    char message[512];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, sizeof message, format, args);
+    va_end(args);
+    fprintf(stderr, "slim-probe: %s\n", message);
+    int fd = start_mark ? open(start_mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    if (fd >= 0) {
+        if (write(fd, message, strlen(message)) < 0) {}
+        close(fd);
+    }
     exit(PROBE_FAILED);
 }
 
@@ -180,7 +203,7 @@ static void resolve_user(const char *spec, struct ids *ids) {
     }
     if (f) fclose(f);
     if (!found) {
-        if (!numeric(user)) { fprintf(stderr, "slim-probe: unable to find user %s: no matching entries in passwd file\n", user); exit(PROBE_FAILED); }
+        if (!numeric(user)) cannot_start("unable to find user %s: no matching entries in passwd file", user);
         ids->uid = (uid_t)atol(user);
     }
     f = fopen("/etc/group", "r");
@@ -195,7 +218,7 @@ static void resolve_user(const char *spec, struct ids *ids) {
     }
     if (f) fclose(f);
     if (group) {
-        if (!numeric(group)) { fprintf(stderr, "slim-probe: unable to find group %s: no matching entries in group file\n", group); exit(PROBE_FAILED); }
+        if (!numeric(group)) cannot_start("unable to find group %s: no matching entries in group file", group);
         ids->gid = (gid_t)atol(group);
     }
     ids->groups[ids->ngroups++] = ids->gid;
@@ -229,16 +252,17 @@ static void drop_capabilities(uint64_t mask) {
 }
 
 /* Drops the tracer's capabilities, becomes USER, marks the start and runs COMMAND; never returns. */
-static void become_app(char **command, uint64_t drop, const char *user, const struct ids *ids, int set_home, const char *started) {
+static void become_app(char **command, uint64_t drop, const char *user, const struct ids *ids, int set_home) {
     drop_capabilities(drop);
-    if (started) {
-        int fd = open(started, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (start_mark) {
+        int fd = open(start_mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0) die("creating the start mark");
         close(fd);
     }
     if (user) {
         if (set_home && ids->home) setenv("HOME", ids->home, 1);
-        if (setgroups((size_t)ids->ngroups, ids->groups) < 0 || setgid(ids->gid) < 0 || setuid(ids->uid) < 0) die("switching to the image's USER");
+        if (setgroups((size_t)ids->ngroups, ids->groups) < 0 || setgid(ids->gid) < 0 || setuid(ids->uid) < 0)
+            cannot_start("switching to the user %s: %s", user, strerror(errno));
     }
     execvp(command[0], command);
     fprintf(stderr, "slim-probe: cannot run %s: %s\n", command[0], strerror(errno));
@@ -246,7 +270,7 @@ static void become_app(char **command, uint64_t drop, const char *user, const st
 }
 
 int main(int argc, char **argv) {
-    const char *trace_file = NULL, *user = NULL, *started = NULL;
+    const char *trace_file = NULL, *user = NULL;
     int set_home = 0, replace = 0, i = 1;
     uint64_t drop = 0;
     for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
@@ -255,7 +279,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) user = argv[++i];
         else if (strcmp(argv[i], "--set-home") == 0) set_home = 1;
         else if (strcmp(argv[i], "--drop") == 0 && i + 1 < argc) drop |= capability_bit(argv[++i]);
-        else if (strcmp(argv[i], "--started") == 0 && i + 1 < argc) started = argv[++i];
+        else if (strcmp(argv[i], "--started") == 0 && i + 1 < argc) start_mark = argv[++i];
         else if (strcmp(argv[i], "--exec") == 0) replace = 1;
         else { fprintf(stderr, "slim-probe: unknown option %s\n", argv[i]); return PROBE_FAILED; }
     }
@@ -276,7 +300,7 @@ int main(int argc, char **argv) {
 
     struct ids ids = {0};
     if (user) resolve_user(user, &ids);
-    if (replace) become_app(command, drop, user, &ids, set_home, started);
+    if (replace) become_app(command, drop, user, &ids, set_home);
 
     sigset_t forwarded, previous;
     sigfillset(&forwarded);
@@ -293,7 +317,7 @@ int main(int argc, char **argv) {
     if (child == 0) {
         setpgid(0, 0);
         sigprocmask(SIG_SETMASK, &previous, NULL);
-        become_app(command, drop, user, &ids, set_home, started);
+        become_app(command, drop, user, &ids, set_home);
     }
     setpgid(child, child);
 

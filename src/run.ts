@@ -146,30 +146,17 @@ async function failure(container: Container, message: string, hint: string): Pro
   return new SlimError(`${message}${logs.trim() ? `\n--- last lines of the app's log ---\n${logs.trimEnd()}` : ''}`, { hint });
 }
 
-/** Whether slim-probe got as far as starting the app (it leaves STARTED_MARK). */
-async function appStarted(container: Container): Promise<boolean> {
-  return container.getArchive(STARTED_MARK).then((stream) => (stream.resume(), true), () => false);
-}
-
-/** Why a container that should be running has exited, if it has: the tracer refused, or the app quit. */
-async function exitedEarly(container: Container, tracer: TracerName | 'none'): Promise<SlimError | undefined> {
-  const state = await container.state();
-  if (state.running) return undefined;
-  if (tracer !== 'none' && !(await appStarted(container))) {
-    return new TracerRefusedError(tracer, (await container.logs(10)).trim().split('\n').pop() ?? '');
-  }
-  return failure(container, `the app exited with code ${state.exitCode} before it answered`, 'check that the image runs on its own (docker run IMAGE); its log is above');
-}
-
-async function collect(container: Container, tracer: TracerName, workdir: string): Promise<Trace> {
-  const stream: Readable = await container.getArchive(OUT_DIR);
+/** The files under `path` in the container, by name relative to it. */
+async function readFiles(container: Container, path: string): Promise<Map<string, Buffer>> {
+  const stream: Readable = await container.getArchive(path);
+  const top = path.split('/').pop()!;
   const files = new Map<string, Buffer>();
   const extract = tar.extract();
   extract.on('entry', (header, body, next) => {
     const chunks: Buffer[] = [];
     body.on('data', (c) => chunks.push(c as Buffer));
     body.on('end', () => {
-      files.set(header.name.replace(/^out\//, ''), Buffer.concat(chunks));
+      files.set(header.name === top ? top : header.name.slice(top.length + 1), Buffer.concat(chunks));
       next();
     });
   });
@@ -179,7 +166,30 @@ async function collect(container: Container, tracer: TracerName, workdir: string
     stream.on('error', reject);
     stream.pipe(extract);
   });
-  return TRACERS[tracer].parse(files, container.name, workdir);
+  return files;
+}
+
+/**
+ * Whether the app started, from slim-probe's STARTED_MARK: no mark means the
+ * tracer failed; an empty one that the app started; otherwise why it could not.
+ */
+async function startOf(container: Container): Promise<{ started: boolean; failure?: string }> {
+  const mark = await readFiles(container, STARTED_MARK).catch(() => undefined);
+  const text = mark?.values().next().value?.toString('utf8');
+  if (text === undefined) return { started: false };
+  return text ? { started: false, failure: text } : { started: true };
+}
+
+/** Why a container that should be running has exited, if it has: the tracer refused, the app could not start, or it quit. */
+async function exitedEarly(container: Container, tracer: TracerName | 'none'): Promise<SlimError | undefined> {
+  const state = await container.state();
+  if (state.running) return undefined;
+  if (tracer !== 'none') {
+    const start = await startOf(container);
+    if (start.failure) return new SlimError(`the app could not be started: ${start.failure}`, { kind: 'usage', hint: "check the image's USER, or pass --user" });
+    if (!start.started) return new TracerRefusedError(tracer, (await container.logs(10)).trim().split('\n').pop() ?? '');
+  }
+  return failure(container, `the app exited with code ${state.exitCode} before it answered`, 'check that the image runs on its own (docker run IMAGE); its log is above');
 }
 
 /**
@@ -294,8 +304,8 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
     } catch (err) {
       exited = (await exitedEarly(container, tracer)) ?? (err as SlimError);
     }
-    // A batch job may be done before anything waited for it; an exit is its answer.
-    if (after.kind === 'exit' && exited && !(exited instanceof TracerRefusedError) && !(await container.state()).running) exited = undefined;
+    // A batch job may be done before anything waited for it: once it has started, its exit is its answer.
+    if (after.kind === 'exit' && exited && !(await container.state()).running && (tracer === 'none' || (await startOf(container)).started)) exited = undefined;
     // When tuning, an app that cannot even start still leaves a trace of what it looked for.
     const keepGoing = opts.tolerateExit && tracer !== 'none' && !(exited instanceof TracerRefusedError);
     if (exited && !keepGoing) throw exited;
@@ -313,7 +323,8 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
       await container.waitExit(BATCH_LIMIT_MS);
       const output = Buffer.from(await container.logs(1_000_000));
       const { exitCode } = await container.state();
-      if (tracer !== 'none' && !(await appStarted(container))) throw await exitedEarly(container, tracer);
+      const refused = tracer === 'none' || (await startOf(container)).started ? undefined : await exitedEarly(container, tracer);
+      if (refused) throw refused;
       results.push(commandResult('run', `run ${run.command.join(' ')}`, exitCode, output));
     } else {
       await continueAfter(after, onEvent);
@@ -333,7 +344,7 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
     let trace: Trace | undefined;
     if (tracer !== 'none') {
       onEvent({ stage: 'collecting' });
-      trace = await collect(container, tracer, run.workdir);
+      trace = TRACERS[tracer].parse(await readFiles(container, OUT_DIR), container.name, run.workdir);
       if (trace.overflow) throw new SlimError('the fanotify queue overflowed: the trace is incomplete', { hint: 'run again, or use --tracer strace' });
     }
     return { trace, results, logs, exitCode: state.exitCode, ranToExit: after.kind === 'exit' };

@@ -109,6 +109,14 @@ describe('command probes and batch runs', () => {
     await expect(refused).rejects.toBeInstanceOf(TracerRefusedError);
   });
 
+  for (const tracer of ['fanotify', 'strace'] as const) {
+    it(`under ${tracer}, a USER the image lacks is the app's problem, not a refused tracer`, async () => {
+      const run = runWithProbes(engine, EXIT_125, { ...untraced(), tracer, overrides: { user: 'nosuchuser' } }, new Cleanup());
+      await expect(run).rejects.toThrow(/the app could not be started: unable to find user nosuchuser/);
+      await expect(run).rejects.not.toBeInstanceOf(TracerRefusedError);
+    });
+  }
+
   it('slims the Redis sample with only --exec: it serves clients and keeps its data dir, owner and mode, across docker restart', async () => {
     const dir = await tempDir();
     const start = Date.now();
