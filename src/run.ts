@@ -5,7 +5,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import type { Container, Engine, ImageSummary } from './engine.js';
+import type { Container, ContainerSpec, Engine, ImageSummary } from './engine.js';
 import { SlimError } from './errors.js';
 import { requireImage } from './image/read.js';
 import { addressEnv, commandResult, execArgv, runExecProbe, runHostCommand } from './drivers/commands.js';
@@ -14,7 +14,7 @@ import type { Cleanup } from './session.js';
 import type { Trace } from './trace/trace.js';
 import { TRACERS, type TracerName } from './tracers/index.js';
 import { OUT_DIR, probeBinDir, SLIM_PROBE, STARTED_MARK, type AppLaunch, type Tracer } from './tracers/tracer.js';
-import { chooseWaits, waitReady, type ReadyOptions, type WaitTarget } from './wait.js';
+import { chooseWaits, waitReady, type ReadyOptions, type Waiter, type WaitTarget } from './wait.js';
 
 /**
  * When tracing ends: after the probes, after a time, when `until` resolves
@@ -117,8 +117,15 @@ async function probeArchive(name: TracerName): Promise<Buffer> {
 /** Entry names of an environment list; an entry without '=' names a variable too. */
 const envNames = (env: string[]): Set<string> => new Set(env.map((e) => e.split('=', 1)[0]!));
 
-/** What this run starts, as whom and where: the image's config under the run's overrides. */
-function runConfig(image: ImageSummary, ref: string, o: RunOverrides = {}) {
+/** What a run starts, as whom and where: the image's config under the run's overrides. */
+interface RunConfig {
+  command: string[];
+  user: string;
+  workdir: string;
+  app: AppLaunch;
+}
+
+function runConfig(image: ImageSummary, ref: string, o: RunOverrides = {}): RunConfig {
   const entrypoint = o.entrypoint ?? image.config.Entrypoint ?? [];
   // As with docker run: a new entrypoint drops the image's CMD.
   const cmd = o.cmd ?? (o.entrypoint ? [] : image.config.Cmd ?? []);
@@ -126,7 +133,7 @@ function runConfig(image: ImageSummary, ref: string, o: RunOverrides = {}) {
   if (command.length === 0) throw new SlimError(`image ${ref} has neither Entrypoint nor Cmd: there is no app to run`, { kind: 'usage', hint: 'set CMD or ENTRYPOINT in its Dockerfile, or pass --cmd' });
   const user = o.user ?? image.config.User ?? '';
   const env = [...(image.config.Env ?? []), ...(o.env ?? [])];
-  return { command, user, workdir: o.workdir ?? (image.config.WorkingDir || '/'), app: { user, setHome: !envNames(env).has('HOME') } satisfies AppLaunch };
+  return { command, user, workdir: o.workdir ?? (image.config.WorkingDir || '/'), app: { user, setHome: !envNames(env).has('HOME') } };
 }
 
 export const exposedTcpPorts = (image: ImageSummary): number[] =>
@@ -253,6 +260,40 @@ async function continueAfter(after: ContinueAfter, onEvent: (e: RunEvent) => voi
   }
 }
 
+/** The container of a run: the image's command wrapped by the tracer (which runs as root with its one capability), or as is. */
+async function containerSpec(image: ImageSummary, run: RunConfig, ports: number[], opts: RunOptions): Promise<ContainerSpec> {
+  const { tracer } = opts;
+  const o = opts.overrides ?? {};
+  return {
+    image: image.id,
+    role: opts.role,
+    ...(tracer === 'none'
+      ? { entrypoint: o.entrypoint, cmd: o.cmd ?? (o.entrypoint ? [] : undefined), user: o.user }
+      : { entrypoint: TRACERS[tracer].entrypoint(run.command, run.app), cmd: [], user: '0:0' }),
+    env: o.env,
+    workingDir: o.workdir,
+    binds: o.mounts,
+    network: o.network,
+    publish: ports.map((p) => `${p}/tcp`),
+    capAdd: tracer !== 'none' && opts.grantCapability !== false ? [TRACERS[tracer].capability] : [],
+    files: tracer === 'none' ? [] : [{ dir: '/', archive: await probeArchive(tracer) }],
+  };
+}
+
+/** Runs the waits; returns why the app is not ready (it exited, the tracer refused, a wait timed out), if it is not. */
+async function awaitReady(target: WaitTarget, ports: number[], waits: Waiter[], opts: RunOptions, onEvent: (e: RunEvent) => void): Promise<SlimError | undefined> {
+  const { container } = target;
+  try {
+    for (const port of ports) target.hostPorts.set(port, await container.hostPort(`${port}/tcp`));
+    const missed = await waitReady(target, waits, opts.readyTimeoutMs, (what) => onEvent({ stage: 'start', detail: `waiting for ${what}` }));
+    const exited = await exitedEarly(container, opts.tracer);
+    if (exited || !missed) return exited;
+    return await failure(container, `${missed.missed} within ${Math.round(opts.readyTimeoutMs / 1000)}s`, missed.hint);
+  } catch (err) {
+    return (await exitedEarly(container, opts.tracer)) ?? (err as SlimError);
+  }
+}
+
 /** How long a batch run may take before slim gives up on it. */
 const BATCH_LIMIT_MS = 6 * 3600_000;
 
@@ -270,21 +311,7 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
   // HTTP is spoken only when asked for, or as the default probe when no command probe is given.
   const defaultHttp = probes.defaultHttp && probes.http.length === 0 && probes.exec.length === 0 && probes.hostExec.length === 0 && after.kind !== 'exit';
   const speaksHttp = probes.http.length > 0 || defaultHttp;
-  const o = opts.overrides ?? {};
-  const container = cleanup.add(await engine.createContainer({
-    image: image.id,
-    role: opts.role,
-    ...(tracer === 'none'
-      ? { entrypoint: o.entrypoint, cmd: o.cmd ?? (o.entrypoint ? [] : undefined), user: o.user }
-      : { entrypoint: TRACERS[tracer].entrypoint(run.command, run.app), cmd: [], user: '0:0' }),
-    env: o.env,
-    workingDir: o.workdir,
-    binds: o.mounts,
-    network: o.network,
-    publish: ports.map((p) => `${p}/tcp`),
-    capAdd: tracer !== 'none' && opts.grantCapability !== false ? [TRACERS[tracer].capability] : [],
-    files: tracer === 'none' ? [] : [{ dir: '/', archive: await probeArchive(tracer) }],
-  }));
+  const container = cleanup.add(await engine.createContainer(await containerSpec(image, run, ports, opts)));
   let execs = 0;
   // Command probes run through the tracer so that it sees them, as the app's user, without the tracer's capability.
   const execProbe = (command: string): Promise<ProbeResult> => tracer === 'none'
@@ -294,16 +321,8 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
     onEvent({ stage: 'start', detail: container.name });
     await container.start();
     const target: WaitTarget = { container, hostPorts: new Map(), httpPorts: new Set(), exec: execProbe };
-    let exited: SlimError | undefined;
-    try {
-      for (const port of ports) target.hostPorts.set(port, await container.hostPort(`${port}/tcp`));
-      const waits = chooseWaits(opts.ready ?? {}, after.kind === 'exit' ? [] : ports, speaksHttp);
-      const missed = await waitReady(target, waits, opts.readyTimeoutMs, (what) => onEvent({ stage: 'start', detail: `waiting for ${what}` }));
-      exited = await exitedEarly(container, tracer);
-      if (!exited && missed) exited = await failure(container, `${missed.missed} within ${Math.round(opts.readyTimeoutMs / 1000)}s`, missed.hint);
-    } catch (err) {
-      exited = (await exitedEarly(container, tracer)) ?? (err as SlimError);
-    }
+    const waits = chooseWaits(opts.ready ?? {}, after.kind === 'exit' ? [] : ports, speaksHttp);
+    let exited = await awaitReady(target, ports, waits, opts, onEvent);
     // A batch job may be done before anything waited for it: once it has started, its exit is its answer.
     if (after.kind === 'exit' && exited && !(await container.state()).running && (tracer === 'none' || (await startOf(container)).started)) exited = undefined;
     // When tuning, an app that cannot even start still leaves a trace of what it looked for.
