@@ -13,18 +13,24 @@ import { parseAllowlist, type Rule } from './plan/allowlist.js';
 import type { Language } from './plan/languages/index.js';
 import { planKeep, type KeepPlan } from './plan/plan.js';
 import { rebuild } from './rebuild.js';
-import { ProbeRefusedError, runWithProbes, type ContinueAfter, type Probes, type RunEvent } from './run.js';
+import { TracerRefusedError, runWithProbes, type ContinueAfter, type Probes, type RunEvent, type RunOptions, type RunOverrides } from './run.js';
 import type { Cleanup } from './session.js';
 import { mergeAllowlist, readTextIfExists, suggest, writeAllowlist, type Suggestion } from './tune.js';
-import { traceToJson, type ProbeKind, type Trace } from './trace/trace.js';
+import { traceToJson, type Trace } from './trace/trace.js';
+import { TRACER_NAMES, TRACERS, type TracerName } from './tracers/index.js';
+import type { ReadyOptions } from './wait.js';
 
 export interface BuildOptions {
   image: string;
   tag?: string;
-  probe: ProbeKind | 'auto';
+  /** auto: the first tracer of TRACERS the engine allows. */
+  tracer: TracerName | 'auto';
   probes: Probes;
+  ready?: ReadyOptions;
   readyTimeoutMs: number;
-  continueAfter: ContinueAfter;
+  continueAfter?: ContinueAfter;
+  /** The trace run's and the verification runs' overrides of the image config (--cmd, --mount, ...). */
+  overrides?: RunOverrides;
   rules: Rule[];
   includePacks: string[];
   excludePacks: string[];
@@ -54,7 +60,7 @@ export interface BuildResult {
   image: string;
   tag: string;
   id: string;
-  probe: ProbeKind;
+  tracer: TracerName;
   original: { size: number; files: number };
   slim: { size: number; files: number };
   plan: KeepPlan;
@@ -90,6 +96,13 @@ function verificationProbes(results: ProbeResult[], opts: BuildOptions): Probes 
   return { http: [...sent, ...opts.verifyProbes], exec: opts.probes.exec, hostExec: opts.probes.hostExec, defaultHttp: false };
 }
 
+/** The tracer that sees what a slim image looked for and did not find. */
+function lookupTracer(): TracerName {
+  const name = TRACER_NAMES.find((n) => TRACERS[n].seesMissing);
+  if (!name) throw new SlimError('no tracer sees failed lookups, which tuning needs');
+  return name;
+}
+
 export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup, onEvent: (e: BuildEvent) => void = () => {}): Promise<BuildResult> {
   const seconds: Record<string, number> = {};
   const timed = async <T>(stage: Stage, fn: () => Promise<T>, detail?: (r: T) => string): Promise<T> => {
@@ -108,20 +121,24 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
     throw new SlimError(`--tag ${tag} names the original image; slim never overwrites it`, { kind: 'usage', hint: 'choose another --tag' });
   }
 
-  const runOpts = (tracer: ProbeKind) => ({
-    tracer, probes: opts.probes, readyTimeoutMs: opts.readyTimeoutMs, continueAfter: opts.continueAfter, role: 'trace', grantCapability: opts.grantCapability,
+  const runOpts = (tracer: TracerName): RunOptions => ({
+    tracer, probes: opts.probes, ready: opts.ready, readyTimeoutMs: opts.readyTimeoutMs, continueAfter: opts.continueAfter, overrides: opts.overrides, role: 'trace', grantCapability: opts.grantCapability,
   });
   const onRun = (event: RunEvent) => onEvent({ stage: 'run', event });
   const traced = await timed('trace', async () => {
-    const first: ProbeKind = opts.probe === 'auto' ? 'fanotify' : opts.probe;
-    try {
-      return { probe: first, run: await runWithProbes(engine, source.id, runOpts(first), cleanup, onRun) };
-    } catch (err) {
-      if (!(err instanceof ProbeRefusedError) || opts.probe !== 'auto') throw err;
-      onEvent({ stage: 'notice', message: 'the engine refused CAP_SYS_ADMIN (rootless?): fanotify is unavailable, tracing with strace instead (slower)' });
-      return { probe: 'strace' as ProbeKind, run: await runWithProbes(engine, source.id, runOpts('strace'), cleanup, onRun) };
+    // auto tries the tracers in order and moves on when the engine refuses one's capability.
+    const candidates = opts.tracer === 'auto' ? TRACER_NAMES : [opts.tracer];
+    for (const [index, tracer] of candidates.entries()) {
+      try {
+        return { tracer, run: await runWithProbes(engine, source.id, runOpts(tracer), cleanup, onRun) };
+      } catch (err) {
+        const next = candidates[index + 1];
+        if (!(err instanceof TracerRefusedError) || !next) throw err;
+        onEvent({ stage: 'notice', message: `the engine refused CAP_${TRACERS[tracer].capability} (rootless?): ${tracer} is unavailable, tracing with ${next} instead` });
+      }
     }
-  }, (t) => `${t.run.trace!.paths.size} paths with ${t.probe}`);
+    throw new SlimError('no tracer to try');
+  }, (t) => `${t.run.trace!.paths.size} paths with ${t.tracer}`);
   const trace = traced.run.trace!;
   // A server error the probe did not ask for means the app, not slim, is broken.
   const failed = traced.run.results.filter((r) => !r.ok || (r.kind === 'http' && r.status >= 500 && (r.probe?.expectStatus ?? 0) < 500));
@@ -141,7 +158,9 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
     const verifyProbes = verificationProbes(traced.run.results, opts);
     const verifyCmd = opts.verifyCmd;
     const verifyRun = {
-      tracer: 'none' as const, probes: verifyProbes, readyTimeoutMs: opts.readyTimeoutMs, continueAfter: { kind: 'probe' } as ContinueAfter,
+      tracer: 'none' as const, probes: verifyProbes, ready: opts.ready, readyTimeoutMs: opts.readyTimeoutMs, overrides: opts.overrides,
+      // The same run on both images: a batch job runs to its end again, a service is stopped after the probes.
+      continueAfter: (traced.run.ranToExit ? { kind: 'exit' } : { kind: 'probe' }) as ContinueAfter,
       afterProbes: verifyCmd ? async (env: Record<string, string>) => [await runHostCommand(verifyCmd, env)] : undefined,
     };
     // The original does not change between rounds: its answers are taken once.
@@ -171,7 +190,7 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
       const rebuilt = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, tree, plan.paths.keys(), tag, cleanup.signal), (r) => `${tag} (${r.id.slice(7, 19)})`);
       const slimInfo = await engine.inspectImage(rebuilt.id);
       const result: BuildResult = {
-        image: opts.image, tag, id: rebuilt.id, probe: traced.probe,
+        image: opts.image, tag, id: rebuilt.id, tracer: traced.tracer,
         original: { size: source.size, files: tree.size },
         slim: { size: slimInfo?.size ?? rebuilt.layerBytes, files: rebuilt.files },
         plan, trace, probeResults: traced.run.results, seconds, rounds, suggestions: [], env: config.Env ?? [], imageWarnings: tree.warnings,
@@ -191,7 +210,7 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
 
       // What did the slim image look for and not find? strace on the slim image, same probes.
       const diverging = verification.rows.filter((r) => r.verdict !== 'same').map((r) => r.name);
-      const tuneTrace = await timed('tune', async () => (await runWithProbes(engine, rebuilt.id, { ...verifyRun, tracer: 'strace', role: 'tune', tolerateExit: true }, cleanup, onRun)).trace!);
+      const tuneTrace = await timed('tune', async () => (await runWithProbes(engine, rebuilt.id, { ...verifyRun, tracer: lookupTracer(), role: 'tune', tolerateExit: true }, cleanup, onRun)).trace!);
       result.suggestions = suggest(tree, tuneTrace, new Set(plan.paths.keys()), opts.languages, diverging);
       if (round > opts.tune || result.suggestions.length === 0) return result;
 
@@ -220,7 +239,7 @@ export function buildReport(result: BuildResult): object {
     format: 'slim-report/1',
     image: result.image,
     slimImage: { tag: result.tag, id: result.id },
-    probe: result.probe,
+    tracer: result.tracer,
     sizes: { original: result.original, slim: result.slim, reduction: 1 - result.slim.size / result.original.size },
     seconds: result.seconds,
     env: result.env.map((e) => (REDACT.test(e.split('=')[0]!) ? `${e.split('=')[0]}=<redacted>` : e)),
