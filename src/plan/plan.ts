@@ -54,7 +54,8 @@ type Phase = (input: PlanInput) => Promise<void> | void;
 
 const RUNTIME_DIRS = ['/tmp', '/var/tmp', '/run', '/var/run'];
 
-const envMap = (env: string[]): Map<string, string> => new Map(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+/** The image's environment by name; an entry without '=' names a variable with no value. */
+const envMap = (env: string[]): Map<string, string> => new Map(env.map((e) => (e.includes('=') ? [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)] : [e, ''])));
 
 /** What the app touched, and what it runs. */
 const keepTraced: Phase = ({ trace, opts, keeper, plan }) => {
