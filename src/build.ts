@@ -6,9 +6,7 @@ import type { Engine } from './engine.js';
 import { SlimError, showPath } from './errors.js';
 import { runHostCommand } from './drivers/commands.js';
 import type { HttpProbe, ProbeResult } from './drivers/http.js';
-import { flatten } from './image/archive.js';
-import { imageContent } from './image/content.js';
-import { checkImageRef, readImage, requireImage, splitTag } from './image/read.js';
+import { checkImageRef, openImage, requireImage, splitTag } from './image/read.js';
 import { parseAllowlist, type Rule } from './plan/allowlist.js';
 import type { Language } from './plan/languages.js';
 import { planKeep, type KeepPlan } from './plan/plan.js';
@@ -47,6 +45,7 @@ export type Stage = 'trace' | 'read' | 'plan' | 'rebuild' | 'verify' | 'tune';
 
 export type BuildEvent =
   | { stage: Stage; state: 'start' | 'done'; detail?: string }
+  | { stage: Stage; state: 'progress'; done: number; total: number }
   | { stage: 'run'; event: RunEvent }
   | { stage: 'notice'; message: string };
 
@@ -62,6 +61,8 @@ export interface BuildResult {
   probeResults: ProbeResult[];
   verification?: Comparison;
   seconds: Record<string, number>;
+  /** How the original's files were read: "layer directories", or "docker save (why)". */
+  readVia: string;
   /** One row per build round: paths added before it, probes equivalent after it. */
   rounds: TuneRound[];
   /** What the slim image still misses, when it diverges. */
@@ -112,6 +113,9 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
     tracer, probes: opts.probes, readyTimeoutMs: opts.readyTimeoutMs, continueAfter: opts.continueAfter, role: 'trace', grantCapability: opts.grantCapability,
   });
   const onRun = (event: RunEvent) => onEvent({ stage: 'run', event });
+  // The image is read while the app is traced: neither needs the other.
+  const reading = openImage(engine, source.id, { signal: cleanup.signal });
+  reading.catch(() => {}); // awaited below, or disposed when tracing fails
   const traced = await timed('trace', async () => {
     const first: ProbeKind = opts.probe === 'auto' ? 'fanotify' : opts.probe;
     try {
@@ -121,7 +125,10 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
       onEvent({ stage: 'notice', message: 'the engine refused CAP_SYS_ADMIN (rootless?): fanotify is unavailable, tracing with strace instead (slower)' });
       return { probe: 'strace' as ProbeKind, run: await runWithProbes(engine, source.id, runOpts('strace'), cleanup, onRun) };
     }
-  }, (t) => `${t.run.trace!.paths.size} paths with ${t.probe}`);
+  }, (t) => `${t.run.trace!.paths.size} paths with ${t.probe}`).catch(async (err: unknown) => {
+    await reading.then((image) => image[Symbol.asyncDispose](), () => {});
+    throw err;
+  });
   const trace = traced.run.trace!;
   // A server error the probe did not ask for means the app, not slim, is broken.
   const failed = traced.run.results.filter((r) => !r.ok || (r.kind === 'http' && r.status >= 500 && (r.probe?.expectStatus ?? 0) < 500));
@@ -132,12 +139,11 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
     });
   }
 
-  const image = cleanup.add(await timed('read', () => readImage(engine, source.id, cleanup.signal)));
+  const image = cleanup.add(await timed('read', () => reading, (i) => `${i.tree.size} paths through ${i.via}`));
   try {
-    const tree = await timed('read', () => flatten(image));
+    const tree = image.tree;
     for (const warning of tree.warnings) onEvent({ stage: 'notice', message: warning });
     const config = image.config.config ?? {};
-    await using content = imageContent(image);
     const verifyProbes = verificationProbes(traced.run.results, opts);
     const verifyCmd = opts.verifyCmd;
     const verifyRun = {
@@ -163,27 +169,30 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
         excludePacks: opts.excludePacks,
         languages: opts.languages,
         appDirs: opts.appDirs,
-      }, content), (p) => `${p.paths.size} of ${tree.size} paths kept`);
+      }, image), (p) => `${p.paths.size} of ${tree.size} paths kept`);
       if (round === 1) {
         for (const warning of plan.warnings) onEvent({ stage: 'notice', message: warning });
         for (const u of plan.unresolved) onEvent({ stage: 'notice', message: `unresolved library ${u.library} needed by ${showPath(u.neededBy)}` });
       }
-      const rebuilt = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, tree, plan.paths.keys(), tag, cleanup.signal), (r) => `${tag} (${r.id.slice(7, 19)})`);
+      const rebuilt = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, plan.paths.keys(), tag, cleanup.signal, (done, total) => onEvent({ stage: 'rebuild', state: 'progress', done, total })), (r) => `${tag} (${r.id.slice(7, 19)})`);
       const slimInfo = await engine.inspectImage(rebuilt.id);
       const result: BuildResult = {
         image: opts.image, tag, id: rebuilt.id, probe: traced.probe,
         original: { size: source.size, files: tree.size },
         slim: { size: slimInfo?.size ?? rebuilt.layerBytes, files: rebuilt.files },
-        plan, trace, probeResults: traced.run.results, seconds, rounds, suggestions: [], env: config.Env ?? [], imageWarnings: tree.warnings,
+        plan, trace, probeResults: traced.run.results, seconds, readVia: image.via, rounds, suggestions: [], env: config.Env ?? [], imageWarnings: tree.warnings,
       };
       if (!opts.verify) return result;
 
       const verification = await timed('verify', async () => {
-        originalAnswers ??= (await runWithProbes(engine, source.id, { ...verifyRun, role: 'verify-original' }, cleanup, onRun)).results;
-        const slim = await runWithProbes(engine, rebuilt.id, { ...verifyRun, role: 'verify-slim' }, cleanup, onRun)
-          .then((r) => r.results)
-          .catch((err: Error) => originalAnswers!.map((o) => ({ ...o, status: 0, size: 0, digest: '', ok: false, excerpt: '', error: `the slim image did not run: ${err.message.split('\n')[0]}` })));
-        return compareResults(originalAnswers!, slim);
+        // Original and slim run side by side.
+        const [original, slim] = await Promise.all([
+          originalAnswers ?? runWithProbes(engine, source.id, { ...verifyRun, role: 'verify-original' }, cleanup, onRun).then((r) => r.results),
+          runWithProbes(engine, rebuilt.id, { ...verifyRun, role: 'verify-slim' }, cleanup, onRun).then((r) => r.results, (err: Error) => err),
+        ]);
+        originalAnswers = original;
+        const failed = slim instanceof Error ? slim : undefined;
+        return compareResults(original, failed ? original.map((o) => ({ ...o, status: 0, size: 0, digest: '', ok: false, excerpt: '', error: `the slim image did not run: ${failed.message.split('\n')[0]}` })) : slim as ProbeResult[]);
       }, (c) => `${c.same}/${c.total} probes equivalent`);
       result.verification = verification;
       rounds.push({ round, added: added.length, same: verification.same, total: verification.total });
@@ -223,6 +232,7 @@ export function buildReport(result: BuildResult): object {
     probe: result.probe,
     sizes: { original: result.original, slim: result.slim, reduction: 1 - result.slim.size / result.original.size },
     seconds: result.seconds,
+    readVia: result.readVia,
     env: result.env.map((e) => (REDACT.test(e.split('=')[0]!) ? `${e.split('=')[0]}=<redacted>` : e)),
     packs: result.plan.packs,
     unresolvedLibraries: result.plan.unresolved.map((u) => ({ library: u.library, neededBy: showPath(u.neededBy) })),

@@ -1,0 +1,140 @@
+// Reading an image through its layer directories must give exactly what
+// `docker save` gives: the same tree (names, modes, owners, mtimes, links,
+// devices, xattrs, hard-link identity), the same bytes, and the same slim image.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { ImageSource } from '../src/image/content.js';
+import { layerDirsUnavailable } from '../src/image/inventory.js';
+import { openImage } from '../src/image/read.js';
+import { rebuild } from '../src/rebuild.js';
+import { engine, removeImage, slimContainers } from './engine-helpers.js';
+import { imageArchiveFile, layerFile, tempDir } from './fixtures.js';
+
+const CAPABILITY = Buffer.from('0100000200200000000000000000000000000000', 'hex');
+const NON_UTF8 = Buffer.from([0x6e, 0xff, 0xfe, 0x2e, 0x62, 0x69, 0x6e]).toString('latin1');
+const UNICODE = Buffer.from('opt/café ☕/ünï', 'utf8').toString('latin1');
+const NASTY = 'slim-test/speed-nasty:latest';
+const SLIM = ['slim-test/speed-nasty-a:latest', 'slim-test/speed-nasty-b:latest'];
+
+/** Everything the slim layer carries about each path, hard links as groups, and content digests. */
+async function describeImage(source: ImageSource) {
+  const out = new Map<string, object>();
+  const inodes = new Map<number, string[]>();
+  for (const e of source.tree.values()) {
+    if (e.path === '/') continue; // the root's metadata is not part of any layer the writer copies
+    if (e.type === 'file') inodes.set(e.inode, [...(inodes.get(e.inode) ?? []), e.path]);
+    const digest = e.type === 'file' ? createHash('sha256').update(await source.read(e)).digest('hex') : '';
+    out.set(e.path, {
+      type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, mtime: e.mtime, link: e.linkTarget, dev: [e.devMajor, e.devMinor],
+      xattrs: Object.fromEntries([...e.xattrs].map(([k, v]) => [k, v.toString('hex')])), digest,
+    });
+  }
+  const links = [...inodes.values()].filter((paths) => paths.length > 1).map((paths) => paths.sort().join(' = ')).sort();
+  return { entries: out, links };
+}
+
+async function loadNasty(dir: string): Promise<void> {
+  const layers = [
+    await layerFile(dir, 'l0.tar', [
+      { name: 'bin/', type: 'dir', mode: 0o755 },
+      { name: 'bin/ping', mode: 0o4755, data: 'pretend ping', xattrs: new Map([['security.capability', CAPABILITY], ['user.note', Buffer.from([0, 0xff])]]) },
+      { name: 'bin/wall', mode: 0o2755, gid: 5, data: 'wall' },
+      { name: 'odd/', type: 'dir', mode: 0o2775, uid: 3_000_000, gid: 4_000_000 },
+      { name: 'odd/new\nline', data: 'newline in the name' },
+      { name: `odd/${NON_UTF8}`, data: 'bytes' },
+      { name: UNICODE, data: 'utf' },
+      { name: 'data/a/orig', mode: 0o640, uid: 1234, data: 'one inode, two directories' },
+      { name: 'data/b/alias', type: 'hardlink', linkname: 'data/a/orig' },
+      { name: 'dev/null', type: 'char', mode: 0o666, devmajor: 1, devminor: 3 },
+      { name: 'dev/loop9', type: 'block', mode: 0o660, devmajor: 7, devminor: 9 },
+      { name: 'run/pipe', type: 'fifo', mode: 0o600 },
+      { name: 'tmp/', type: 'dir', mode: 0o1777 },
+      { name: 'opaque/old', data: 'hidden by an opaque dir' },
+      { name: 'opaque/sub/old', data: 'also hidden' },
+      { name: 'gone', data: 'deleted later' },
+      { name: 'dir-gone/x', data: 'deleted with its dir' },
+      { name: 'to-ping', type: 'symlink', linkname: 'bin/ping' },
+    ]),
+    await layerFile(dir, 'l1.tar', [
+      { name: 'opaque/', type: 'dir', mode: 0o750, mtime: 1_700_000_100 },
+      { name: 'opaque/.wh..wh..opq' },
+      { name: 'opaque/new', data: 'after the opaque marker' },
+      { name: '.wh.gone' },
+      { name: '.wh.dir-gone' },
+      { name: 'bin/ping', mode: 0o4750, data: 'ping, rewritten', xattrs: new Map([['security.capability', CAPABILITY]]) },
+    ]),
+    await layerFile(dir, 'l2.tar', [
+      { name: 'gone/', type: 'dir', mode: 0o700 },
+      { name: 'gone/back', data: 'a directory where a file was' },
+    ]),
+  ];
+  const archive = await imageArchiveFile(dir, layers, { repoTags: [NASTY] });
+  const load = spawnSync('docker', ['load', '-q', '-i', archive], { encoding: 'utf8' });
+  expect(load.status, load.stderr).toBe(0);
+}
+
+describe('reading images through their layer directories', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const tag of [NASTY, ...SLIM]) removeImage(tag);
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('gives the same tree and bytes as docker save for a nasty image, and the same slim image', async () => {
+    const dir = await tempDir();
+    dirs.push(dir);
+    await loadNasty(dir);
+    await using layers = await openImage(engine, NASTY, { via: 'layers' });
+    await using saved = await openImage(engine, NASTY, { via: 'save' });
+    expect(layers.via).toBe('layer directories');
+    const [a, b] = [await describeImage(layers), await describeImage(saved)];
+    expect([...a.entries.keys()].sort()).toEqual([...b.entries.keys()].sort());
+    for (const [path, meta] of b.entries) expect(a.entries.get(path), JSON.stringify(path)).toEqual(meta);
+    expect(a.links).toEqual(['/data/a/orig = /data/b/alias']);
+    expect(a.links).toEqual(b.links);
+    // the cases the comparison must have covered
+    expect(a.entries.has('/odd/new\nline') && a.entries.has(`/odd/${NON_UTF8}`)).toBe(true);
+    expect(a.entries.has('/opaque/old') || a.entries.has('/opaque/sub')).toBe(false);
+    expect(a.entries.get('/gone')).toMatchObject({ type: 'dir', mode: 0o700 });
+    expect(a.entries.get('/bin/ping')).toMatchObject({ mode: 0o4750, xattrs: { 'security.capability': CAPABILITY.toString('hex') } });
+    expect(a.entries.get('/dev/loop9')).toMatchObject({ type: 'block', dev: [7, 9] });
+
+    const fromLayers = await rebuild(engine, layers, layers.tree.paths(), SLIM[0]!);
+    const fromSave = await rebuild(engine, saved, saved.tree.paths(), SLIM[1]!);
+    expect(fromLayers.id).toBe(fromSave.id);
+    await using back = await openImage(engine, SLIM[0]!, { via: 'layers' });
+    const c = await describeImage(back);
+    for (const [path, meta] of a.entries) expect(c.entries.get(path), JSON.stringify(path)).toEqual(meta);
+    expect(c.links).toEqual(a.links);
+  });
+
+  it('gives the same tree as docker save for a sample image', async () => {
+    await using layers = await openImage(engine, 'slim-samples/django-site:latest', { via: 'layers' });
+    await using saved = await openImage(engine, 'slim-samples/django-site:latest', { via: 'save' });
+    let compared = 0;
+    for (const e of saved.tree.values()) {
+      if (e.path === '/') continue;
+      const other = layers.tree.get(e.path);
+      const strip = ({ layer: _l, inode: _i, content: _c, ...meta }: typeof e) => meta;
+      expect(other && strip(other), e.path).toEqual(strip(e));
+      compared++;
+    }
+    expect(layers.tree.size).toBe(saved.tree.size);
+    expect(compared).toBeGreaterThan(10_000);
+  });
+
+  it('says why it reads through docker save instead, and refuses a missing image', async () => {
+    const summary = { id: 'sha256:x', repoTags: [], size: 0, config: {}, diffIds: ['sha256:a', 'sha256:b'] };
+    expect(layerDirsUnavailable(summary, '/var/lib/docker')).toMatch(/not overlay2/);
+    expect(layerDirsUnavailable({ ...summary, layerDirs: ['/a'] }, '/var/lib/docker')).toMatch(/do not match/);
+    expect(layerDirsUnavailable({ ...summary, layerDirs: ['/a', '/b'] }, '')).toMatch(/data directory/);
+    expect(layerDirsUnavailable({ ...summary, layerDirs: ['/a', '/b'] }, '/var/lib/docker')).toBeUndefined();
+    await expect(openImage(engine, 'slim-test/speed-absent:latest')).rejects.toThrow(/no such image/);
+  });
+
+  it('leaves no container behind', () => {
+    expect(slimContainers()).toEqual([]);
+  });
+});
