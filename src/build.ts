@@ -6,7 +6,7 @@ import type { Engine } from './engine.js';
 import { SlimError, showPath } from './errors.js';
 import { runHostCommand } from './drivers/commands.js';
 import type { HttpProbe, ProbeResult } from './drivers/http.js';
-import { checkImageRef, openImage, requireImage, splitTag } from './image/read.js';
+import { checkImageRef, openImage, requireImage, splitTag, type ReadVia } from './image/read.js';
 import { parseAllowlist, type Rule } from './plan/allowlist.js';
 import type { Language } from './plan/languages.js';
 import { planKeep, type KeepPlan } from './plan/plan.js';
@@ -37,6 +37,8 @@ export interface BuildOptions {
   tune: number;
   /** Where tuning writes its suggestions (an allowlist users commit). */
   allowlistFile?: string;
+  /** How to read the original's files: its layer store (when the engine allows), or docker save. */
+  readVia?: ReadVia;
   /** Simulates an engine that refuses the tracer's capability (tests). */
   grantCapability?: boolean;
 }
@@ -114,7 +116,7 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
   });
   const onRun = (event: RunEvent) => onEvent({ stage: 'run', event });
   // The image is read while the app is traced: neither needs the other.
-  const reading = openImage(engine, source.id, { signal: cleanup.signal });
+  const reading = openImage(engine, source.id, { via: opts.readVia, signal: cleanup.signal });
   reading.catch(() => {}); // awaited below, or disposed when tracing fails
   const traced = await timed('trace', async () => {
     const first: ProbeKind = opts.probe === 'auto' ? 'fanotify' : opts.probe;

@@ -11,7 +11,7 @@ import { dockerEngine, type Engine } from './engine.js';
 import { SlimError } from './errors.js';
 import { parseHttpProbeFlag, readHttpProbeFile, type HttpProbe } from './drivers/http.js';
 import { flatten } from './image/archive.js';
-import { readImage, readImageFile } from './image/read.js';
+import { readImage, readImageFile, type ReadVia } from './image/read.js';
 import { parseRule, readAllowlist, type Rule } from './plan/allowlist.js';
 import { LANGUAGES, type Language } from './plan/languages.js';
 import { PACK_NAMES } from './plan/packs.js';
@@ -43,6 +43,11 @@ function parseContinueAfter(value: string): ContinueAfter {
   const timeout = /^timeout:(\d+)$/.exec(value);
   if (timeout) return { kind: 'timeout', seconds: Number(timeout[1]) };
   throw new InvalidArgumentError("use probe, exec, signal or timeout:SECONDS");
+}
+
+function parseReadVia(value: string): ReadVia {
+  if (value === 'auto' || value === 'layers' || value === 'save') return value;
+  throw new InvalidArgumentError('use auto, layers or save');
 }
 
 /** Progress on a TTY with a spinner, plain lines otherwise (CI logs). */
@@ -148,6 +153,7 @@ function addBuildOptions(cmd: Command, tuneRounds: number): Command {
   .option('--no-verify', 'skip running the probes against the slim image')
   .option('--verify-probe-file <file>', 'more probes, sent only when verifying', collect)
   .option('--verify-cmd <cmd>', 'your own test command, run on the host against the slim container (SLIM_HTTP_URL set)')
+  .option('--read-via <how>', 'how to read the original image: auto (its layer store, else docker save), layers or save', parseReadVia, 'auto')
   .option('--timings', "print each stage's seconds and how the image was read")
   .option('--plan-out <file>', 'write the keep plan (every path and why) as JSON')
   .option('--report <file>', 'where to write the report', 'slim.report.json')
@@ -215,6 +221,7 @@ async function runBuild(image: string, flags: BuildFlags): Promise<void> {
       verifyCmd: flags.verifyCmd,
       tune: flags.tune,
       allowlistFile: flags.allowlistFile,
+      readVia: flags.readVia,
     }, cleanup, ui.onEvent);
     ui.stop();
     const report = buildReport(result);
