@@ -9,7 +9,8 @@
  *
  * Little-endian frames. Request: u8 'R', u64 limit (0: whole file),
  * u32 pathlen, path. Answer: u8 'F', i32 errno (0 when read), u64 length,
- * bytes. Exit 1 when a file shrank while it was read.
+ * bytes, u8 complete (0 when the file shrank while it was read). Answers
+ * are buffered until the helper would wait for the next request.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +22,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define CHUNK (1 << 20)
 
 static unsigned char *buf;
 static size_t used, cap;
@@ -47,8 +50,6 @@ static void flush(void) {
   used = 0;
 }
 
-static int short_reads;
-
 static void cat_one(const char *path, uint64_t limit) {
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   struct stat st;
@@ -58,7 +59,7 @@ static void cat_one(const char *path, uint64_t limit) {
     put8('F');
     put32((uint32_t)err);
     put64(0);
-    flush();
+    put8(0);
     return;
   }
   uint64_t length = (uint64_t)st.st_size;
@@ -66,28 +67,49 @@ static void cat_one(const char *path, uint64_t limit) {
   put8('F');
   put32(0);
   put64(length);
-  flush();
-  static char chunk[1 << 20];
-  uint64_t left = length;
-  while (left > 0) {
-    ssize_t n = read(fd, chunk, left < sizeof chunk ? left : sizeof chunk);
+  uint8_t complete = 1;
+  for (uint64_t left = length; left > 0;) {
+    size_t want = left < CHUNK ? (size_t)left : CHUNK;
+    reserve(want);
+    ssize_t n = read(fd, buf + used, want);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      /* The file shrank under us: pad, so the frames stay in step; the reader checks sizes. */
+      /* The file shrank under us: pad so the frames stay in step, and say so. */
       fprintf(stderr, "slim-fs: %s: short read\n", path);
-      short_reads = 1;
-      memset(chunk, 0, sizeof chunk);
-      n = (ssize_t)(left < sizeof chunk ? left : sizeof chunk);
+      complete = 0;
+      memset(buf + used, 0, want);
+      n = (ssize_t)want;
     }
-    put(chunk, (size_t)n);
-    flush();
+    used += (size_t)n;
     left -= (uint64_t)n;
+    if (used >= CHUNK) flush();
   }
+  put8(complete);
   close(fd);
 }
 
-static int read_all(void *dst, size_t n) {
-  return fread(dst, 1, n, stdin) == n;
+static unsigned char in[1 << 16];
+static size_t in_pos, in_len;
+
+/* Reads request bytes; answers what is buffered before it waits for more. */
+static int read_in(void *dst, size_t n) {
+  unsigned char *out = dst;
+  while (n > 0) {
+    if (in_pos == in_len) {
+      flush();
+      ssize_t got = read(0, in, sizeof in);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return 0;
+      in_pos = 0;
+      in_len = (size_t)got;
+    }
+    size_t take = n < in_len - in_pos ? n : in_len - in_pos;
+    memcpy(out, in + in_pos, take);
+    in_pos += take;
+    out += take;
+    n -= take;
+  }
+  return 1;
 }
 
 static int serve(void) {
@@ -96,8 +118,8 @@ static int serve(void) {
     uint8_t op;
     uint64_t limit;
     uint32_t len;
-    if (!read_all(&op, 1)) break; /* stdin closed: done */
-    if (op != 'R' || !read_all(&limit, 8) || !read_all(&len, 4) || len >= sizeof path || !read_all(path, len)) {
+    if (!read_in(&op, 1)) break; /* stdin closed: done */
+    if (op != 'R' || !read_in(&limit, 8) || !read_in(&len, 4) || len >= sizeof path || !read_in(path, len)) {
       fprintf(stderr, "slim-fs: malformed request\n");
       return 2;
     }
@@ -105,7 +127,7 @@ static int serve(void) {
     cat_one(path, limit);
   }
   flush();
-  return short_reads;
+  return 0;
 }
 
 int main(int argc, char **argv) {

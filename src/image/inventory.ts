@@ -106,25 +106,42 @@ export function tarSplitHeaders(gzipped: Buffer, where: string): RandomAccess {
 
 /** A byte reader over a stream, for the helper's framed answers. */
 class FrameReader {
-  private buffered: Buffer = Buffer.alloc(0);
-  private readonly chunks: AsyncIterator<Buffer>;
+  /** Received and not yet taken, in order; copied once, when a take spans chunks. */
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private readonly source: AsyncIterator<Buffer>;
 
   constructor(stream: Readable, private readonly where: string) {
-    this.chunks = stream[Symbol.asyncIterator]();
+    this.source = stream[Symbol.asyncIterator]();
   }
 
   private async fill(n: number): Promise<void> {
-    while (this.buffered.length < n) {
-      const next = await this.chunks.next();
+    while (this.buffered < n) {
+      const next = await this.source.next();
       if (next.done) throw new SlimError(`${this.where}: the helper stopped answering`);
-      this.buffered = this.buffered.length === 0 ? next.value : Buffer.concat([this.buffered, next.value]);
+      this.chunks.push(next.value);
+      this.buffered += next.value.length;
     }
   }
 
   async take(n: number): Promise<Buffer> {
     await this.fill(n);
-    const out = this.buffered.subarray(0, n);
-    this.buffered = this.buffered.subarray(n);
+    this.buffered -= n;
+    const first = this.chunks[0]!;
+    if (first.length >= n) {
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    for (let at = 0; at < n;) {
+      const chunk = this.chunks[0]!;
+      const part = Math.min(chunk.length, n - at);
+      chunk.copy(out, at, 0, part);
+      at += part;
+      if (part === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(part);
+    }
     return out;
   }
 
@@ -132,7 +149,7 @@ class FrameReader {
   async *stream(n: number): AsyncGenerator<Buffer> {
     for (let left = n; left > 0;) {
       await this.fill(1);
-      const chunk = await this.take(Math.min(left, this.buffered.length));
+      const chunk = await this.take(Math.min(left, this.chunks[0]!.length));
       left -= chunk.length;
       yield chunk;
     }
@@ -163,15 +180,30 @@ class FileServer {
     const head = await this.reader.take(13);
     if (head[0] !== 0x46 /* F */) throw new SlimError(`${this.where}: the helper's answer for '${showPath(path)}' is malformed`);
     const errno = head.readInt32LE(1);
-    if (errno !== 0) throw new SlimError(`${this.where}: the helper cannot read '${showPath(path)}' (errno ${errno})`);
+    if (errno !== 0) {
+      await this.reader.take(1);
+      throw new SlimError(`${this.where}: the helper cannot read '${showPath(path)}' (errno ${errno})`);
+    }
     return Number(head.readBigUInt64LE(5));
+  }
+
+  /** The byte after a file's data: 1 when the helper read all of it. */
+  private async checkComplete(path: string): Promise<void> {
+    if ((await this.reader.take(1))[0] !== 1) throw new SlimError(`${this.where}: '${showPath(path)}' changed while it was read`);
+  }
+
+  private async *bytes(path: string, length: number): AsyncGenerator<Buffer> {
+    yield* this.reader.stream(length);
+    await this.checkComplete(path);
   }
 
   /** Reads one file (at most `limit` bytes), after every request before it. */
   read(path: string, limit: number): Promise<Buffer> {
     const answer = this.queue.then(async () => {
       this.request(path, limit);
-      return Buffer.from(await this.reader.take(await this.answerLength(path)));
+      const data = await this.reader.take(await this.answerLength(path));
+      await this.checkComplete(path);
+      return data;
     });
     this.queue = answer.catch(() => {});
     return answer;
@@ -188,7 +220,7 @@ class FileServer {
       for (const file of files) {
         const length = await this.answerLength(file.path);
         if (length !== file.size) throw new SlimError(`${this.where}: '${showPath(file.path)}' has ${length} bytes, the inventory said ${file.size}`);
-        yield this.reader.stream(length);
+        yield this.bytes(file.path, length);
       }
     } finally {
       release();
