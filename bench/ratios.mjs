@@ -9,11 +9,13 @@ import { ensureSamples, fmt, root, sh, timeCommand } from './lib.mjs';
 
 const SAMPLES = ['django-site', 'c-hello', 'node-api', 'static-site'];
 const BIG_GB = Number(process.env.BENCH_BIG_GB ?? 5);
+/** Another build of slim (SLIM_CLI=/path/to/dist/cli.js) for before/after figures. */
+const CLI = process.env.SLIM_CLI ?? join(root, 'dist', 'cli.js');
 
 /** Runs the CLI; returns its wall time and peak RSS (GNU time). */
 function slimBuild(image, tag, dir, extra) {
   const start = performance.now();
-  const run = spawnSync('/usr/bin/time', ['-f', 'rss %M', process.execPath, join(root, 'dist', 'cli.js'), 'build', image, '--tag', tag, '--report', join(dir, 'report.json'), ...extra], { encoding: 'utf8', cwd: dir });
+  const run = spawnSync('/usr/bin/time', ['-f', 'rss %M', process.execPath, CLI, 'build', image, '--tag', tag, '--report', join(dir, 'report.json'), ...extra], { encoding: 'utf8', cwd: dir });
   const seconds = (performance.now() - start) / 1000;
   if (run.status !== 0) throw new Error(`slim build ${image} failed:\n${run.stdout}\n${run.stderr}`);
   const rssMB = Number(/rss (\d+)/.exec(run.stderr)?.[1] ?? 0) / 1024;

@@ -63,7 +63,7 @@ export interface BuildResult {
   probeResults: ProbeResult[];
   verification?: Comparison;
   seconds: Record<string, number>;
-  /** How the original's files were read: "layer directories", or "docker save (why)". */
+  /** How the original's files were read, and why docker save when it was not wanted. */
   readVia: string;
   /** One row per build round: paths added before it, probes equivalent after it. */
   rounds: TuneRound[];
@@ -144,6 +144,7 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
   const image = cleanup.add(await timed('read', () => reading, (i) => `${i.tree.size} paths through ${i.via}`));
   try {
     const tree = image.tree;
+    if (image.fallback) onEvent({ stage: 'notice', message: `the image was read through docker save: ${image.fallback}` });
     for (const warning of tree.warnings) onEvent({ stage: 'notice', message: warning });
     const config = image.config.config ?? {};
     const verifyProbes = verificationProbes(traced.run.results, opts);
@@ -182,7 +183,7 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
         image: opts.image, tag, id: rebuilt.id, probe: traced.probe,
         original: { size: source.size, files: tree.size },
         slim: { size: slimInfo?.size ?? rebuilt.layerBytes, files: rebuilt.files },
-        plan, trace, probeResults: traced.run.results, seconds, readVia: image.via, rounds, suggestions: [], env: config.Env ?? [], imageWarnings: tree.warnings,
+        plan, trace, probeResults: traced.run.results, seconds, readVia: image.fallback ? `${image.via} (${image.fallback})` : image.via, rounds, suggestions: [], env: config.Env ?? [], imageWarnings: tree.warnings,
       };
       if (!opts.verify) return result;
 
@@ -193,8 +194,8 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
           runWithProbes(engine, rebuilt.id, { ...verifyRun, role: 'verify-slim' }, cleanup, onRun).then((r) => r.results, (err: Error) => err),
         ]);
         originalAnswers = original;
-        const failed = slim instanceof Error ? slim : undefined;
-        return compareResults(original, failed ? original.map((o) => ({ ...o, status: 0, size: 0, digest: '', ok: false, excerpt: '', error: `the slim image did not run: ${failed.message.split('\n')[0]}` })) : slim as ProbeResult[]);
+        const error = slim instanceof Error ? `the slim image did not run: ${slim.message.split('\n')[0]}` : '';
+        return compareResults(original, slim instanceof Error ? original.map((o) => ({ ...o, status: 0, size: 0, digest: '', ok: false, excerpt: '', error })) : slim);
       }, (c) => `${c.same}/${c.total} probes equivalent`);
       result.verification = verification;
       rounds.push({ round, added: added.length, same: verification.same, total: verification.total });

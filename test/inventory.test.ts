@@ -3,13 +3,14 @@
 // devices, xattrs, hard-link identity), the same bytes, and the same slim image.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ImageSource } from '../src/image/content.js';
 import { layerDirsUnavailable } from '../src/image/inventory.js';
 import { openImage } from '../src/image/read.js';
 import { rebuild } from '../src/rebuild.js';
-import { engine, removeImage } from './engine-helpers.js';
+import { cli, engine, removeImage } from './engine-helpers.js';
 import { imageArchiveFile, layerFile, tempDir } from './fixtures.js';
 
 const CAPABILITY = Buffer.from('0100000200200000000000000000000000000000', 'hex');
@@ -132,6 +133,25 @@ describe('reading images through their layer directories', () => {
     expect(layerDirsUnavailable({ ...summary, layerDirs: ['/a', '/b'] }, '')).toMatch(/data directory/);
     expect(layerDirsUnavailable({ ...summary, layerDirs: ['/a', '/b'] }, '/var/lib/docker')).toBeUndefined();
     await expect(openImage(engine, 'slim-test/speed-absent:latest')).rejects.toThrow(/no such image/);
+  });
+
+  it('slim build reads through either source on request and says how, with each stage\'s seconds', async () => {
+    const dir = await tempDir();
+    dirs.push(dir);
+    const tag = 'slim-test/speed-cli:slim';
+    try {
+      const run = await cli(['build', 'slim-samples/c-hello:latest', '--tag', tag, '--no-verify', '--read-via', 'save', '--timings', '--report', join(dir, 'report.json')]);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toMatch(/timings: trace \d+\.\ds, read \d+\.\ds, plan \d+\.\ds, rebuild \d+\.\ds; image read through docker save/);
+      const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8'));
+      expect(report.readVia).toBe('docker save');
+      expect(Object.keys(report.seconds)).toEqual(['trace', 'read', 'plan', 'rebuild']);
+      const bad = await cli(['build', 'slim-samples/c-hello:latest', '--read-via', 'tar']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/use auto, layers or save/);
+    } finally {
+      removeImage(tag);
+    }
   });
 
   it('leaves no container behind', () => {

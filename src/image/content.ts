@@ -19,8 +19,10 @@ export interface ImageSource extends ContentSource, AsyncDisposable {
   id: string;
   config: ImageConfig;
   tree: FileTree;
-  /** How the files are read, for reports: "layer directories" or "docker save (REASON)". */
-  via: string;
+  /** How the files are read, for reports. */
+  via: 'layer directories' | 'docker save';
+  /** Why docker save was used where the layer directories were wanted. */
+  fallback?: string;
   /**
    * The whole bytes of regular files, in the order given, one iterable each;
    * each must be consumed before the next is taken.
@@ -29,7 +31,7 @@ export interface ImageSource extends ContentSource, AsyncDisposable {
 }
 
 /** An image read from a `docker save` archive: every layer spooled, bytes read from the spool. */
-export async function archiveSource(image: Image, via = 'docker save'): Promise<ImageSource> {
+export async function archiveSource(image: Image, fallback?: string): Promise<ImageSource> {
   const tree = await flatten(image);
   const handles = new Map<number, Promise<FileHandle>>();
   const handle = (layer: number) => {
@@ -42,7 +44,8 @@ export async function archiveSource(image: Image, via = 'docker save'): Promise<
     id: image.id,
     config: image.config,
     tree,
-    via,
+    via: 'docker save',
+    fallback,
     async read(entry, limit = Infinity) {
       if (entry.type !== 'file' || !entry.content) return Buffer.alloc(0);
       const length = Math.min(entry.size, limit);

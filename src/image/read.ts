@@ -50,10 +50,10 @@ export async function openImage(engine: Engine, ref: string, opts: { via?: ReadV
         return await layerSource(engine, found, ref, info.rootDir);
       } catch (err) {
         if (want === 'layers' || opts.signal?.aborted) throw err;
-        return archiveSource(await readImage(engine, ref, opts.signal), `docker save (the layer helper failed: ${(err as Error).message.split('\n')[0]})`);
+        return archiveSource(await readImage(engine, ref, opts.signal), `the layer helper failed: ${(err as Error).message.split('\n')[0]}`);
       }
     }
-    return archiveSource(await readImage(engine, ref, opts.signal), `docker save (${unavailable})`);
+    return archiveSource(await readImage(engine, ref, opts.signal), unavailable);
   }
   return archiveSource(await readImage(engine, ref, opts.signal));
 }
