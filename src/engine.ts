@@ -51,6 +51,8 @@ export interface ContainerSpec {
   binds?: Array<{ host: string; container: string }>;
   /** 'none' starts the container without any network. */
   network?: 'none';
+  /** false: the image's HEALTHCHECK does not run (it is the app's code). */
+  healthcheck?: false;
 }
 
 export interface ExecResult {
@@ -293,6 +295,7 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
             [HOST_LABEL]: hostname(),
           },
           NetworkDisabled: spec.network === 'none' ? true : undefined,
+          Healthcheck: spec.healthcheck === false ? { Test: ['NONE'] } : undefined,
           HostConfig: {
             PortBindings: bindings, CapAdd: spec.capAdd, Privileged: false, AutoRemove: false,
             Binds: spec.binds?.map((b) => `${b.host}:${b.container}:ro`),

@@ -159,6 +159,8 @@ class FrameReader {
 /** One `slim-fs serve` session: requests go out in order, answers come back in the same order. */
 class FileServer {
   private queue: Promise<unknown> = Promise.resolve();
+  /** Set when a stream was left before its end: the answers still coming no longer match requests. */
+  private abandoned = false;
 
   private constructor(private readonly stdin: NodeJS.WritableStream, private readonly reader: FrameReader, private readonly where: string) {}
 
@@ -192,14 +194,10 @@ class FileServer {
     if ((await this.reader.take(1))[0] !== 1) throw new SlimError(`${this.where}: '${showPath(path)}' changed while it was read`);
   }
 
-  private async *bytes(path: string, length: number): AsyncGenerator<Buffer> {
-    yield* this.reader.stream(length);
-    await this.checkComplete(path);
-  }
-
   /** Reads one file (at most `limit` bytes), after every request before it. */
   read(path: string, limit: number): Promise<Buffer> {
     const answer = this.queue.then(async () => {
+      if (this.abandoned) throw new SlimError(`${this.where}: the helper session was abandoned mid-stream`);
       this.request(path, limit);
       const data = await this.reader.take(await this.answerLength(path));
       await this.checkComplete(path);
@@ -214,15 +212,22 @@ class FileServer {
     let release!: () => void;
     const previous = this.queue;
     this.queue = new Promise<void>((resolve) => (release = resolve));
+    let answered = 0;
     try {
       await previous;
       for (const file of files) this.request(file.path, Infinity);
       for (const file of files) {
         const length = await this.answerLength(file.path);
         if (length !== file.size) throw new SlimError(`${this.where}: '${showPath(file.path)}' has ${length} bytes, the inventory said ${file.size}`);
-        yield this.bytes(file.path, length);
+        const server = this;
+        yield (async function* () {
+          yield* server.reader.stream(length);
+          await server.checkComplete(file.path);
+          answered++;
+        })();
       }
     } finally {
+      if (answered < files.length) this.abandoned = true;
       release();
     }
   }
@@ -248,6 +253,7 @@ export async function layerSource(engine: Engine, summary: ImageSummary, ref: st
     cmd: [],
     user: '0:0',
     network: 'none',
+    healthcheck: false,
     files: [{ dir: '/', archive: await helperArchive() }],
     binds: [
       ...dirs.map((host, i) => ({ host, container: `${LAYERS}/${i}` })),
@@ -275,7 +281,10 @@ export async function layerSource(engine: Engine, summary: ImageSummary, ref: st
       config,
       tree,
       via: 'layer directories',
-      read: (entry, limit = Infinity) => (entry.type === 'file' ? server.read(pathOf(entry), Math.min(limit, entry.size)) : Promise.resolve(Buffer.alloc(0))),
+      read: (entry, limit = Infinity) => {
+        const length = entry.type === 'file' ? Math.min(limit, entry.size) : 0;
+        return length > 0 ? server.read(pathOf(entry), length) : Promise.resolve(Buffer.alloc(0));
+      },
       files: (entries) => server.stream(entries.map((e) => ({ path: pathOf(e), size: e.size }))),
       async [Symbol.asyncDispose]() {
         server.close();
