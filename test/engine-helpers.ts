@@ -33,6 +33,10 @@ export function cli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEn
 export const slimContainers = (): string[] =>
   spawnSync('docker', ['ps', '-aq', '--filter', 'label=io.slim.tool=slim'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
 
+/** Containers this test file's engine session made that still exist (other runs may share the engine). */
+export const sessionContainers = (): string[] =>
+  spawnSync('docker', ['ps', '-aq', '--filter', `label=io.slim.session=${engine.session}`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+
 export const imageExists = (ref: string): boolean => spawnSync('docker', ['image', 'inspect', ref], { stdio: 'ignore' }).status === 0;
 
 export function sampleCheck(name: string, image: string): { ok: boolean; output: string } {

@@ -10,7 +10,7 @@ import type { ImageSource } from '../src/image/content.js';
 import { layerDirsUnavailable } from '../src/image/inventory.js';
 import { openImage } from '../src/image/read.js';
 import { rebuild } from '../src/rebuild.js';
-import { cli, engine, removeImage } from './engine-helpers.js';
+import { cli, engine, removeImage, sessionContainers } from './engine-helpers.js';
 import { imageArchiveFile, layerFile, tempDir } from './fixtures.js';
 
 const CAPABILITY = Buffer.from('0100000200200000000000000000000000000000', 'hex');
@@ -126,6 +126,20 @@ describe('reading images through their layer directories', () => {
     expect(compared).toBeGreaterThan(10_000);
   });
 
+  it('reports a file the helper cannot read, and keeps answering the next ones', async () => {
+    await using image = await openImage(engine, 'slim-samples/c-hello:latest', { via: 'layers' });
+    const passwd = image.tree.get('/etc/passwd')!;
+    const ghost = { ...passwd, path: '/etc/no-such-file', size: 10 };
+    const [missing, next] = await Promise.allSettled([image.read(ghost), image.read(passwd, 5)]);
+    expect(missing.status === 'rejected' && String(missing.reason)).toMatch(/cannot read '\/etc\/no-such-file' \(errno 2\)/);
+    expect(next.status === 'fulfilled' && next.value.toString()).toBe('root:');
+    const files = image.files([passwd, ghost])[Symbol.asyncIterator]();
+    const first = await files.next();
+    for await (const _ of first.value as AsyncIterable<Buffer>);
+    await expect(files.next()).rejects.toThrow(/cannot read '\/etc\/no-such-file'/);
+    await expect(image.read(passwd)).rejects.toThrow(/abandoned/);
+  });
+
   it('says why it reads through docker save instead, and refuses a missing image', async () => {
     const summary = { id: 'sha256:x', repoTags: [], size: 0, config: {}, diffIds: ['sha256:a', 'sha256:b'] };
     expect(layerDirsUnavailable(summary, '/var/lib/docker')).toMatch(/not overlay2/);
@@ -155,8 +169,6 @@ describe('reading images through their layer directories', () => {
   });
 
   it('leaves no container behind', () => {
-    // Only this file's session: other runs may share the engine.
-    const left = spawnSync('docker', ['ps', '-aq', '--filter', `label=io.slim.session=${engine.session}`], { encoding: 'utf8' }).stdout.trim();
-    expect(left).toBe('');
+    expect(sessionContainers()).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises';
 import { archiveSource, type ImageSource } from '../src/image/content.js';
 import { openImage, readImageFile } from '../src/image/read.js';
 import { rebuild } from '../src/rebuild.js';
-import { engine, removeImage, slimContainers } from './engine-helpers.js';
+import { engine, removeImage, sessionContainers } from './engine-helpers.js';
 import { imageArchiveFile, layerFile, tempDir } from './fixtures.js';
 
 const CAPABILITY = Buffer.from('0100000200040000000000000000000000000000', 'hex');
@@ -106,6 +106,6 @@ describe('image round trip on the engine', () => {
   });
 
   it('leaves no container behind', () => {
-    expect(slimContainers()).toEqual([]);
+    expect(sessionContainers()).toEqual([]);
   });
 });

@@ -178,29 +178,29 @@ class FileServer {
     this.stdin.write(Buffer.concat([head, name]));
   }
 
-  private async answerLength(path: string): Promise<number> {
+  private async answerLength(name: string): Promise<number> {
     const head = await this.reader.take(13);
-    if (head[0] !== 0x46 /* F */) throw new SlimError(`${this.where}: the helper's answer for '${showPath(path)}' is malformed`);
+    if (head[0] !== 0x46 /* F */) throw new SlimError(`${this.where}: the helper's answer for '${name}' is malformed`);
     const errno = head.readInt32LE(1);
     if (errno !== 0) {
       await this.reader.take(1);
-      throw new SlimError(`${this.where}: the helper cannot read '${showPath(path)}' (errno ${errno})`);
+      throw new SlimError(`${this.where}: the helper cannot read '${name}' (errno ${errno})`);
     }
     return Number(head.readBigUInt64LE(5));
   }
 
   /** The byte after a file's data: 1 when the helper read all of it. */
-  private async checkComplete(path: string): Promise<void> {
-    if ((await this.reader.take(1))[0] !== 1) throw new SlimError(`${this.where}: '${showPath(path)}' changed while it was read`);
+  private async checkComplete(name: string): Promise<void> {
+    if ((await this.reader.take(1))[0] !== 1) throw new SlimError(`${this.where}: '${name}' changed while it was read`);
   }
 
-  /** Reads one file (at most `limit` bytes), after every request before it. */
-  read(path: string, limit: number): Promise<Buffer> {
+  /** Reads one file (at most `limit` bytes), after every request before it; `name` is what errors call it. */
+  read(path: string, limit: number, name = path): Promise<Buffer> {
     const answer = this.queue.then(async () => {
       if (this.abandoned) throw new SlimError(`${this.where}: the helper session was abandoned mid-stream`);
       this.request(path, limit);
-      const data = await this.reader.take(await this.answerLength(path));
-      await this.checkComplete(path);
+      const data = await this.reader.take(await this.answerLength(name));
+      await this.checkComplete(name);
       return data;
     });
     this.queue = answer.catch(() => {});
@@ -208,7 +208,7 @@ class FileServer {
   }
 
   /** Streams whole files; all requests go out at once, so the helper never waits for a round trip. */
-  async *stream(files: Array<{ path: string; size: number }>): AsyncGenerator<AsyncIterable<Buffer>> {
+  async *stream(files: Array<{ path: string; size: number; name: string }>): AsyncGenerator<AsyncIterable<Buffer>> {
     let release!: () => void;
     const previous = this.queue;
     this.queue = new Promise<void>((resolve) => (release = resolve));
@@ -217,12 +217,12 @@ class FileServer {
       await previous;
       for (const file of files) this.request(file.path, Infinity);
       for (const file of files) {
-        const length = await this.answerLength(file.path);
-        if (length !== file.size) throw new SlimError(`${this.where}: '${showPath(file.path)}' has ${length} bytes, the inventory said ${file.size}`);
+        const length = await this.answerLength(file.name);
+        if (length !== file.size) throw new SlimError(`${this.where}: '${file.name}' has ${length} bytes, the inventory said ${file.size}`);
         const server = this;
         yield (async function* () {
           yield* server.reader.stream(length);
-          await server.checkComplete(file.path);
+          await server.checkComplete(file.name);
           answered++;
         })();
       }
@@ -283,9 +283,9 @@ export async function layerSource(engine: Engine, summary: ImageSummary, ref: st
       via: 'layer directories',
       read: (entry, limit = Infinity) => {
         const length = entry.type === 'file' ? Math.min(limit, entry.size) : 0;
-        return length > 0 ? server.read(pathOf(entry), length) : Promise.resolve(Buffer.alloc(0));
+        return length > 0 ? server.read(pathOf(entry), length, showPath(entry.path)) : Promise.resolve(Buffer.alloc(0));
       },
-      files: (entries) => server.stream(entries.map((e) => ({ path: pathOf(e), size: e.size }))),
+      files: (entries) => server.stream(entries.map((e) => ({ path: pathOf(e), size: e.size, name: showPath(e.path) }))),
       async [Symbol.asyncDispose]() {
         server.close();
         await container.remove();
