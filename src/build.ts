@@ -154,7 +154,7 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
       afterProbes: verifyCmd ? async (env: Record<string, string>) => [await runHostCommand(verifyCmd, env)] : undefined,
     };
     // The original does not change between rounds: its answers are taken once.
-    let originalAnswers: ProbeResult[] | undefined;
+    let originalAnswers: Promise<ProbeResult[]> | undefined;
 
     const rounds: TuneRound[] = [];
     let rules = opts.rules;
@@ -177,7 +177,13 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
         for (const warning of plan.warnings) onEvent({ stage: 'notice', message: warning });
         for (const u of plan.unresolved) onEvent({ stage: 'notice', message: `unresolved library ${u.library} needed by ${showPath(u.neededBy)}` });
       }
-      const rebuilt = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, plan.paths.keys(), tag, cleanup.signal, (done, total) => onEvent({ stage: 'rebuild', state: 'progress', done, total })), (r) => `${tag} (${r.id.slice(7, 19)})`);
+      // The original's answers do not depend on the slim image: they are taken while it is written.
+      if (opts.verify) originalAnswers ??= runWithProbes(engine, source.id, { ...verifyRun, role: 'verify-original' }, cleanup, onRun).then((r) => r.results);
+      originalAnswers?.catch(() => {}); // awaited by verification, or below when the rebuild fails
+      const rebuilt = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, plan.paths.keys(), tag, cleanup.signal, (done, total) => onEvent({ stage: 'rebuild', state: 'progress', done, total })), (r) => `${tag} (${r.id.slice(7, 19)})`).catch(async (err: unknown) => {
+        await originalAnswers?.catch(() => {}); // its containers are gone before the error is
+        throw err;
+      });
       const slimInfo = await engine.inspectImage(rebuilt.id);
       const result: BuildResult = {
         image: opts.image, tag, id: rebuilt.id, probe: traced.probe,
@@ -190,10 +196,9 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
       const verification = await timed('verify', async () => {
         // Original and slim run side by side.
         const [original, slim] = await Promise.all([
-          originalAnswers ?? runWithProbes(engine, source.id, { ...verifyRun, role: 'verify-original' }, cleanup, onRun).then((r) => r.results),
+          originalAnswers!,
           runWithProbes(engine, rebuilt.id, { ...verifyRun, role: 'verify-slim' }, cleanup, onRun).then((r) => r.results, (err: Error) => err),
         ]);
-        originalAnswers = original;
         const error = slim instanceof Error ? `the slim image did not run: ${slim.message.split('\n')[0]}` : '';
         return compareResults(original, slim instanceof Error ? original.map((o) => ({ ...o, status: 0, size: 0, digest: '', ok: false, excerpt: '', error })) : slim);
       }, (c) => `${c.same}/${c.total} probes equivalent`);
