@@ -16,7 +16,7 @@
 // its tar never named. File bytes are read from the layer directories, which
 // hold exactly what each layer's tar carried.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
@@ -42,8 +42,10 @@ export function layerDirsUnavailable(summary: ImageSummary, rootDir: string): st
 }
 
 async function helperArchive(): Promise<Buffer> {
+  const binary = join(probeBinDir(), 'slim-fs');
+  if (!existsSync(binary)) throw new SlimError('the slim-fs helper is not built', { hint: 'run npm run build (needs gcc and libc6-dev)' });
   const pack = tar.pack();
-  pack.entry({ name: HELPER.slice(1), mode: 0o755, uid: 0, gid: 0, mtime: new Date(0) }, readFileSync(join(probeBinDir(), 'slim-fs')));
+  pack.entry({ name: HELPER.slice(1), mode: 0o755, uid: 0, gid: 0, mtime: new Date(0) }, readFileSync(binary));
   pack.finalize();
   const chunks: Buffer[] = [];
   for await (const chunk of pack as unknown as AsyncIterable<Buffer>) chunks.push(chunk);

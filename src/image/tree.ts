@@ -23,7 +23,7 @@ export interface FileEntry {
   layer: number;
   /** Entries with the same inode are hard links of one file. */
   inode: number;
-  /** Where a regular file's bytes are: layer index and offset in that layer's tar. */
+  /** Where a regular file's bytes are in a spooled layer tar (used by the docker save source only). */
   content?: { layer: number; offset: number };
 }
 
