@@ -2,15 +2,14 @@
 // `docker save` gives: the same tree (names, modes, owners, mtimes, links,
 // devices, xattrs, hard-link identity), the same bytes, and the same slim image.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ImageSource } from '../src/image/content.js';
 import { layerDirsUnavailable } from '../src/image/inventory.js';
 import { openImage } from '../src/image/read.js';
 import { rebuild } from '../src/rebuild.js';
-import { cli, engine, removeImage, sessionContainers } from './engine-helpers.js';
+import { cli, contentDigests, engine, removeImage, sessionContainers } from './engine-helpers.js';
 import { imageArchiveFile, layerFile, tempDir } from './fixtures.js';
 
 const CAPABILITY = Buffer.from('0100000200200000000000000000000000000000', 'hex');
@@ -18,15 +17,17 @@ const NON_UTF8 = Buffer.from([0x6e, 0xff, 0xfe, 0x2e, 0x62, 0x69, 0x6e]).toStrin
 const UNICODE = Buffer.from('opt/café ☕/ünï', 'utf8').toString('latin1');
 const NASTY = 'slim-test/speed-nasty:latest';
 const SLIM = ['slim-test/speed-nasty-a:latest', 'slim-test/speed-nasty-b:latest'];
+const BUILT = 'slim-test/speed-built:latest';
 
 /** Everything the slim layer carries about each path, hard links as groups, and content digests. */
 async function describeImage(source: ImageSource) {
   const out = new Map<string, object>();
   const inodes = new Map<number, string[]>();
+  const digests = await contentDigests(source);
   for (const e of source.tree.values()) {
     if (e.path === '/') continue; // the root's metadata is not part of any layer the writer copies
     if (e.type === 'file') inodes.set(e.inode, [...(inodes.get(e.inode) ?? []), e.path]);
-    const digest = e.type === 'file' ? createHash('sha256').update(await source.read(e)).digest('hex') : '';
+    const digest = digests.get(e.path) ?? '';
     out.set(e.path, {
       type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, mtime: e.mtime, link: e.linkTarget, dev: [e.devMajor, e.devMinor],
       xattrs: Object.fromEntries([...e.xattrs].map(([k, v]) => [k, v.toString('hex')])), digest,
@@ -79,7 +80,7 @@ async function loadNasty(dir: string): Promise<void> {
 describe('reading images through their layer directories', () => {
   const dirs: string[] = [];
   afterAll(async () => {
-    for (const tag of [NASTY, ...SLIM]) removeImage(tag);
+    for (const tag of [NASTY, ...SLIM, BUILT]) removeImage(tag);
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
 
@@ -109,6 +110,31 @@ describe('reading images through their layer directories', () => {
     const c = await describeImage(back);
     for (const [path, meta] of a.entries) expect(c.entries.get(path), JSON.stringify(path)).toEqual(meta);
     expect(c.links).toEqual(a.links);
+  });
+
+  it('gives the same tree and bytes as docker save for an image docker build made from overlay changes', async () => {
+    const dir = await tempDir();
+    dirs.push(dir);
+    // Each RUN is a layer the engine wrote from an overlay upper directory: real
+    // whiteouts, an opaque directory, a copied-up hard link, an empty layer.
+    await writeFile(join(dir, 'Dockerfile'), [
+      'FROM slim-samples/debian:bookworm',
+      'RUN mkdir -p /srv/a /srv/b /srv/opaque/sub && echo one > /srv/a/file && echo two > /srv/opaque/sub/old && echo x > /srv/gone && mkfifo /srv/fifo && chmod 4755 /srv/a/file',
+      'RUN ln /srv/a/file /srv/b/link && rm /srv/gone && rm -rf /srv/opaque && mkdir -p /srv/opaque && echo new > /srv/opaque/new && touch -d @1700000000 /srv/opaque',
+      'RUN true',
+      'RUN rm -rf /usr/share/doc && echo changed >> /etc/os-release',
+    ].join('\n'));
+    const build = spawnSync('docker', ['build', '-q', '-t', BUILT, dir], { encoding: 'utf8' });
+    expect(build.status, build.stderr).toBe(0);
+    await using layers = await openImage(engine, BUILT, { via: 'layers' });
+    await using saved = await openImage(engine, BUILT, { via: 'save' });
+    expect(layers.via).toBe('layer directories');
+    const [a, b] = [await describeImage(layers), await describeImage(saved)];
+    expect([...a.entries.keys()].sort()).toEqual([...b.entries.keys()].sort());
+    for (const [path, meta] of b.entries) expect(a.entries.get(path), JSON.stringify(path)).toEqual(meta);
+    expect(a.links).toEqual(b.links);
+    expect(a.links).toContain('/srv/a/file = /srv/b/link');
+    expect(a.entries.has('/srv/gone') || a.entries.has('/srv/opaque/sub') || a.entries.has('/usr/share/doc')).toBe(false);
   });
 
   it('gives the same tree as docker save for a sample image', async () => {

@@ -1,12 +1,11 @@
 // Write → load → save → read on the real engine: every kept path comes back
 // with the same mode, owner, link target, xattrs and content.
-import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rm } from 'node:fs/promises';
 import { archiveSource, type ImageSource } from '../src/image/content.js';
 import { openImage, readImageFile } from '../src/image/read.js';
 import { rebuild } from '../src/rebuild.js';
-import { engine, removeImage, sessionContainers } from './engine-helpers.js';
+import { contentDigests, engine, removeImage, sessionContainers } from './engine-helpers.js';
 import { imageArchiveFile, layerFile, tempDir } from './fixtures.js';
 
 const CAPABILITY = Buffer.from('0100000200040000000000000000000000000000', 'hex');
@@ -15,14 +14,7 @@ const LONG = `opt/${'long-directory-name-'.repeat(6)}/${'file-'.repeat(25)}.dat`
 
 async function snapshot(source: ImageSource) {
   const out = new Map<string, object>();
-  const files = [...source.tree.values()].filter((e) => e.type === 'file');
-  const digests = new Map<string, string>();
-  let next = 0;
-  for await (const bytes of source.files(files)) {
-    const hash = createHash('sha256');
-    for await (const chunk of bytes) hash.update(chunk);
-    digests.set(files[next++]!.path, hash.digest('hex'));
-  }
+  const digests = await contentDigests(source);
   for (const e of source.tree.values()) {
     const digest = digests.get(e.path) ?? '';
     out.set(e.path, {
