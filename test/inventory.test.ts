@@ -37,6 +37,18 @@ async function describeImage(source: ImageSource) {
   return { entries: out, links };
 }
 
+/** Opens an image through the layer store and through docker save, and checks they agree entry for entry. */
+async function openBothWays(ref: string) {
+  const layers = await openImage(engine, ref, { via: 'layers' });
+  const saved = await openImage(engine, ref, { via: 'save' });
+  expect(layers.via).toBe('layer directories');
+  const [a, b] = [await describeImage(layers), await describeImage(saved)];
+  expect([...a.entries.keys()].sort()).toEqual([...b.entries.keys()].sort());
+  for (const [path, meta] of b.entries) expect(a.entries.get(path), JSON.stringify(path)).toEqual(meta);
+  expect(a.links).toEqual(b.links);
+  return { layers, saved, described: a };
+}
+
 async function loadNasty(dir: string): Promise<void> {
   const layers = [
     await layerFile(dir, 'l0.tar', [
@@ -88,14 +100,11 @@ describe('reading images through their layer directories', () => {
     const dir = await tempDir();
     dirs.push(dir);
     await loadNasty(dir);
-    await using layers = await openImage(engine, NASTY, { via: 'layers' });
-    await using saved = await openImage(engine, NASTY, { via: 'save' });
-    expect(layers.via).toBe('layer directories');
-    const [a, b] = [await describeImage(layers), await describeImage(saved)];
-    expect([...a.entries.keys()].sort()).toEqual([...b.entries.keys()].sort());
-    for (const [path, meta] of b.entries) expect(a.entries.get(path), JSON.stringify(path)).toEqual(meta);
+    const both = await openBothWays(NASTY);
+    await using layers = both.layers;
+    await using saved = both.saved;
+    const a = both.described;
     expect(a.links).toEqual(['/data/a/orig = /data/b/alias']);
-    expect(a.links).toEqual(b.links);
     // the cases the comparison must have covered
     expect(a.entries.has('/odd/new\nline') && a.entries.has(`/odd/${NON_UTF8}`)).toBe(true);
     expect(a.entries.has('/opaque/old') || a.entries.has('/opaque/sub')).toBe(false);
@@ -126,13 +135,10 @@ describe('reading images through their layer directories', () => {
     ].join('\n'));
     const build = spawnSync('docker', ['build', '-q', '-t', BUILT, dir], { encoding: 'utf8' });
     expect(build.status, build.stderr).toBe(0);
-    await using layers = await openImage(engine, BUILT, { via: 'layers' });
-    await using saved = await openImage(engine, BUILT, { via: 'save' });
-    expect(layers.via).toBe('layer directories');
-    const [a, b] = [await describeImage(layers), await describeImage(saved)];
-    expect([...a.entries.keys()].sort()).toEqual([...b.entries.keys()].sort());
-    for (const [path, meta] of b.entries) expect(a.entries.get(path), JSON.stringify(path)).toEqual(meta);
-    expect(a.links).toEqual(b.links);
+    const both = await openBothWays(BUILT);
+    await using _layers = both.layers;
+    await using _saved = both.saved;
+    const a = both.described;
     expect(a.links).toContain('/srv/a/file = /srv/b/link');
     expect(a.entries.has('/srv/gone') || a.entries.has('/srv/opaque/sub') || a.entries.has('/usr/share/doc')).toBe(false);
   });
