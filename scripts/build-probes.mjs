@@ -8,8 +8,6 @@ import { fileURLToPath } from 'node:url';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const out = join(root, 'probes', 'bin');
-const source = join(root, 'probes', 'slim-probe.c');
-const probe = join(out, 'slim-probe');
 mkdirSync(out, { recursive: true });
 
 function which(cmd) {
@@ -20,16 +18,20 @@ function which(cmd) {
   }
 }
 
-if (!existsSync(probe) || statSync(probe).mtimeMs < statSync(source).mtimeMs) {
+// slim-probe traces the app; slim-fs reads layer directories for the build.
+for (const name of ['slim-probe', 'slim-fs']) {
+  const source = join(root, 'probes', `${name}.c`);
+  const binary = join(out, name);
+  if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) continue;
   const cc = process.env.CC || which('cc') || which('gcc');
   if (!cc) {
     console.error('build-probes: no C compiler found; install gcc and libc6-dev (apt-get install gcc libc6-dev), then npm run build');
     process.exit(1);
   }
   try {
-    execFileSync(cc, ['-static', '-O2', '-Wall', '-Wextra', '-o', probe, source], { stdio: 'inherit' });
+    execFileSync(cc, ['-static', '-O2', '-Wall', '-Wextra', '-o', binary, source], { stdio: 'inherit' });
   } catch {
-    console.error('build-probes: compiling probes/slim-probe.c failed; a static build needs libc6-dev (apt-get install libc6-dev)');
+    console.error(`build-probes: compiling probes/${name}.c failed; a static build needs libc6-dev (apt-get install libc6-dev)`);
     process.exit(1);
   }
 }

@@ -6,9 +6,7 @@ import type { Engine } from './engine.js';
 import { SlimError, showPath } from './errors.js';
 import { runHostCommand } from './drivers/commands.js';
 import type { HttpProbe, ProbeResult } from './drivers/http.js';
-import { flatten } from './image/archive.js';
-import { imageContent } from './image/content.js';
-import { checkImageRef, readImage, requireImage, splitTag } from './image/read.js';
+import { checkImageRef, openImage, requireImage, splitTag, type ReadVia } from './image/read.js';
 import { parseAllowlist, type Rule } from './plan/allowlist.js';
 import type { Language } from './plan/languages/index.js';
 import { planKeep, type KeepPlan } from './plan/plan.js';
@@ -45,6 +43,8 @@ export interface BuildOptions {
   tune: number;
   /** Where tuning writes its suggestions (an allowlist users commit). */
   allowlistFile?: string;
+  /** How to read the original's files: its layer store (when the engine allows), or docker save. */
+  readVia?: ReadVia;
   /** Simulates an engine that refuses the tracer's capability (tests). */
   grantCapability?: boolean;
 }
@@ -53,6 +53,7 @@ export type Stage = 'trace' | 'read' | 'plan' | 'rebuild' | 'verify' | 'tune';
 
 export type BuildEvent =
   | { stage: Stage; state: 'start' | 'done'; detail?: string }
+  | { stage: Stage; state: 'progress'; done: number; total: number }
   | { stage: 'run'; event: RunEvent }
   | { stage: 'notice'; message: string };
 
@@ -68,6 +69,8 @@ export interface BuildResult {
   probeResults: ProbeResult[];
   verification?: Comparison;
   seconds: Record<string, number>;
+  /** How the original's files were read, and why docker save when it was not wanted. */
+  readVia: string;
   /** One row per build round: paths added before it, probes equivalent after it. */
   rounds: TuneRound[];
   /** What the slim image still misses, when it diverges. */
@@ -125,6 +128,9 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
     tracer, probes: opts.probes, ready: opts.ready, readyTimeoutMs: opts.readyTimeoutMs, continueAfter: opts.continueAfter, overrides: opts.overrides, role: 'trace', grantCapability: opts.grantCapability,
   });
   const onRun = (event: RunEvent) => onEvent({ stage: 'run', event });
+  // The image is read while the app is traced: neither needs the other.
+  const reading = openImage(engine, source.id, { via: opts.readVia, signal: cleanup.signal });
+  reading.catch(() => {}); // awaited below, or disposed when tracing fails
   const traced = await timed('trace', async () => {
     // auto tries the tracers in order and moves on when the engine refuses one's capability.
     const candidates = opts.tracer === 'auto' ? TRACER_NAMES : [opts.tracer];
@@ -138,7 +144,10 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
       }
     }
     throw new SlimError('no tracer to try');
-  }, (t) => `${t.run.trace!.paths.size} paths with ${t.tracer}`);
+  }, (t) => `${t.run.trace!.paths.size} paths with ${t.tracer}`).catch(async (err: unknown) => {
+    await reading.then((image) => image[Symbol.asyncDispose](), () => {});
+    throw err;
+  });
   const trace = traced.run.trace!;
   // A server error the probe did not ask for means the app, not slim, is broken.
   const failed = traced.run.results.filter((r) => !r.ok || (r.kind === 'http' && r.status >= 500 && (r.probe?.expectStatus ?? 0) < 500));
@@ -149,12 +158,12 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
     });
   }
 
-  const image = cleanup.add(await timed('read', () => readImage(engine, source.id, cleanup.signal)));
+  const image = cleanup.add(await timed('read', () => reading, (i) => `${i.tree.size} paths through ${i.via}`));
   try {
-    const tree = await timed('read', () => flatten(image));
+    const tree = image.tree;
+    if (image.fallback) onEvent({ stage: 'notice', message: `the image was read through docker save: ${image.fallback}` });
     for (const warning of tree.warnings) onEvent({ stage: 'notice', message: warning });
     const config = image.config.config ?? {};
-    await using content = imageContent(image);
     const verifyProbes = verificationProbes(traced.run.results, opts);
     const verifyCmd = opts.verifyCmd;
     const verifyRun = {
@@ -164,7 +173,7 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
       afterProbes: verifyCmd ? async (env: Record<string, string>) => [await runHostCommand(verifyCmd, env)] : undefined,
     };
     // The original does not change between rounds: its answers are taken once.
-    let originalAnswers: ProbeResult[] | undefined;
+    let originalAnswers: Promise<ProbeResult[]> | undefined;
 
     const rounds: TuneRound[] = [];
     let rules = opts.rules;
@@ -182,27 +191,35 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
         excludePacks: opts.excludePacks,
         languages: opts.languages,
         appDirs: opts.appDirs,
-      }, content), (p) => `${p.paths.size} of ${tree.size} paths kept`);
+      }, image), (p) => `${p.paths.size} of ${tree.size} paths kept`);
       if (round === 1) {
         for (const warning of plan.warnings) onEvent({ stage: 'notice', message: warning });
         for (const u of plan.unresolved) onEvent({ stage: 'notice', message: `unresolved library ${u.library} needed by ${showPath(u.neededBy)}` });
       }
-      const rebuilt = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, tree, plan.paths.keys(), tag, cleanup.signal), (r) => `${tag} (${r.id.slice(7, 19)})`);
+      // The original's answers do not depend on the slim image: they are taken while it is written.
+      if (opts.verify) originalAnswers ??= runWithProbes(engine, source.id, { ...verifyRun, role: 'verify-original' }, cleanup, onRun).then((r) => r.results);
+      originalAnswers?.catch(() => {}); // awaited by verification, or below when the rebuild fails
+      const rebuilt = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, plan.paths.keys(), tag, cleanup.signal, (done, total) => onEvent({ stage: 'rebuild', state: 'progress', done, total })), (r) => `${tag} (${r.id.slice(7, 19)})`).catch(async (err: unknown) => {
+        await originalAnswers?.catch(() => {}); // its containers are gone before the error is
+        throw err;
+      });
       const slimInfo = await engine.inspectImage(rebuilt.id);
       const result: BuildResult = {
         image: opts.image, tag, id: rebuilt.id, tracer: traced.tracer,
         original: { size: source.size, files: tree.size },
         slim: { size: slimInfo?.size ?? rebuilt.layerBytes, files: rebuilt.files },
-        plan, trace, probeResults: traced.run.results, seconds, rounds, suggestions: [], env: config.Env ?? [], imageWarnings: tree.warnings,
+        plan, trace, probeResults: traced.run.results, seconds, readVia: image.fallback ? `${image.via} (${image.fallback})` : image.via, rounds, suggestions: [], env: config.Env ?? [], imageWarnings: tree.warnings,
       };
       if (!opts.verify) return result;
 
       const verification = await timed('verify', async () => {
-        originalAnswers ??= (await runWithProbes(engine, source.id, { ...verifyRun, role: 'verify-original' }, cleanup, onRun)).results;
-        const slim = await runWithProbes(engine, rebuilt.id, { ...verifyRun, role: 'verify-slim' }, cleanup, onRun)
-          .then((r) => r.results)
-          .catch((err: Error) => originalAnswers!.map((o) => ({ ...o, status: 0, size: 0, digest: '', ok: false, excerpt: '', error: `the slim image did not run: ${err.message.split('\n')[0]}` })));
-        return compareResults(originalAnswers!, slim);
+        // Original and slim run side by side.
+        const [original, slim] = await Promise.all([
+          originalAnswers!,
+          runWithProbes(engine, rebuilt.id, { ...verifyRun, role: 'verify-slim' }, cleanup, onRun).then((r) => r.results, (err: Error) => err),
+        ]);
+        const error = slim instanceof Error ? `the slim image did not run: ${slim.message.split('\n')[0]}` : '';
+        return compareResults(original, slim instanceof Error ? original.map((o) => ({ ...o, status: 0, size: 0, digest: '', ok: false, excerpt: '', error })) : slim);
       }, (c) => `${c.same}/${c.total} probes equivalent`);
       result.verification = verification;
       rounds.push({ round, added: added.length, same: verification.same, total: verification.total });
@@ -242,6 +259,7 @@ export function buildReport(result: BuildResult): object {
     tracer: result.tracer,
     sizes: { original: result.original, slim: result.slim, reduction: 1 - result.slim.size / result.original.size },
     seconds: result.seconds,
+    readVia: result.readVia,
     env: result.env.map((e) => (REDACT.test(e.split('=')[0]!) ? `${e.split('=')[0]}=<redacted>` : e)),
     packs: result.plan.packs,
     keepRules: result.plan.rules,

@@ -13,7 +13,7 @@ import { SlimError } from './errors.js';
 import { execArgv } from './drivers/commands.js';
 import { parseHttpProbeFlag, readHttpProbeFile, type HttpProbe } from './drivers/http.js';
 import { flatten } from './image/archive.js';
-import { readImage, readImageFile } from './image/read.js';
+import { readImage, readImageFile, type ReadVia } from './image/read.js';
 import { parseRule, readAllowlist, type Rule } from './plan/allowlist.js';
 import { LANGUAGES, type Language } from './plan/languages/index.js';
 import { PACK_NAMES } from './plan/packs.js';
@@ -106,6 +106,11 @@ function parseRegex(value: string): string {
   return value;
 }
 
+function parseReadVia(value: string): ReadVia {
+  if (value === 'auto' || value === 'layers' || value === 'save') return value;
+  throw new InvalidArgumentError('use auto, layers or save');
+}
+
 /** Progress on a TTY with a spinner, plain lines otherwise (CI logs). */
 function progress(): { onEvent: (e: BuildEvent) => void; stop: () => void } {
   const tty = process.stderr.isTTY;
@@ -119,6 +124,8 @@ function progress(): { onEvent: (e: BuildEvent) => void; stop: () => void } {
         else console.error(`slim: note: ${e.message}`);
       } else if (e.stage === 'run') {
         line(`${e.event.stage}${e.event.detail ? `: ${e.event.detail}` : ''}`);
+      } else if (e.state === 'progress') {
+        if (tty) spinner?.start(`${titles[e.stage]} ${(e.done / 1e6).toFixed(0)}/${(e.total / 1e6).toFixed(0)} MB`);
       } else if (e.state === 'start') line(titles[e.stage]);
       else if (tty) spinner?.succeed(`${titles[e.stage]}${e.detail ? `: ${e.detail}` : ''}`);
       else console.error(`slim: ${titles[e.stage]} done${e.detail ? `: ${e.detail}` : ''}`);
@@ -242,6 +249,8 @@ function addBuildOptions(cmd: Command, tuneRounds: number): Command {
   .option('--no-verify', 'skip running the probes against the slim image')
   .option('--verify-probe-file <file>', 'more probes, sent only when verifying', collect)
   .option('--verify-cmd <cmd>', 'your own test command, run on the host against the slim container (SLIM_HTTP_URL set)')
+  .option('--read-via <how>', 'how to read the original image: auto (its layer store, else docker save), layers or save', parseReadVia, 'auto')
+  .option('--timings', "print each stage's seconds and how the image was read")
   .option('--plan-out <file>', 'write the keep plan (every path and why) as JSON')
   .option('--report <file>', 'where to write the report', 'slim.report.json')
   .option('--tune <rounds>', 'when the slim image diverges, add what it missed and build again, up to N rounds', parsePositive('--tune'), tuneRounds)
@@ -309,6 +318,7 @@ async function runBuild(image: string, flags: BuildFlags): Promise<void> {
       verifyCmd: flags.verifyCmd,
       tune: flags.tune,
       allowlistFile: flags.allowlistFile,
+      readVia: flags.readVia,
     }, cleanup, ui.onEvent);
     ui.stop();
     const report = buildReport(result);
@@ -323,6 +333,7 @@ async function runBuild(image: string, flags: BuildFlags): Promise<void> {
     console.log(`reduction: ${((1 - result.slim.size / result.original.size) * 100).toFixed(1)}% (${(result.original.size / result.slim.size).toFixed(1)}x smaller), traced with ${result.tracer}`);
     const sent = result.probeResults.filter((r) => r.ok).length;
     console.log(`probes answered by the original: ${sent}/${result.probeResults.length}`);
+    if (flags.timings) console.log(`timings: ${Object.entries(result.seconds).map(([stage, s]) => `${stage} ${s.toFixed(1)}s`).join(', ')}; image read through ${result.readVia}`);
     if (result.verification) {
       console.log();
       printComparison(result.verification);

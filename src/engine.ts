@@ -2,7 +2,7 @@
 // Engine passed in, so tests and the CLI choose which engine, and nothing
 // holds a global connection.
 import { hostname } from 'node:os';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import Docker from 'dockerode';
 import { SlimError } from './errors.js';
 import type { ContainerConfig } from './image/archive.js';
@@ -19,6 +19,8 @@ export interface EngineInfo {
   storageDriver: string;
   os: string;
   rootless: boolean;
+  /** The engine's data directory on its host (DockerRootDir). */
+  rootDir: string;
 }
 
 export interface ImageSummary {
@@ -26,6 +28,10 @@ export interface ImageSummary {
   repoTags: string[];
   size: number;
   config: ContainerConfig;
+  /** The image's layer directories on the engine's host, oldest first, when the storage driver is overlay2. */
+  layerDirs?: string[];
+  /** The diff IDs of the image's layers, oldest first. */
+  diffIds: string[];
 }
 
 export interface ContainerSpec {
@@ -40,18 +46,27 @@ export interface ContainerSpec {
   publish?: string[];
   capAdd?: string[];
   workingDir?: string;
-  /** Host paths or volumes mounted in: "SRC:DST[:ro]". */
+  /** Host paths (of the engine's host) or volumes mounted in: "SRC:DST[:ro]". */
   binds?: string[];
-  /** Network mode (bridge, host, none, or a network's name). */
+  /** Network mode (bridge, host, none, or a network's name); none starts it without any network. */
   network?: string;
   /** Extra files put into the container before it starts: path of a directory, tar archive. */
   files?: Array<{ dir: string; archive: Buffer }>;
+  /** false: the image's HEALTHCHECK does not run (it is the app's code). */
+  healthcheck?: false;
 }
 
 export interface ExecResult {
   exitCode: number;
   stdout: Buffer;
   stderr: Buffer;
+}
+
+/** A command running in a container: its stdin (when asked for), its stdout as it comes, and how it ended. */
+export interface ExecStream {
+  stdin?: Writable;
+  stdout: Readable;
+  done: Promise<{ exitCode: number; stderr: Buffer }>;
 }
 
 export interface ContainerState {
@@ -69,6 +84,7 @@ export interface Container extends AsyncDisposable {
   hostPort(containerPort: string): Promise<number>;
   state(): Promise<ContainerState>;
   exec(cmd: string[], opts?: { user?: string; env?: string[] }): Promise<ExecResult>;
+  execStream(cmd: string[], opts?: { user?: string; env?: string[]; stdin?: boolean }): Promise<ExecStream>;
   kill(signal: string): Promise<void>;
   /** Waits for the container to exit, at most `timeoutMs`; returns whether it did. */
   waitExit(timeoutMs: number): Promise<boolean>;
@@ -153,26 +169,39 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
         return { running: info.State.Running, exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled, error: info.State.Error };
       },
       async exec(cmd, execOpts = {}) {
-        return call(`running ${JSON.stringify(cmd)} in ${name}`, async () => {
-          const exec = await raw.exec({ Cmd: cmd, User: execOpts.user, Env: execOpts.env, AttachStdout: true, AttachStderr: true });
-          const stream = await exec.start({ hijack: true, stdin: false });
+        const running = await container.execStream(cmd, execOpts);
+        const [stdout, { exitCode, stderr }] = await Promise.all([readAll(running.stdout), running.done]);
+        return { exitCode, stdout, stderr };
+      },
+      async execStream(cmd, execOpts = {}) {
+        const action = `running ${JSON.stringify(cmd).slice(0, 200)} in ${name}`;
+        return call(action, async () => {
+          const withStdin = execOpts.stdin === true;
+          const exec = await raw.exec({ Cmd: cmd, User: execOpts.user, Env: execOpts.env, AttachStdin: withStdin, AttachStdout: true, AttachStderr: true });
+          const stream = await exec.start({ hijack: true, stdin: withStdin });
           const stdout = new PassThrough();
           const stderr = new PassThrough();
           docker.modem.demuxStream(stream, stdout, stderr);
-          const [out, err] = await Promise.all([
-            readAll(stdout),
-            readAll(stderr),
-            new Promise<void>((resolve, reject) => {
-              stream.on('end', () => {
-                stdout.end();
-                stderr.end();
-                resolve();
-              });
-              stream.on('error', reject);
-            }),
-          ]);
-          const inspected = await exec.inspect();
-          return { exitCode: inspected.ExitCode ?? -1, stdout: out, stderr: err };
+          const errText = readAll(stderr);
+          const ended = new Promise<void>((resolve, reject) => {
+            stream.on('end', () => {
+              stdout.end();
+              stderr.end();
+              resolve();
+            });
+            stream.on('error', (err: Error) => {
+              stdout.destroy(err);
+              reject(err);
+            });
+          });
+          stdout.on('close', () => stream.destroy());
+          const done = call(action, async () => {
+            await ended;
+            const inspected = await exec.inspect();
+            return { exitCode: inspected.ExitCode ?? -1, stderr: await errText };
+          });
+          done.catch(() => {}); // the caller awaits it; a reader that stopped early must not crash the process
+          return { stdin: withStdin ? stream : undefined, stdout, done };
         });
       },
       kill: (signal) => call(`signalling container ${name}`, () => raw.kill({ signal })).catch((err: SlimError) => {
@@ -215,12 +244,17 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
         storageDriver: info.Driver,
         os: info.OperatingSystem,
         rootless: security.some((s) => s.includes('rootless')),
+        rootDir: info.DockerRootDir ?? '',
       };
     },
     async inspectImage(ref) {
       try {
         const info = await docker.getImage(ref).inspect();
-        return { id: info.Id, repoTags: info.RepoTags ?? [], size: info.Size, config: info.Config as ImageSummary['config'] };
+        const dirs = info.GraphDriver?.Data as { LowerDir?: string; UpperDir?: string } | undefined;
+        const layerDirs = info.GraphDriver?.Name === 'overlay2' && dirs?.UpperDir
+          ? [...(dirs.LowerDir ? dirs.LowerDir.split(':').reverse() : []), dirs.UpperDir]
+          : undefined;
+        return { id: info.Id, repoTags: info.RepoTags ?? [], size: info.Size, config: info.Config as ImageSummary['config'], layerDirs, diffIds: info.RootFS?.Layers ?? [] };
       } catch (err) {
         if ((err as { statusCode?: number }).statusCode === 404) return undefined;
         throw engineError(`inspecting image ${ref}`, err);
@@ -262,6 +296,8 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
             [PID_LABEL]: String(process.pid),
             [HOST_LABEL]: hostname(),
           },
+          NetworkDisabled: spec.network === 'none' ? true : undefined,
+          Healthcheck: spec.healthcheck === false ? { Test: ['NONE'] } : undefined,
           HostConfig: { PortBindings: bindings, CapAdd: spec.capAdd, Privileged: false, AutoRemove: false, Binds: spec.binds, NetworkMode: spec.network },
         }),
       );

@@ -2,9 +2,8 @@
 // into the engine untagged and tagged only once the load succeeded.
 import type { Engine } from './engine.js';
 import { SlimError, withContext } from './errors.js';
-import type { Image } from './image/archive.js';
+import type { ImageSource } from './image/content.js';
 import { checkImageRef, splitTag } from './image/read.js';
-import type { FileTree } from './image/tree.js';
 import { layerEntries, slimConfig, slimImageArchive } from './image/write.js';
 
 export interface RebuildResult {
@@ -14,10 +13,11 @@ export interface RebuildResult {
   files: number;
 }
 
-export async function rebuild(engine: Engine, image: Image, tree: FileTree, keep: Iterable<string>, tag: string, signal?: AbortSignal): Promise<RebuildResult> {
+/** `onBytes` sees the slim layer's bytes as they are written, and its total size. */
+export async function rebuild(engine: Engine, image: ImageSource, keep: Iterable<string>, tag: string, signal?: AbortSignal, onBytes?: (written: number, total: number) => void): Promise<RebuildResult> {
   checkImageRef(tag);
   return withContext(`writing image ${tag}`, async () => {
-    const archive = slimImageArchive(image, layerEntries(tree, keep), (layer) => slimConfig(image, layer));
+    const archive = slimImageArchive(image, layerEntries(image.tree, keep), (layer) => slimConfig(image, layer), onBytes);
     signal?.addEventListener('abort', () => archive.stream.destroy(), { once: true });
     // Both must succeed: the engine's load, and our writing of what it loads.
     const [loaded, written] = await Promise.all([engine.loadImage(archive.stream), archive.done]);

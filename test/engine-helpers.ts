@@ -1,6 +1,8 @@
 // Helpers for tests on the real engine: the CLI as a user runs it, and leftovers checks.
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { dockerEngine } from '../src/engine.js';
+import type { ImageSource } from '../src/image/content.js';
 
 export const engine = dockerEngine({ version: 'test' });
 
@@ -32,6 +34,23 @@ export function cli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEn
 /** Containers slim made that still exist. */
 export const slimContainers = (): string[] =>
   spawnSync('docker', ['ps', '-aq', '--filter', 'label=io.slim.tool=slim'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+
+/** sha256 of every regular file's bytes, by path, streamed the way the writer reads them. */
+export async function contentDigests(source: ImageSource): Promise<Map<string, string>> {
+  const files = [...source.tree.values()].filter((e) => e.type === 'file');
+  const digests = new Map<string, string>();
+  let next = 0;
+  for await (const bytes of source.files(files)) {
+    const hash = createHash('sha256');
+    for await (const chunk of bytes) hash.update(chunk);
+    digests.set(files[next++]!.path, hash.digest('hex'));
+  }
+  return digests;
+}
+
+/** Containers this test file's engine session made that still exist (other runs may share the engine). */
+export const sessionContainers = (): string[] =>
+  spawnSync('docker', ['ps', '-aq', '--filter', `label=io.slim.session=${engine.session}`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
 
 export const imageExists = (ref: string): boolean => spawnSync('docker', ['image', 'inspect', ref], { stdio: 'ignore' }).status === 0;
 

@@ -34,7 +34,7 @@ export async function layerFile(dir: string, name: string, entries: Spec[]): Pro
 }
 
 /** A `docker save`-style archive (legacy layout) of the given layer files. */
-export async function imageArchiveFile(dir: string, layers: string[], opts: { corruptDigest?: boolean } = {}): Promise<string> {
+export async function imageArchiveFile(dir: string, layers: string[], opts: { corruptDigest?: boolean; repoTags?: string[] } = {}): Promise<string> {
   const blobs = await Promise.all(layers.map((l) => readFile(l)));
   const diffIds = blobs.map((b) => `sha256:${createHash('sha256').update(b).digest('hex')}`);
   if (opts.corruptDigest) diffIds[0] = `sha256:${'0'.repeat(64)}`;
@@ -48,7 +48,7 @@ export async function imageArchiveFile(dir: string, layers: string[], opts: { co
   const pack = tar.pack();
   pack.entry({ name: configName }, config);
   blobs.forEach((b, i) => pack.entry({ name: `l${i}/layer.tar` }, b));
-  pack.entry({ name: 'manifest.json' }, JSON.stringify([{ Config: configName, RepoTags: ['fixture:latest'], Layers: blobs.map((_, i) => `l${i}/layer.tar`) }]));
+  pack.entry({ name: 'manifest.json' }, JSON.stringify([{ Config: configName, RepoTags: opts.repoTags ?? ['fixture:latest'], Layers: blobs.map((_, i) => `l${i}/layer.tar`) }]));
   pack.finalize();
   const chunks: Buffer[] = [];
   for await (const c of pack as unknown as AsyncIterable<Buffer>) chunks.push(c);

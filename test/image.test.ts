@@ -1,8 +1,11 @@
 // Tar codec, flatten and image archive reading on generated fixtures (no engine).
-import { open, readFile, writeFile, truncate } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { open, readFile, rm, writeFile, truncate } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { flatten, readImageArchive } from '../src/image/archive.js';
+import { chainIds, tarSplitHeaders } from '../src/image/inventory.js';
 import { readImageFile } from '../src/image/read.js';
 import { encodeHeader, fileSink, readTarHeaders, tarSize, TarWriter } from '../src/image/tar.js';
 import { FileTree } from '../src/image/tree.js';
@@ -188,5 +191,62 @@ describe('image archives', () => {
     await writeFile(junk, Buffer.alloc(2048));
     await expect(readImageArchive(createReadStream(junk), junk)).rejects.toThrow(/neither manifest.json nor index.json/);
     await expect(readImageFile(join(dir, 'absent.tar'))).rejects.toThrow(/no such file/);
+  });
+});
+
+describe('layer store records', () => {
+  it('reads the exact headers from a tar-split record, file contents left out', async () => {
+    const dir = await tempDir();
+    try {
+      const file = await layerFile(dir, 'l.tar', [
+        { name: 'bin/ping', mode: 0o4755, data: 'x'.repeat(1500), xattrs: new Map([['security.capability', CAPABILITY]]) },
+        { name: LONG_NAME, data: 'long' },
+        { name: 'odd/new\nline', data: '' },
+        { name: NON_UTF8, data: 'y'.repeat(511) },
+        { name: 'alias', type: 'hardlink', linkname: 'bin/ping' },
+        { name: 'dev/null', type: 'char', mode: 0o666, devmajor: 1, devminor: 3 },
+      ]);
+      const bytes = await readFile(file);
+      const handle = await open(file, 'r');
+      const records = [];
+      for await (const r of readTarHeaders(handle, 'fixture')) records.push(r);
+      await handle.close();
+      // tar-split: raw segments between file contents, and the contents' sizes.
+      const lines: string[] = [];
+      let at = 0;
+      for (const { header: h, dataOffset } of records) {
+        if (h.type !== 'file' || h.size === 0) continue;
+        lines.push(JSON.stringify({ type: 2, payload: bytes.subarray(at, dataOffset).toString('base64') }));
+        lines.push(JSON.stringify({ type: 1, name: h.name, size: h.size, payload: 'crc' }));
+        at = dataOffset + h.size;
+      }
+      lines.push(JSON.stringify({ type: 2, payload: bytes.subarray(at).toString('base64') }));
+      const split = tarSplitHeaders(gzipSync(lines.join('\n') + '\n'), 'fixture');
+      const fromSplit = [];
+      for await (const r of readTarHeaders(split, 'fixture')) fromSplit.push(r);
+      expect(fromSplit).toEqual(records);
+      await expect((async () => { for await (const _ of readTarHeaders(tarSplitHeaders(gzipSync('{"type":2,"payload":"AAAA"}\nnot json\n'), 'x'), 'x')); })()).rejects.toThrow(/not valid JSON/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('computes chain IDs the way the engine names layers', () => {
+    const a = `sha256:${'a'.repeat(64)}`;
+    const b = `sha256:${'b'.repeat(64)}`;
+    expect(chainIds([a, b])).toEqual([a, `sha256:${createHash('sha256').update(`${a} ${b}`).digest('hex')}`]);
+  });
+});
+
+describe('file tree walks', () => {
+  it('lists descendants in name order and sees later changes', async () => {
+    const tree = await treeOf([
+      [{ name: 'a/b/c', data: '1' }, { name: 'a/b.d', data: '2' }, { name: 'a/z/', type: 'dir' }, { name: 'a/b/a', data: '3' }],
+      [{ name: 'a/b/.wh.c' }, { name: 'a/y', data: '4' }],
+    ]);
+    expect([...tree.descendants('/a')]).toEqual(['/a/b', '/a/b/a', '/a/b.d', '/a/y', '/a/z']);
+    expect(tree.children('/a')).toEqual(['b', 'b.d', 'y', 'z']);
+    expect([...tree.descendants('/a/z')]).toEqual([]);
+    expect([...tree.descendants('/missing')]).toEqual([]);
   });
 });

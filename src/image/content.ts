@@ -1,7 +1,11 @@
-// Reading the bytes of files in a flattened image, from the spooled layers.
+// An image as the build stages see it: its config, its flattened file tree,
+// and the bytes of the files the plan and the writer ask for. Two sources
+// implement it: the engine's layer directories (inventory.ts, reads only what
+// is asked for) and a `docker save` archive spooled to disk (this file).
 import { open, type FileHandle } from 'node:fs/promises';
-import type { Image } from './archive.js';
-import type { FileEntry } from './tree.js';
+import { flatten, type Image, type ImageConfig } from './archive.js';
+import { readRange } from './tar.js';
+import type { FileEntry, FileTree } from './tree.js';
 
 /** Reads file contents of an image; the keep plan asks it for ELF headers, shebangs and configs. */
 export interface ContentSource {
@@ -9,24 +13,53 @@ export interface ContentSource {
   read(entry: FileEntry, limit?: number): Promise<Buffer>;
 }
 
-export interface ImageContent extends ContentSource, AsyncDisposable {}
+export interface ImageSource extends ContentSource, AsyncDisposable {
+  ref: string;
+  /** Config digest (the engine's image ID). */
+  id: string;
+  config: ImageConfig;
+  tree: FileTree;
+  /** How the files are read, for reports. */
+  via: 'layer directories' | 'docker save';
+  /** Why docker save was used where the layer directories were wanted. */
+  fallback?: string;
+  /**
+   * The whole bytes of regular files, in the order given, one iterable each;
+   * each must be consumed before the next is taken.
+   */
+  files(entries: FileEntry[]): AsyncIterable<AsyncIterable<Buffer>>;
+}
 
-export function imageContent(image: Image): ImageContent {
+/** An image read from a `docker save` archive: every layer spooled, bytes read from the spool. */
+export async function archiveSource(image: Image, fallback?: string): Promise<ImageSource> {
+  const tree = await flatten(image);
   const handles = new Map<number, Promise<FileHandle>>();
+  const handle = (layer: number) => {
+    let found = handles.get(layer);
+    if (!found) handles.set(layer, (found = open(image.layers[layer]!.file, 'r')));
+    return found;
+  };
   return {
+    ref: image.ref,
+    id: image.id,
+    config: image.config,
+    tree,
+    via: 'docker save',
+    fallback,
     async read(entry, limit = Infinity) {
       if (entry.type !== 'file' || !entry.content) return Buffer.alloc(0);
-      const { layer, offset } = entry.content;
-      let handle = handles.get(layer);
-      if (!handle) handles.set(layer, (handle = open(image.layers[layer]!.file, 'r')));
       const length = Math.min(entry.size, limit);
       const buf = Buffer.alloc(length);
-      const { bytesRead } = await (await handle).read(buf, 0, length, offset);
+      const { bytesRead } = await (await handle(entry.content.layer)).read(buf, 0, length, entry.content.offset);
       return buf.subarray(0, bytesRead);
     },
+    async *files(entries) {
+      for (const entry of entries) yield readRange(await handle(entry.content!.layer), entry.content!.offset, entry.size);
+    },
     async [Symbol.asyncDispose]() {
-      for (const handle of handles.values()) await (await handle).close();
+      for (const found of handles.values()) await (await found).close();
       handles.clear();
+      await image[Symbol.asyncDispose]();
     },
   };
 }

@@ -4,6 +4,8 @@ import { access } from 'node:fs/promises';
 import type { Engine, ImageSummary } from '../engine.js';
 import { SlimError, withContext } from '../errors.js';
 import { readImageArchive, type Image } from './archive.js';
+import { archiveSource, type ImageSource } from './content.js';
+import { layerDirsUnavailable, layerSource } from './inventory.js';
 
 const REF = /^[a-z0-9][a-z0-9._\-/:@]*$/i;
 
@@ -27,6 +29,33 @@ export async function requireImage(engine: Engine, ref: string): Promise<ImageSu
 export async function readImage(engine: Engine, ref: string, signal?: AbortSignal): Promise<Image> {
   const found = await requireImage(engine, ref);
   return withContext(`reading image ${ref}`, async () => readImageArchive(await engine.saveImage(found.id), ref, signal));
+}
+
+export type ReadVia = 'auto' | 'layers' | 'save';
+
+/**
+ * Opens an image the engine has for a build: through its layer directories
+ * when the engine allows (only the bytes that stay move), else through
+ * `docker save`; `via` on the result says which, and why.
+ */
+export async function openImage(engine: Engine, ref: string, opts: { via?: ReadVia; signal?: AbortSignal } = {}): Promise<ImageSource> {
+  const found = await requireImage(engine, ref);
+  const want = opts.via ?? 'auto';
+  if (want !== 'save') {
+    const info = await engine.info();
+    const unavailable = layerDirsUnavailable(found, info.rootDir);
+    if (unavailable && want === 'layers') throw new SlimError(`reading image ${ref}: its layer directories cannot be read: ${unavailable}`, { hint: 'read it with docker save instead' });
+    if (!unavailable) {
+      try {
+        return await layerSource(engine, found, ref, info.rootDir);
+      } catch (err) {
+        if (want === 'layers' || opts.signal?.aborted) throw err;
+        return archiveSource(await readImage(engine, ref, opts.signal), `the layer helper failed: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
+    return archiveSource(await readImage(engine, ref, opts.signal), unavailable);
+  }
+  return archiveSource(await readImage(engine, ref, opts.signal));
 }
 
 /** Reads an image from a `docker save` archive file. */

@@ -93,7 +93,7 @@ class PositionalReader {
   private buf = Buffer.alloc(1 << 20);
   private bufStart = 0;
   private bufLen = 0;
-  constructor(private readonly file: FileHandle, readonly size: number) {}
+  constructor(private readonly file: RandomAccess, readonly size: number) {}
 
   async read(offset: number, length: number): Promise<Buffer> {
     if (offset >= this.bufStart && offset + length <= this.bufStart + this.bufLen) {
@@ -107,6 +107,12 @@ class PositionalReader {
   }
 }
 
+/** What reading tar headers needs of a file: an open file, or a layer's headers held in memory. */
+export interface RandomAccess {
+  stat(): Promise<{ size: number }>;
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+}
+
 export interface TarRecord {
   header: TarHeader;
   /** Where the entry's data starts in the file. */
@@ -114,7 +120,7 @@ export interface TarRecord {
 }
 
 /** Walks the headers of an uncompressed tar file. `where` names the file in errors. */
-export async function* readTarHeaders(file: FileHandle, where: string): AsyncGenerator<TarRecord> {
+export async function* readTarHeaders(file: RandomAccess, where: string): AsyncGenerator<TarRecord> {
   const { size } = await file.stat();
   const reader = new PositionalReader(file, size);
   let offset = 0;

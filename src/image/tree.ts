@@ -23,7 +23,7 @@ export interface FileEntry {
   layer: number;
   /** Entries with the same inode are hard links of one file. */
   inode: number;
-  /** Where a regular file's bytes are: layer index and offset in that layer's tar. */
+  /** Where a regular file's bytes are in a spooled layer tar (used by the docker save source only). */
   content?: { layer: number; offset: number };
 }
 
@@ -75,7 +75,10 @@ export interface Resolution {
 
 export class FileTree {
   private readonly entries = new Map<string, FileEntry>();
+  /** Each directory's children as full paths: the very strings that key `entries`, so lookups need no new string. */
   private readonly kids = new Map<string, Set<string>>();
+  /** Sorted children, built on first ask and dropped when the directory changes (the plan walks big trees often). */
+  private readonly sortedKids = new Map<string, string[]>();
   readonly waste = new Map<number, Waste>();
   /** Odd but tolerated layer contents (the engine accepts them too), for reports. */
   readonly warnings: string[] = [];
@@ -106,18 +109,42 @@ export class FileTree {
     return this.entries.values();
   }
 
-  /** Names of a directory's children, sorted. */
-  children(dir: string): string[] {
-    return [...(this.kids.get(dir) ?? [])].sort();
+  private childPaths(dir: string): string[] {
+    let sorted = this.sortedKids.get(dir);
+    if (!sorted) {
+      sorted = [...(this.kids.get(dir) ?? [])].sort();
+      this.sortedKids.set(dir, sorted);
+    }
+    return sorted;
   }
 
-  /** Every path under `dir` (not `dir` itself), depth first. */
+  /** Names of a directory's children, sorted. */
+  children(dir: string): string[] {
+    return this.childPaths(dir).map(baseName);
+  }
+
+  /** Every path under `dir` (not `dir` itself), depth first, in name order. */
   *descendants(dir: string): Generator<string> {
-    for (const name of this.children(dir)) {
-      const child = joinPath(dir, name);
+    const stack = [this.childPaths(dir)];
+    const next = [0];
+    while (stack.length > 0) {
+      const level = stack.length - 1;
+      const child = stack[level]![next[level]!++];
+      if (child === undefined) {
+        stack.pop();
+        next.pop();
+        continue;
+      }
       yield child;
-      if (this.entries.get(child)?.type === 'dir') yield* this.descendants(child);
+      if (this.entries.get(child)?.type === 'dir') {
+        stack.push(this.childPaths(child));
+        next.push(0);
+      }
     }
+  }
+
+  private changed(dir: string): void {
+    this.sortedKids.delete(dir);
   }
 
   private countWaste(entry: FileEntry): void {
@@ -132,11 +159,13 @@ export class FileTree {
   private remove(path: string): void {
     const entry = this.entries.get(path);
     if (!entry) return;
-    if (entry.type === 'dir') for (const child of this.children(path)) this.remove(joinPath(path, child));
+    if (entry.type === 'dir') for (const child of [...this.childPaths(path)]) this.remove(child);
     this.countWaste(entry);
     this.entries.delete(path);
     this.kids.delete(path);
-    this.kids.get(parentOf(path))?.delete(baseName(path));
+    this.changed(path);
+    this.kids.get(parentOf(path))?.delete(path);
+    this.changed(parentOf(path));
   }
 
   private ensureParents(path: string, layer: number): void {
@@ -151,7 +180,8 @@ export class FileTree {
 
   private put(entry: FileEntry): void {
     this.entries.set(entry.path, entry);
-    this.kids.get(parentOf(entry.path))!.add(baseName(entry.path));
+    this.kids.get(parentOf(entry.path))!.add(entry.path);
+    this.changed(parentOf(entry.path));
     if (entry.type === 'dir' && !this.kids.has(entry.path)) this.kids.set(entry.path, new Set());
   }
 
@@ -169,8 +199,7 @@ export class FileTree {
       const name = baseName(path);
       if (name === OPAQUE) {
         const dir = parentOf(path);
-        for (const child of this.children(dir)) {
-          const childPath = joinPath(dir, child);
+        for (const childPath of [...this.childPaths(dir)]) {
           if (this.entries.get(childPath)!.layer < layer) this.remove(childPath);
         }
       } else if (name.startsWith(WHITEOUT)) {

@@ -3,12 +3,12 @@
 // give the same bytes, hence the same image ID.
 import { createHash } from 'node:crypto';
 import { once, type EventEmitter } from 'node:events';
-import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { SlimError, showPath } from '../errors.js';
-import type { ContainerConfig, Image, ImageConfig } from './archive.js';
-import { readRange, tarSize, TarWriter, type TarHeader } from './tar.js';
+import type { ContainerConfig, ImageConfig } from './archive.js';
+import type { ImageSource } from './content.js';
+import { tarSize, TarWriter, type TarHeader } from './tar.js';
 import type { FileEntry, FileTree } from './tree.js';
 
 /** Config fields carried over from the source image. */
@@ -23,10 +23,10 @@ export interface SlimLayer {
   files: number;
 }
 
-/** One entry of the slim layer, and where its bytes are in the source layers. */
+/** One entry of the slim layer, and the source entry whose bytes it carries. */
 export interface LayerEntry {
   header: TarHeader;
-  content?: { layer: number; offset: number };
+  bytesOf?: FileEntry;
 }
 
 const headerFor = (entry: FileEntry, name: string): TarHeader => ({
@@ -60,31 +60,31 @@ export function layerEntries(tree: FileTree, keep: Iterable<string>): LayerEntry
     const linkTo = firstOfInode.get(entry.inode);
     if (linkTo !== undefined) return { header: { ...header, type: 'hardlink', size: 0, linkname: linkTo } };
     firstOfInode.set(entry.inode, path.slice(1));
-    return { header, content: entry.content };
+    return { header, bytesOf: entry };
   });
 }
 
-/** Writes the entries, reading file bytes from the source image's spooled layers. */
-async function writeEntries(image: Image, entries: LayerEntry[], writer: TarWriter): Promise<{ size: number; digest: string }> {
-  const handles = new Map<number, FileHandle>();
+/** Writes the entries, with file bytes from the source in the same order. */
+async function writeEntries(source: ImageSource, entries: LayerEntry[], writer: TarWriter): Promise<{ size: number; digest: string }> {
+  const bytes = source.files(entries.flatMap((e) => (e.bytesOf ? [e.bytesOf] : [])))[Symbol.asyncIterator]();
   try {
-    for (const { header, content } of entries) {
-      if (!content) {
+    for (const { header, bytesOf } of entries) {
+      if (!bytesOf) {
         await writer.add(header);
         continue;
       }
-      let handle = handles.get(content.layer);
-      if (!handle) handles.set(content.layer, (handle = await open(image.layers[content.layer]!.file, 'r')));
-      await writer.add(header, readRange(handle, content.offset, header.size));
+      const next = await bytes.next();
+      if (next.done) throw new SlimError(`writing the slim layer: the source ended before '${showPath(header.name)}'`);
+      await writer.add(header, next.value);
     }
     return await writer.finish();
   } finally {
-    for (const handle of handles.values()) await handle.close();
+    await bytes.return?.();
   }
 }
 
 /** The slim image's config: the source's runtime config, one layer, a label naming the source. */
-export function slimConfig(image: Image, layer: SlimLayer, extraLabels: Record<string, string> = {}): ImageConfig {
+export function slimConfig(image: Pick<ImageSource, 'ref' | 'id' | 'config'>, layer: SlimLayer, extraLabels: Record<string, string> = {}): ImageConfig {
   const source = image.config.config ?? {};
   const config: ContainerConfig = {};
   for (const key of CARRIED) if (source[key] !== undefined && source[key] !== null) (config as Record<string, unknown>)[key] = source[key];
@@ -114,18 +114,21 @@ export interface SlimArchive {
  * when the config that names it goes out (the engine reads the whole archive
  * before it looks at the manifest).
  */
-export function slimImageArchive(image: Image, entries: LayerEntry[], makeConfig: (layer: SlimLayer) => ImageConfig): SlimArchive {
+export function slimImageArchive(source: ImageSource, entries: LayerEntry[], makeConfig: (layer: SlimLayer) => ImageConfig, onBytes?: (written: number, total: number) => void): SlimArchive {
   const pack = tar.pack();
   const fixed = { mtime: new Date(0), mode: 0o644, uid: 0, gid: 0 };
   const size = tarSize(entries.map((e) => e.header));
   const sink = pack.entry({ name: 'layer/layer.tar', size, ...fixed });
   // events.once rejects on 'error' and removes its listeners either way.
+  let written = 0;
   const toSink = async (data: Buffer) => {
+    written += data.length;
+    onBytes?.(written, size);
     if (!sink.write(data)) await once(sink as unknown as EventEmitter, 'drain');
   };
   const done = (async () => {
     try {
-      const { digest } = await writeEntries(image, entries, new TarWriter(toSink));
+      const { digest } = await writeEntries(source, entries, new TarWriter(toSink));
       await new Promise<void>((resolve, reject) => sink.end((err?: Error | null) => (err ? reject(err) : resolve())));
       const layer = { size, diffId: digest, files: entries.length };
       const configJson = Buffer.from(JSON.stringify(makeConfig(layer)));

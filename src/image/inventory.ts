@@ -1,0 +1,300 @@
+// Reads an image through the engine's own store instead of `docker save`:
+// every file's metadata, and bytes only for the files the plan and the slim
+// layer ask for.
+//
+// A helper container of the image runs the static slim-fs binary, never the
+// app: no network, root, and read-only mounts of the image's layer
+// directories (overlay2 GraphDriver data), of each layer's tar-split record
+// (the engine keeps the exact tar headers of every layer so that it can
+// export it byte for byte) and of the image config. Metadata comes from the
+// tar-split headers, so the tree is exactly the one `docker save` gives:
+// names, modes, owners, mtimes, hard links, devices, whiteouts and the xattrs
+// the engine exports. Walking the container's root instead would not be: it
+// has bind mounts (/etc/hosts, /etc/resolv.conf, /proc, ...), an init layer
+// that adds files (/.dockerenv, /dev/console, /etc/mtab) and rewrites the
+// mtimes of /, /etc and /dev, and a layer directory holds parent directories
+// its tar never named. File bytes are read from the layer directories, which
+// hold exactly what each layer's tar carried.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
+import tar from 'tar-stream';
+import type { Container, Engine, ImageSummary } from '../engine.js';
+import { SlimError, showPath } from '../errors.js';
+import { probeBinDir } from '../tracers/tracer.js';
+import type { ImageConfig } from './archive.js';
+import type { ImageSource } from './content.js';
+import { readTarHeaders, type RandomAccess, type TarRecord } from './tar.js';
+import { FileTree, type FileEntry } from './tree.js';
+
+const HELPER = '/.slim-fs';
+const LAYERS = '/.slim-layers';
+const CONFIG = '/.slim-config';
+const TAR_SPLIT = '/.slim-tar-split';
+/** Why the layer directories cannot be read, or undefined when they can. */
+export function layerDirsUnavailable(summary: ImageSummary, rootDir: string): string | undefined {
+  if (!summary.layerDirs) return 'the storage driver is not overlay2';
+  if (!rootDir) return 'the engine does not report its data directory';
+  if (summary.layerDirs.length !== summary.diffIds.length) return 'the layer directories do not match the image layers';
+  return undefined;
+}
+
+async function helperArchive(): Promise<Buffer> {
+  const binary = join(probeBinDir(), 'slim-fs');
+  if (!existsSync(binary)) throw new SlimError('the slim-fs helper is not built', { hint: 'run npm run build (needs gcc and libc6-dev)' });
+  const pack = tar.pack();
+  pack.entry({ name: HELPER.slice(1), mode: 0o755, uid: 0, gid: 0, mtime: new Date(0) }, readFileSync(binary));
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of pack as unknown as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** Chain IDs name layers in the engine's layer store: each one hashes the one below with the layer's diff ID. */
+export function chainIds(diffIds: string[]): string[] {
+  const out: string[] = [];
+  for (const diffId of diffIds) {
+    const below = out[out.length - 1];
+    out.push(below ? `sha256:${createHash('sha256').update(`${below} ${diffId}`).digest('hex')}` : diffId);
+  }
+  return out;
+}
+
+/**
+ * A layer's tar as tar-split records it: the header bytes in place, file
+ * contents left out (read as zeros, they are never looked at).
+ */
+export function tarSplitHeaders(gzipped: Buffer, where: string): RandomAccess {
+  const segments: Array<{ start: number; data: Buffer }> = [];
+  let size = 0;
+  for (const line of gunzipSync(gzipped).toString('utf8').split('\n')) {
+    if (!line) continue;
+    let record: { type?: number; size?: number; payload?: string | null };
+    try {
+      record = JSON.parse(line);
+    } catch {
+      throw new SlimError(`${where}: the engine's tar-split record is not valid JSON`);
+    }
+    if (record.type === 1) size += record.size ?? 0;
+    else if (record.type === 2 && record.payload) {
+      const data = Buffer.from(record.payload, 'base64');
+      segments.push({ start: size, data });
+      size += data.length;
+    }
+  }
+  return {
+    stat: async () => ({ size }),
+    async read(buffer, offset, length, position) {
+      const end = Math.min(position + length, size);
+      buffer.fill(0, offset, offset + Math.max(0, end - position));
+      // First segment that ends after `position` (segments are sorted and disjoint).
+      let lo = 0;
+      for (let hi = segments.length; lo < hi;) {
+        const mid = (lo + hi) >> 1;
+        if (segments[mid]!.start + segments[mid]!.data.length <= position) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let i = lo; i < segments.length && segments[i]!.start < end; i++) {
+        const { start, data } = segments[i]!;
+        const from = Math.max(start, position);
+        data.copy(buffer, offset + from - position, from - start, Math.min(end, start + data.length) - start);
+      }
+      return { bytesRead: Math.max(0, end - position) };
+    },
+  };
+}
+
+/** A byte reader over a stream, for the helper's framed answers. */
+class FrameReader {
+  /** Received and not yet taken, in order; copied once, when a take spans chunks. */
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private readonly source: AsyncIterator<Buffer>;
+
+  constructor(stream: Readable, private readonly where: string) {
+    this.source = stream[Symbol.asyncIterator]();
+  }
+
+  private async fill(n: number): Promise<void> {
+    while (this.buffered < n) {
+      const next = await this.source.next();
+      if (next.done) throw new SlimError(`${this.where}: the helper stopped answering`);
+      this.chunks.push(next.value);
+      this.buffered += next.value.length;
+    }
+  }
+
+  async take(n: number): Promise<Buffer> {
+    await this.fill(n);
+    this.buffered -= n;
+    const first = this.chunks[0]!;
+    if (first.length >= n) {
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    for (let at = 0; at < n;) {
+      const chunk = this.chunks[0]!;
+      const part = Math.min(chunk.length, n - at);
+      chunk.copy(out, at, 0, part);
+      at += part;
+      if (part === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(part);
+    }
+    return out;
+  }
+
+  /** `n` bytes as they arrive. */
+  async *stream(n: number): AsyncGenerator<Buffer> {
+    for (let left = n; left > 0;) {
+      await this.fill(1);
+      const chunk = await this.take(Math.min(left, this.chunks[0]!.length));
+      left -= chunk.length;
+      yield chunk;
+    }
+  }
+}
+
+/** One `slim-fs serve` session: requests go out in order, answers come back in the same order. */
+class FileServer {
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Set when a stream was left before its end: the answers still coming no longer match requests. */
+  private abandoned = false;
+
+  private constructor(private readonly stdin: NodeJS.WritableStream, private readonly reader: FrameReader, private readonly where: string) {}
+
+  static async start(container: Container, where: string): Promise<FileServer> {
+    const session = await container.execStream([HELPER, 'serve'], { stdin: true });
+    return new FileServer(session.stdin!, new FrameReader(session.stdout, where), where);
+  }
+
+  private request(path: string, limit: number): void {
+    const name = Buffer.from(path, 'latin1');
+    const head = Buffer.alloc(13);
+    head[0] = 0x52; // R
+    head.writeBigUInt64LE(BigInt(Number.isFinite(limit) ? limit : 0), 1);
+    head.writeUInt32LE(name.length, 9);
+    this.stdin.write(Buffer.concat([head, name]));
+  }
+
+  private async answerLength(name: string): Promise<number> {
+    const head = await this.reader.take(13);
+    if (head[0] !== 0x46 /* F */) throw new SlimError(`${this.where}: the helper's answer for '${name}' is malformed`);
+    const errno = head.readInt32LE(1);
+    if (errno !== 0) {
+      await this.reader.take(1);
+      throw new SlimError(`${this.where}: the helper cannot read '${name}' (errno ${errno})`);
+    }
+    return Number(head.readBigUInt64LE(5));
+  }
+
+  /** The byte after a file's data: 1 when the helper read all of it. */
+  private async checkComplete(name: string): Promise<void> {
+    if ((await this.reader.take(1))[0] !== 1) throw new SlimError(`${this.where}: '${name}' changed while it was read`);
+  }
+
+  /** Reads one file (at most `limit` bytes), after every request before it; `name` is what errors call it. */
+  read(path: string, limit: number, name = path): Promise<Buffer> {
+    const answer = this.queue.then(async () => {
+      if (this.abandoned) throw new SlimError(`${this.where}: the helper session was abandoned mid-stream`);
+      this.request(path, limit);
+      const data = await this.reader.take(await this.answerLength(name));
+      await this.checkComplete(name);
+      return data;
+    });
+    this.queue = answer.catch(() => {});
+    return answer;
+  }
+
+  /** Streams whole files; all requests go out at once, so the helper never waits for a round trip. */
+  async *stream(files: Array<{ path: string; size: number; name: string }>): AsyncGenerator<AsyncIterable<Buffer>> {
+    let release!: () => void;
+    const previous = this.queue;
+    this.queue = new Promise<void>((resolve) => (release = resolve));
+    let answered = 0;
+    try {
+      await previous;
+      for (const file of files) this.request(file.path, Infinity);
+      for (const file of files) {
+        const length = await this.answerLength(file.name);
+        if (length !== file.size) throw new SlimError(`${this.where}: '${file.name}' has ${length} bytes, the inventory said ${file.size}`);
+        const server = this;
+        yield (async function* () {
+          yield* server.reader.stream(length);
+          await server.checkComplete(file.name);
+          answered++;
+        })();
+      }
+    } finally {
+      if (answered < files.length) this.abandoned = true;
+      release();
+    }
+  }
+
+  close(): void {
+    this.stdin.end();
+  }
+}
+
+/**
+ * Opens an image by its layer directories. The caller checked
+ * `layerDirsUnavailable` first; errors here mean the helper could not run.
+ */
+export async function layerSource(engine: Engine, summary: ImageSummary, ref: string, rootDir: string): Promise<ImageSource> {
+  const where = `reading image ${ref} through its layer directories`;
+  const dirs = summary.layerDirs!;
+  const hex = (digest: string) => digest.replace(/^sha256:/, '');
+  const store = `${rootDir}/image/overlay2`;
+  const container = await engine.createContainer({
+    image: summary.id,
+    role: 'inventory',
+    entrypoint: [HELPER, 'wait'],
+    cmd: [],
+    user: '0:0',
+    network: 'none',
+    healthcheck: false,
+    files: [{ dir: '/', archive: await helperArchive() }],
+    binds: [
+      ...dirs.map((host, i) => `${host}:${LAYERS}/${i}:ro`),
+      ...chainIds(summary.diffIds).map((chain, i) => `${store}/layerdb/sha256/${hex(chain)}/tar-split.json.gz:${TAR_SPLIT}/${i}:ro`),
+      `${store}/imagedb/content/sha256/${hex(summary.id)}:${CONFIG}:ro`,
+    ],
+  });
+  try {
+    await container.start();
+    const server = await FileServer.start(container, where);
+    const configJson = await server.read(CONFIG, Infinity);
+    if (`sha256:${createHash('sha256').update(configJson).digest('hex')}` !== summary.id) throw new SlimError(`${where}: the engine's stored config does not match image ID ${summary.id}`);
+    const config = JSON.parse(configJson.toString('utf8')) as ImageConfig;
+    const tree = new FileTree();
+    for (const layer of dirs.keys()) {
+      const layerWhere = `${where}: layer ${layer}`;
+      const records: TarRecord[] = [];
+      for await (const record of readTarHeaders(tarSplitHeaders(await server.read(`${TAR_SPLIT}/${layer}`, Infinity), layerWhere), layerWhere)) records.push(record);
+      tree.applyLayer(layer, records, layerWhere);
+    }
+    const pathOf = (entry: FileEntry) => `${LAYERS}/${entry.layer}${entry.path}`;
+    return {
+      ref,
+      id: summary.id,
+      config,
+      tree,
+      via: 'layer directories',
+      read: (entry, limit = Infinity) => {
+        const length = entry.type === 'file' ? Math.min(limit, entry.size) : 0;
+        return length > 0 ? server.read(pathOf(entry), length, showPath(entry.path)) : Promise.resolve(Buffer.alloc(0));
+      },
+      files: (entries) => server.stream(entries.map((e) => ({ path: pathOf(e), size: e.size, name: showPath(e.path) }))),
+      async [Symbol.asyncDispose]() {
+        server.close();
+        await container.remove();
+      },
+    };
+  } catch (err) {
+    await container.remove();
+    throw err;
+  }
+}
