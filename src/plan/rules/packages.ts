@@ -1,0 +1,111 @@
+// Rules from the package databases: keep a package whole when its code is
+// used (12.2), the files made at install time beside a kept package's files
+// (15.2), and a kept package's configuration, data packages and the programs
+// its configuration names (15.4).
+import { showPath } from '../../errors.js';
+import { joinPath } from '../../image/tree.js';
+import { packageIndexOf, type Package, type PackageIndex } from '../pkgdb/index.js';
+import { dedupe, findOnPath, readTextAt, searchPath, type KeepRequest, type RuleContext } from './context.js';
+
+/** Files that are interpreted code: when one is used, the rest of its package will be loaded later. */
+const CODE_FILE = /\.(rb|erb|py|pyc|pm|pl|php|inc|js|mjs|cjs|lua|tcl|jar|class)$/;
+
+const describe = (pkg: Package) => `${pkg.name} (${pkg.manager})`;
+
+/** Packages that own a kept non-directory path. */
+function keptPackages(ctx: RuleContext, index: PackageIndex): Map<Package, string> {
+  const out = new Map<Package, string>();
+  for (const path of ctx.kept) {
+    if (ctx.tree.get(path)?.type === 'dir') continue;
+    for (const pkg of index.ownerOf(path)) if (!out.has(pkg)) out.set(pkg, path);
+  }
+  return out;
+}
+
+/** 12.2: a kept file that is interpreted code of a package keeps the package's library files whole. */
+export async function packageOfKeptCode(ctx: RuleContext): Promise<KeepRequest[]> {
+  const index = await packageIndexOf(ctx);
+  const out: KeepRequest[] = [];
+  const done = new Set<Package>();
+  for (const path of ctx.kept) {
+    if (!CODE_FILE.test(path) || ctx.tree.get(path)?.type !== 'file') continue;
+    for (const pkg of index.ownerOf(path)) {
+      if (done.has(pkg)) continue;
+      done.add(pkg);
+      const reason = `package ${describe(pkg)} owns traced ${showPath(path)}`;
+      for (const file of index.libraryFiles(pkg)) out.push({ path: file, reason });
+    }
+  }
+  return dedupe(out);
+}
+
+/** 15.2: files no package lists, in a directory a kept package owns (trust stores, caches made by maintainer scripts). */
+export async function installTimeFiles(ctx: RuleContext): Promise<KeepRequest[]> {
+  const index = await packageIndexOf(ctx);
+  const out: KeepRequest[] = [];
+  for (const pkg of keptPackages(ctx, index).keys()) {
+    for (const dir of index.filesOf(pkg)) {
+      if (ctx.tree.get(dir)?.type !== 'dir' || index.dirOwner(dir) !== pkg) continue;
+      for (const name of ctx.tree.children(dir)) {
+        const path = joinPath(dir, name);
+        if (!index.isListed(path)) out.push({ path, reason: `made at install time in ${showPath(dir)}, which kept package ${describe(pkg)} owns` });
+      }
+    }
+  }
+  return dedupe(out);
+}
+
+/** Packages a library needs for its data and configuration, by Debian's naming convention. */
+const DATA_PACKAGE = /-(common|data|config)$|^fonts-/;
+
+/** Configuration files that name programs to run, and how to read the program names out of them. */
+const CONFIG_COMMANDS: Array<{ file: RegExp; commands: (text: string) => string[] }> = [
+  {
+    // ImageMagick's delegates.xml: command="&quot;gs&quot; -q ..." per format.
+    file: /\/delegates\.xml$/,
+    commands: (text) => [...text.matchAll(/\bcommand="([^"]*)"/g)].map((m) => m[1]!.replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>')),
+  },
+  {
+    // mailcap: "type/subtype; command %s; flags".
+    file: /(^|\/)\.?mailcap$/,
+    commands: (text) => text.split('\n').filter((l) => l.trim() && !l.trimStart().startsWith('#')).map((l) => l.split(';')[1] ?? ''),
+  },
+];
+
+const programOf = (command: string): string | undefined => {
+  const word = /^\s*(?:"([^"]+)"|'([^']+)'|(\S+))/.exec(command);
+  const name = word?.[1] ?? word?.[2] ?? word?.[3];
+  return name && !name.startsWith('%') && !name.includes('$') ? name : undefined;
+};
+
+/** 15.4: a kept package's conffiles and data packages, and the programs kept configuration names. */
+export async function configurationOfKeptPackages(ctx: RuleContext): Promise<KeepRequest[]> {
+  const index = await packageIndexOf(ctx);
+  const out: KeepRequest[] = [];
+  const kept = keptPackages(ctx, index);
+  const visited = new Set<Package>(kept.keys());
+  const pending = [...kept.keys()].map((pkg) => ({ pkg, via: `kept package ${describe(pkg)}` }));
+  while (pending.length > 0) {
+    const { pkg, via } = pending.pop()!;
+    for (const conffile of index.conffilesOf(pkg)) out.push({ path: conffile, reason: `configuration of ${via}` });
+    for (const dep of index.dependsOf(pkg)) {
+      if (visited.has(dep) || !DATA_PACKAGE.test(dep.name)) continue;
+      visited.add(dep);
+      const reason = `data package ${describe(dep)} that ${via} depends on`;
+      for (const file of index.libraryFiles(dep)) out.push({ path: file, reason });
+      pending.push({ pkg: dep, via: `${describe(dep)}, a dependency of ${via}` });
+    }
+  }
+  const configs = new Set([...ctx.kept, ...out.map((r) => r.path)]);
+  const path = searchPath(ctx.env);
+  for (const config of configs) {
+    const reader = CONFIG_COMMANDS.find((c) => c.file.test(config));
+    const text = reader && ctx.tree.get(config)?.type === 'file' ? await readTextAt(ctx, config) : undefined;
+    if (!reader || text === undefined) continue;
+    for (const program of new Set(reader.commands(text).map(programOf))) {
+      const found = program && (program.startsWith('/') ? (ctx.tree.has(program) ? program : undefined) : findOnPath(ctx.tree, path, program));
+      if (found) out.push({ path: found, reason: `program named in ${showPath(config)}` });
+    }
+  }
+  return dedupe(out);
+}
