@@ -79,6 +79,8 @@ export async function readGem(src: Source, gemspec: string): Promise<Package | u
       }
     }
   }
-  const depends = [...text.matchAll(/add_(?:runtime_)?dependency\(?\s*(?:%q<([^>]+)>|["']([^"']+)["'])/g)].map((m) => m[1] ?? m[2]!);
+  // Generated specs repeat runtime dependencies as add_dependency for old RubyGems, development ones included.
+  const call = text.includes('add_runtime_dependency') ? 'add_runtime_dependency' : 'add_dependency';
+  const depends = [...text.matchAll(new RegExp(`${call}\\(?\\s*(?:%q<([^>]+)>|["']([^"']+)["'])`, 'g'))].map((m) => m[1] ?? m[2]!);
   return { manager: 'gem', name, version, files, depends: [...new Set(depends)], conffiles: [] };
 }

@@ -3,7 +3,7 @@
 // (15.2), and a kept package's configuration, data packages and the programs
 // its configuration names (15.4).
 import { showPath } from '../../errors.js';
-import { joinPath } from '../../image/tree.js';
+import { ancestors, joinPath } from '../../image/tree.js';
 import { packageIndexOf, type Package, type PackageIndex } from '../pkgdb/index.js';
 import { dedupe, findOnPath, readTextAt, searchPath, type KeepRequest, type RuleContext } from './context.js';
 
@@ -39,16 +39,17 @@ export async function packageOfKeptCode(ctx: RuleContext): Promise<KeepRequest[]
   return dedupe(out);
 }
 
-/** 15.2: files no package lists, in a directory a kept package owns (trust stores, caches made by maintainer scripts). */
+/** 15.2: files no package lists, in a directory a kept package owns (trust stores, locale archives, caches made by maintainer scripts). */
 export async function installTimeFiles(ctx: RuleContext): Promise<KeepRequest[]> {
   const index = await packageIndexOf(ctx);
   const out: KeepRequest[] = [];
   for (const pkg of keptPackages(ctx, index).keys()) {
     for (const dir of index.filesOf(pkg)) {
-      if (ctx.tree.get(dir)?.type !== 'dir' || index.dirOwner(dir) !== pkg) continue;
+      // Top-level directories (/usr, /etc) hold everyone's files, whoever lists them.
+      if (ctx.tree.get(dir)?.type !== 'dir' || ancestors(dir).length < 1 || index.dirOwner(dir) !== pkg) continue;
       for (const name of ctx.tree.children(dir)) {
         const path = joinPath(dir, name);
-        if (!index.isListed(path)) out.push({ path, reason: `made at install time in ${showPath(dir)}, which kept package ${describe(pkg)} owns` });
+        if (!index.isListed(path) && ctx.tree.get(path)?.type !== 'dir') out.push({ path, reason: `made at install time in ${showPath(dir)}, which kept package ${describe(pkg)} owns` });
       }
     }
   }

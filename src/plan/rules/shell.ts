@@ -65,6 +65,9 @@ function substitutions(line: string): { outer: string; inner: string[] } {
 /** Simple commands of one line (after substitutions were taken out): lists of words. */
 function simpleCommands(line: string): string[][] {
   const commands: string[][] = [[]];
+  // Where the current pipeline began, and open parentheses: an unmatched ')' ends a case pattern ("start|stop)").
+  let pipelineStart = 0;
+  let depth = 0;
   let word = '';
   let quoted = false;
   let quote = '';
@@ -83,12 +86,20 @@ function simpleCommands(line: string): string[][] {
       quoted = true;
     } else if (c === '\\') word += line[++i] ?? '';
     else if (c === '#' && !word) break;
-    else if (/[;&|()\n]/.test(c)) {
-      endWord();
+    else if (c === ')' && depth === 0) {
+      word = '';
+      commands.length = pipelineStart;
       commands.push([]);
+    } else if (/[;&|()\n]/.test(c)) {
+      endWord();
+      if (c === '(') depth++;
+      else if (c === ')') depth--;
+      commands.push([]);
+      if (c !== '|') pipelineStart = commands.length - 1;
     } else if (/\s/.test(c)) endWord();
-    else if ((c === '<' || c === '>') && !word) {
-      // A redirection: skip its target word.
+    else if ((c === '<' || c === '>') && /^\d*$/.test(word)) {
+      // A redirection (with its file descriptor): skip its target word.
+      word = '';
       while (/[<>&0-9-]/.test(line[i + 1] ?? '')) i++;
       while (/\s/.test(line[i + 1] ?? '')) i++;
       while (i + 1 < line.length && !/[\s;&|()]/.test(line[i + 1]!)) i++;
