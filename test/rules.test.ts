@@ -253,9 +253,10 @@ describe('static scans', () => {
     expect(paths(composer)).toEqual(['/app/src', '/app/tpl/head.php', '/app/vendor/acme/lib/src', '/app/vendor/autoload.php', '/app/vendor/composer/autoload_psr4.php']);
   });
 
-  it('Perl: use and require on @INC, with the XS object under auto/', async () => {
+  it('Perl: top-level use and require on @INC (not POD, not inside subs), with the XS object under auto/', async () => {
     const out = await staticScans(generated([
-      { name: 'usr/bin/tool.pl', data: '#!/usr/bin/perl\nuse strict;\nuse JSON::PP;\nrequire List::Util;\n' },
+      { name: 'usr/bin/tool.pl', data: '#!/usr/bin/perl\nuse strict;\nuse JSON::PP;\nrequire List::Util;\nsub later {\n    require Carp::Heavy;\n}\n=head1 SYNOPSIS\n\nuse Pod::Only;\n\n=cut\n' },
+      { name: 'usr/share/perl/5.36/Carp/Heavy.pm', data: '' }, { name: 'usr/share/perl/5.36/Pod/Only.pm', data: '' },
       { name: 'usr/share/perl/5.36/JSON/PP.pm', data: 'use Carp;\n' },
       { name: 'usr/share/perl/5.36/Carp.pm', data: '' },
       { name: 'usr/lib/x86_64-linux-gnu/perl/5.36/List/Util.pm', data: '' },
@@ -277,6 +278,25 @@ describe('static scans', () => {
     expect(paths(out)).toEqual(['/opt/app/extra.jar', '/opt/app/lib/dep.jar', '/opt/app/lib/long-name.jar', '/opt/app/libzstdjn.so']);
     expect(reasonFor(out, '/opt/app/libzstdjn.so')).toBe('System.loadLibrary("zstdjn") in /opt/app/app.jar!Native.class');
     expect(zipEntries(Buffer.from('PK\u0005\u0006 truncated'))).toEqual([]);
+  });
+});
+
+describe('code in use', () => {
+  it('follows what the app touched and its own files, not package files kept for other reasons', async () => {
+    // /usr/lib/ssl/misc/CA.pl is kept by the certs pack but never run: its Perl modules stay out.
+    const specs: Spec[] = [
+      { name: 'var/lib/dpkg/status', data: 'Package: openssl\nStatus: install ok installed\nVersion: 3\n' },
+      { name: 'var/lib/dpkg/info/openssl.list', data: '/usr/lib/ssl/misc/CA.pl\n' },
+      { name: 'usr/lib/ssl/misc/CA.pl', data: 'use Used::ByCA;\n' },
+      { name: 'usr/share/perl5/Used/ByCA.pm', data: '' },
+      { name: 'srv/app/run.pl', data: 'use Used::ByApp;\n' },
+      { name: 'usr/share/perl5/Used/ByApp.pm', data: '' },
+    ];
+    const kept = new Set(['/usr/lib/ssl/misc/CA.pl', '/srv/app/run.pl']);
+    expect(paths(await staticScans(generated(specs, { kept, traced: new Set() })))).toEqual(['/usr/share/perl5/Used/ByApp.pm']);
+    expect(paths(await staticScans(generated(specs, { kept, traced: new Set(['/usr/lib/ssl/misc/CA.pl']) })))).toEqual(['/usr/share/perl5/Used/ByApp.pm', '/usr/share/perl5/Used/ByCA.pm']);
+    // Without a trace every kept file counts.
+    expect(paths(await staticScans(generated(specs, { kept })))).toHaveLength(2);
   });
 });
 

@@ -15,6 +15,8 @@ export interface RuleContext {
   volumes?: readonly string[];
   /** Paths kept so far (real paths, as the plan stores them). */
   kept: ReadonlySet<string>;
+  /** Paths the app touched while traced; without it, every kept path counts as touched. */
+  traced?: ReadonlySet<string>;
 }
 
 export interface KeepRequest {

@@ -12,11 +12,11 @@ const CODE_FILE = /\.(rb|erb|py|pyc|pm|pl|php|inc|js|mjs|cjs|lua|tcl|jar|class)$
 
 const describe = (pkg: Package) => `${pkg.name} (${pkg.manager})`;
 
-/** Packages that own a kept non-directory path. */
+/** Packages that own a kept regular file (directories and symlinks such as /lib are listed by everyone). */
 function keptPackages(ctx: RuleContext, index: PackageIndex): Map<Package, string> {
   const out = new Map<Package, string>();
   for (const path of ctx.kept) {
-    if (ctx.tree.get(path)?.type === 'dir') continue;
+    if (ctx.tree.get(path)?.type !== 'file') continue;
     for (const pkg of index.ownerOf(path)) if (!out.has(pkg)) out.set(pkg, path);
   }
   return out;
@@ -27,7 +27,7 @@ export async function packageOfKeptCode(ctx: RuleContext): Promise<KeepRequest[]
   const index = await packageIndexOf(ctx);
   const out: KeepRequest[] = [];
   const done = new Set<Package>();
-  for (const path of ctx.kept) {
+  for (const path of ctx.traced ?? ctx.kept) {
     if (!CODE_FILE.test(path) || ctx.tree.get(path)?.type !== 'file') continue;
     for (const pkg of index.ownerOf(path)) {
       if (done.has(pkg)) continue;
@@ -49,11 +49,25 @@ export async function installTimeFiles(ctx: RuleContext): Promise<KeepRequest[]>
       if (ctx.tree.get(dir)?.type !== 'dir' || ancestors(dir).length < 1 || index.dirOwner(dir) !== pkg) continue;
       for (const name of ctx.tree.children(dir)) {
         const path = joinPath(dir, name);
-        if (!index.isListed(path) && ctx.tree.get(path)?.type !== 'dir') out.push({ path, reason: `made at install time in ${showPath(dir)}, which kept package ${describe(pkg)} owns` });
+        if (!index.isListed(path) && ctx.tree.get(path)?.type !== 'dir' && !PACKAGE_DATABASE.test(path)) out.push({ path, reason: `made at install time in ${showPath(dir)}, which kept package ${describe(pkg)} owns` });
       }
     }
   }
   return dedupe(out);
+}
+
+/** The package managers' own records (maintainer scripts, lists) are not part of any package. */
+const PACKAGE_DATABASE = /^\/(var\/lib\/dpkg|lib\/apk\/db|var\/lib\/rpm)\//;
+
+/**
+ * Code the app runs: what it touched, and kept files no package installed (the app's own
+ * scripts and sources). Package files kept for other reasons (a pack's CA.pl, a conffile's
+ * cron hook) are not run by the app, so what they name is not followed.
+ */
+export async function codeInUse(ctx: RuleContext): Promise<string[]> {
+  if (!ctx.traced) return [...ctx.kept];
+  const index = await packageIndexOf(ctx);
+  return [...ctx.kept].filter((p) => ctx.traced!.has(p) || !index.isListed(p));
 }
 
 /** Packages a library needs for its data and configuration, by Debian's naming convention. */

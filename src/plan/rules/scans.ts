@@ -7,6 +7,7 @@ import { showPath } from '../../errors.js';
 import { joinPath, parentOf, type FileTree } from '../../image/tree.js';
 import { jarManifest, zipEntries, zipRead } from '../zip.js';
 import { dedupe, fileAt, readFileAt, resolvePath, type KeepRequest, type RuleContext } from './context.js';
+import { codeInUse } from './packages.js';
 import { loaderDirs } from './plugins.js';
 
 export interface Scanner {
@@ -95,10 +96,11 @@ export const SCANNERS: Scanner[] = [
     language: 'perl',
     files: /\.(pl|pm|cgi)$/,
     async scan(ctx, path, data) {
-      const text = data.toString('latin1');
+      // POD is documentation; code inside subs (indented) loads conditionally, so only top-level statements count.
+      const text = data.toString('latin1').replace(/^=[a-z][\s\S]*?(^=cut\b.*$|(?![\s\S]))/gm, (pod) => pod.replace(/[^\n]/g, ''));
       const inc = [...(ctx.env.get('PERL5LIB') ?? '').split(':').filter(Boolean), ...dirsMatching(ctx.tree, PERL_INC)];
       const out: KeepRequest[] = [];
-      for (const m of text.matchAll(/^\s*(use|require|use\s+parent|use\s+base)\s+([A-Z][\w]*(?:::\w+)*)/gm)) {
+      for (const m of text.matchAll(/^(use|require|use\s+parent|use\s+base)\s+([A-Z][\w]*(?:::\w+)*)/gm)) {
         const relative = `${m[2]!.replace(/::/g, '/')}.pm`;
         const leaf = m[2]!.split('::').pop()!;
         for (const dir of inc) {
@@ -144,7 +146,7 @@ export const SCANNERS: Scanner[] = [
 /** Runs every scanner on the kept files it reads, and on what they name, transitively. */
 export async function staticScans(ctx: RuleContext): Promise<KeepRequest[]> {
   const out: KeepRequest[] = [];
-  const pending = [...ctx.kept];
+  const pending = await codeInUse(ctx);
   const scanned = new Set<string>();
   while (pending.length > 0) {
     const path = pending.pop()!;

@@ -3,6 +3,7 @@
 // command words out of it and keeps the programs they name on the image's PATH
 // (and, when those are shell scripts too, what they call).
 import { showPath } from '../../errors.js';
+import { codeInUse } from './packages.js';
 import { dedupe, fileAt, findOnPath, readFileAt, searchPath, type KeepRequest, type RuleContext } from './context.js';
 
 const SHELLS = /^(ba|da|a|k|z|mk|po)?sh$/;
@@ -159,7 +160,7 @@ export function commandsOf(script: string): CommandUse[] {
 export async function programsCalledByScripts(ctx: RuleContext): Promise<KeepRequest[]> {
   const dirs = searchPath(ctx.env);
   const out: KeepRequest[] = [];
-  const pending = [...ctx.kept];
+  const pending = await codeInUse(ctx);
   const parsed = new Set<string>();
   while (pending.length > 0) {
     const script = pending.pop()!;
