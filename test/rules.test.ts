@@ -98,6 +98,16 @@ describe('package databases', () => {
     expect(index.find('gem', 'debug')?.version).toBe('1.6.3');
   });
 
+  it('library files leave out directories and the merged-/usr symlinks a package lists as directories', async () => {
+    const index = await readPackageIndex(treeOf([
+      { name: 'usr/lib/php/x.so', data: 'x' }, { name: 'lib', type: 'symlink', linkname: 'usr/lib' },
+      { name: 'usr/lib/libx.so.1', type: 'symlink', linkname: 'php/x.so' }, { name: 'usr/lib/libdir', type: 'symlink', linkname: 'php' },
+      { name: 'var/lib/dpkg/status', data: 'Package: php-common\nStatus: install ok installed\n' },
+      { name: 'var/lib/dpkg/info/php-common.list', data: '/.\n/lib\n/lib/php\n/lib/php/x.so\n/usr/lib/libx.so.1\n/usr/lib/libdir\n' },
+    ]));
+    expect(index.libraryFiles(index.find('dpkg', 'php-common')!)).toEqual(['/usr/lib/php/x.so', '/usr/lib/libx.so.1']);
+  });
+
   it('reads apk, pip RECORD, npm package.json and distroless status.d; tolerates broken records', async () => {
     const index = await readPackageIndex(treeOf([
       { name: 'lib/apk/db/installed', data: 'C:Q1abc=\nP:musl\nV:1.2.4-r2\np:so:libc.musl-x86_64.so.1=1\nF:lib\nR:ld-musl-x86_64.so.1\nR:libc.musl-x86_64.so.1\n\nP:busybox\nV:1.36\nD:so:libc.musl-x86_64.so.1\nF:bin\nR:busybox\nF:etc\nR:securetty\n' },

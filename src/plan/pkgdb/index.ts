@@ -75,9 +75,17 @@ export class PackageIndex {
     return pkg.conffiles.map((c) => this.tree.resolve(c, false).path ?? c).filter((c) => this.tree.has(c));
   }
 
-  /** What the program uses: every installed non-directory entry except docs, man pages, changelogs and licences. */
+  /**
+   * What the program uses: installed files and symlinks to files, except docs, man pages,
+   * changelogs and licences. Directories are left out (a package lists /usr/lib), and so are
+   * symlinks to them (merged /usr turns a listed /lib into one).
+   */
   libraryFiles(pkg: Package): string[] {
-    return this.filesOf(pkg).filter((p) => this.tree.get(p)?.type !== 'dir' && !isForPeople(p));
+    return this.filesOf(pkg).filter((p) => {
+      const type = this.tree.get(p)?.type;
+      const target = type === 'symlink' ? this.tree.resolve(p).path : undefined;
+      return (type === 'file' || (target !== undefined && this.tree.get(target)?.type !== 'dir')) && !isForPeople(p);
+    });
   }
 
   /**

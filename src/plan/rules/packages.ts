@@ -49,15 +49,15 @@ export async function installTimeFiles(ctx: RuleContext): Promise<KeepRequest[]>
       if (ctx.tree.get(dir)?.type !== 'dir' || ancestors(dir).length < 1 || index.dirOwner(dir) !== pkg) continue;
       for (const name of ctx.tree.children(dir)) {
         const path = joinPath(dir, name);
-        if (!index.isListed(path) && ctx.tree.get(path)?.type !== 'dir' && !PACKAGE_DATABASE.test(path)) out.push({ path, reason: `made at install time in ${showPath(dir)}, which kept package ${describe(pkg)} owns` });
+        if (!index.isListed(path) && ctx.tree.get(path)?.type !== 'dir' && !PACKAGE_MANAGER_STATE.test(path)) out.push({ path, reason: `made at install time in ${showPath(dir)}, which kept package ${describe(pkg)} owns` });
       }
     }
   }
   return dedupe(out);
 }
 
-/** The package managers' own records (maintainer scripts, lists) are not part of any package. */
-const PACKAGE_DATABASE = /^\/(var\/lib\/dpkg|lib\/apk\/db|var\/lib\/rpm)\//;
+/** Package managers' own records, caches and logs (maintainer scripts, downloaded archives) belong to no package's content. */
+const PACKAGE_MANAGER_STATE = /^\/(var\/lib\/dpkg|lib\/apk\/db|var\/lib\/rpm|var\/cache\/(apt|debconf|apk|yum|dnf)|var\/log)\/|\.(deb|apk|rpm)$/;
 
 /**
  * Code the app runs: what it touched, and kept files no package installed (the app's own
