@@ -9,7 +9,7 @@ import { configurationOfKeptPackages, installTimeFiles, packageOfKeptCode } from
 import { pluginSiblings } from '../src/plan/rules/plugins.js';
 import { runtimeLoadsByName } from '../src/plan/rules/runtimes.js';
 import { staticScans } from '../src/plan/rules/scans.js';
-import { commandsOf, isShellScript, programsCalledByScripts } from '../src/plan/rules/shell.js';
+import { commandsCalledBy, commandsOf, isShellScript, programsCalledByScripts } from '../src/plan/rules/shell.js';
 import { appState } from '../src/plan/rules/state.js';
 import { localesNamed, symbolNeeds } from '../src/plan/rules/symbols.js';
 import type { KeepRequest, RuleContext } from '../src/plan/rules/context.js';
@@ -211,6 +211,22 @@ describe('scripts call programs', () => {
     // Builtins run no program.
     expect(paths(out)).not.toContain('/usr/bin/printf');
     expect(paths(out)).not.toContain('/usr/bin/echo');
+  });
+
+  it('programs that Python, Ruby, PHP, Perl and JavaScript code runs by a literal name', async () => {
+    const out = await programsCalledByScripts(sampleContext('magick', {
+      kept: ['/srv/convert/convert_service.py'],
+      extra: [{ name: 'srv/convert/convert_service.py', data: readFileSync(new URL('../sample-apps/magick/convert_service.py', import.meta.url)) }],
+    }));
+    expect(out).toEqual([
+      { path: '/usr/bin/convert', reason: 'called by /srv/convert/convert_service.py:9' },
+      { path: '/usr/bin/identify', reason: 'called by /srv/convert/convert_service.py:32' },
+    ]);
+    expect(commandsCalledBy('/a.rb', 'x = `uname -a | tr a b`\nsystem("gzip", "-d")\nfoo.system("no")\n%x(hostname)').map((c) => c.command)).toEqual(['uname', 'tr', 'gzip', 'hostname']);
+    expect(commandsCalledBy('/a.php', '<?php $db->exec("SELECT 1"); shell_exec("sort -u f"); curl_exec($h);').map((c) => c.command)).toEqual(['sort']);
+    expect(commandsCalledBy('/a.pl', 'my $v = qx(date); system "rm", "-f"; system("tar xf $f");').map((c) => c.command)).toEqual(['date', 'rm', 'tar']);
+    expect(commandsCalledBy('/a.js', "execFileSync('git', ['log']); spawn(cmd)").map((c) => c.command)).toEqual(['git']);
+    expect(commandsCalledBy('/a.txt', 'system("x")')).toEqual([]);
   });
 
   it('parses the nasty parts: substitutions, wrappers, functions, heredocs, quotes, redirections, case', () => {

@@ -1,7 +1,8 @@
 // 12.4: scripts call programs. A kept shell script (entrypoint, CGI script,
 // hook) runs other programs on paths the probe may never take; this reads the
 // command words out of it and keeps the programs they name on the image's PATH
-// (and, when those are shell scripts too, what they call).
+// (and, when those are shell scripts too, what they call). Code in Python,
+// Ruby, PHP, Perl and JavaScript that runs a literal command counts too.
 import { showPath } from '../../errors.js';
 import { codeInUse } from './packages.js';
 import { dedupe, fileAt, findOnPath, readFileAt, searchPath, type KeepRequest, type RuleContext } from './context.js';
@@ -12,6 +13,29 @@ const KEYWORDS = new Set(['if', 'then', 'else', 'elif', 'fi', 'for', 'in', 'do',
 const BUILTINS = new Set(['.', ':', '[', 'alias', 'bg', 'bind', 'break', 'builtin', 'cd', 'continue', 'declare', 'echo', 'eval', 'exit', 'export', 'false', 'fg', 'getopts', 'hash', 'jobs', 'let', 'local', 'mapfile', 'printf', 'pwd', 'read', 'readarray', 'readonly', 'return', 'set', 'shift', 'shopt', 'source', 'test', 'times', 'trap', 'true', 'type', 'typeset', 'ulimit', 'umask', 'unalias', 'unset', 'wait']);
 /** Commands that run the command after their own options: the program is the next word. */
 const WRAPPERS = new Set(['exec', 'env', 'xargs', 'nohup', 'command', 'nice', 'timeout', 'chroot', 'setsid', 'stdbuf', 'su-exec', 'gosu', 'tini', 'dumb-init']);
+
+/**
+ * Code in other languages that runs programs: the calls whose string literal is a command line
+ * or argv[0] (subprocess.run(["identify", ...]), system("sort ..."), backticks). Capture groups
+ * after the first quote hold the literal.
+ */
+const PROGRAM_CALLS: Array<{ files: RegExp; calls: RegExp }> = [
+  { files: /\.py$/, calls: /\b(?:subprocess\.(?:run|call|check_call|check_output|Popen)|os\.(?:system|popen|execlp|execvp|spawnlp|spawnvp))\(\s*\[?\s*[rbuf]?(["'])([^"'\n]+)\1/g },
+  { files: /\.(rb|erb)$/, calls: /(?<![.\w])(?:system|exec|spawn|IO\.popen|Open3\.\w+)\s*\(?\s*\[?\s*(["'])([^"'\n]+)\1|`([^`\n]+)`|%x[({]([^)}\n]+)[)}]/g },
+  { files: /\.(php|inc|phtml)$/, calls: /(?<![>:$\w])(?:exec|shell_exec|system|passthru|popen|proc_open)\s*\(\s*\[?\s*(["'])([^"'\n]+)\1|`([^`\n]+)`/g },
+  { files: /\.(pl|pm|cgi)$/, calls: /(?<![>:$\w])(?:system|exec)\s*\(?\s*(["'])([^"'\n]+)\1|`([^`\n]+)`|qx[({]([^)}\n]+)[)}]/g },
+  { files: /\.(js|mjs|cjs)$/, calls: /\b(?:exec|execSync|execFile|execFileSync|spawn|spawnSync)\s*\(\s*(["'`])([^"'`\n]+)\1/g },
+];
+
+/** Commands a program in another language runs through its calls, with their line numbers. */
+export function commandsCalledBy(path: string, text: string): CommandUse[] {
+  const calls = PROGRAM_CALLS.find((c) => c.files.test(path))?.calls;
+  if (!calls) return [];
+  return [...text.matchAll(calls)].flatMap((m) => {
+    const line = text.slice(0, m.index).split('\n').length;
+    return commandsOf(m[2] ?? m[3] ?? m[4] ?? '').map(({ command }) => ({ command, line }));
+  });
+}
 
 export interface CommandUse {
   command: string;
@@ -167,10 +191,10 @@ export async function programsCalledByScripts(ctx: RuleContext): Promise<KeepReq
     const entry = fileAt(ctx.tree, script);
     if (!entry || parsed.has(entry.path)) continue;
     parsed.add(entry.path);
-    const head = await ctx.content.read(entry, 256);
-    if (!isShellScript(script, head)) continue;
+    const shell = isShellScript(script, await ctx.content.read(entry, 256));
+    if (!shell && !PROGRAM_CALLS.some((c) => c.files.test(script))) continue;
     const text = (await readFileAt(ctx, script))!.toString('latin1');
-    for (const { command, line } of commandsOf(text)) {
+    for (const { command, line } of shell ? commandsOf(text) : commandsCalledBy(script, text)) {
       const program = command.includes('/') ? (fileAt(ctx.tree, command) ? command : undefined) : findOnPath(ctx.tree, dirs, command);
       if (!program) continue;
       out.push({ path: program, reason: `called by ${showPath(script)}:${line}` });
