@@ -1,7 +1,8 @@
 // Trees made from real images: fixtures/rules/NAME/listing.txt is a `find -printf '%y %m %U %p\t%l'`
-// of the parts of a sample image a test needs, and files/ the real bytes of the files the rules read
-// (fixtures/rules/fetch.sh regenerates both). Listed files without bytes are empty.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+// of the parts of a sample image a test needs, files/ the real bytes of the few files the rules read
+// (fixtures/rules/fetch.sh regenerates both), and the sample's own sources come from sample-apps/NAME
+// where its Dockerfile COPYs them. Listed files without bytes are empty.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ContentSource } from '../src/image/content.js';
 import { FileTree } from '../src/image/tree.js';
@@ -21,6 +22,8 @@ export function treeOf(specs: Spec[]): { tree: FileTree; content: ContentSource 
 /** The specs of a sample's fixture, plus `extra` entries on top. */
 export function sampleSpecs(name: string, extra: Spec[] = []): Spec[] {
   const dir = join(ROOT, name);
+  // The sample's own sources are read from sample-apps, not copied into the fixture.
+  const sources = sampleSources(name);
   const specs: Spec[] = [];
   for (const line of readFileSync(join(dir, 'listing.txt'), 'latin1').split('\n')) {
     const match = /^([fdl]) (\d+) (\d+) (\/[^\t]*)\t(.*)$/.exec(line);
@@ -33,15 +36,30 @@ export function sampleSpecs(name: string, extra: Spec[] = []): Spec[] {
       mode: parseInt(mode, 8),
       uid: Number(uid),
       linkname: type === 'l' ? link : '',
-      ...(type === 'f' ? { data: existsSync(file) ? readFileSync(file) : Buffer.alloc(0) } : {}),
+      ...(type === 'f' ? { data: sources.get(path) ?? (existsSync(file) ? readFileSync(file) : Buffer.alloc(0)) } : {}),
     });
   }
   // Copied files the listing does not cover (package databases) are added as they are.
   const listed = new Set(specs.map((s) => s.name));
-  for (const relative of readdirSync(join(dir, 'files'), { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => join(d.parentPath, d.name).slice(join(dir, 'files').length + 1))) {
+  for (const relative of filesUnder(join(dir, 'files'))) {
     if (!listed.has(relative)) specs.push({ name: relative, data: readFileSync(join(dir, 'files', relative)) });
   }
+  for (const [path, data] of sources) if (!listed.has(path.slice(1))) specs.push({ name: path.slice(1), data });
   return [...specs, ...extra];
+}
+
+const filesUnder = (dir: string): string[] =>
+  existsSync(dir) ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => join(d.parentPath, d.name).slice(dir.length + 1)) : [];
+
+/** The sample's own sources by image path, where its Dockerfile COPYs them (COPY SRC DEST, not from a build stage). */
+function sampleSources(name: string): Map<string, Buffer> {
+  const sample = join(ROOT, '..', '..', 'sample-apps', name);
+  const sources = new Map<string, Buffer>();
+  for (const [, src, dest] of readFileSync(join(sample, 'Dockerfile'), 'utf8').matchAll(/^COPY\s+(?!--)(\S+)\s+(\/\S*)\s*$/gm) as Iterable<[string, string, string]>) {
+    if (!statSync(join(sample, src)).isDirectory()) sources.set(dest, readFileSync(join(sample, src)));
+    else for (const file of filesUnder(join(sample, src))) sources.set(join(dest, file), readFileSync(join(sample, src, file)));
+  }
+  return sources;
 }
 
 /** A rule context over a sample's fixture, with the given paths kept. */
