@@ -157,6 +157,15 @@ describe('package rules', () => {
     // Top-level and shared directories (/usr/local, /var/lib) bring nothing.
     expect(glibc).toEqual([{ path: '/usr/lib/locale/locale-archive', reason: 'made at install time in /usr/lib/locale, which kept package libc-bin (dpkg) owns' }]);
     expect(await installTimeFiles(sampleContext('c-text', { kept: [] }))).toEqual([]);
+    // update-alternatives' links are made at install time; those to man pages are for people.
+    const alternatives = await installTimeFiles(generated([
+      { name: 'var/lib/dpkg/status', data: 'Package: mawk\nStatus: install ok installed\n' },
+      { name: 'var/lib/dpkg/info/mawk.list', data: '/etc/alternatives\n/usr/bin/mawk\n/usr/share/man/man1/mawk.1.gz\n' },
+      { name: 'usr/bin/mawk', data: 'x' }, { name: 'usr/share/man/man1/mawk.1.gz', data: 'x' },
+      { name: 'etc/alternatives/awk', type: 'symlink', linkname: '/usr/bin/mawk' },
+      { name: 'etc/alternatives/awk.1.gz', type: 'symlink', linkname: '/usr/share/man/man1/mawk.1.gz' },
+    ], { kept: new Set(['/usr/bin/mawk']) }));
+    expect(paths(alternatives)).toEqual(['/etc/alternatives/awk']);
   });
 
   it('15.4: conffiles, data packages through -common/-config to fonts, and programs configuration names', async () => {

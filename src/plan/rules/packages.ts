@@ -4,7 +4,7 @@
 // its configuration names (15.4).
 import { showPath } from '../../errors.js';
 import { ancestors, joinPath } from '../../image/tree.js';
-import { packageIndexOf, type Package, type PackageIndex } from '../pkgdb/index.js';
+import { isForPeople, packageIndexOf, type Package, type PackageIndex } from '../pkgdb/index.js';
 import { dedupe, findOnPath, readTextAt, searchPath, type KeepRequest, type RuleContext } from './context.js';
 
 /** Files that are interpreted code: when one is used, the rest of its package will be loaded later. */
@@ -49,7 +49,9 @@ export async function installTimeFiles(ctx: RuleContext): Promise<KeepRequest[]>
       if (ctx.tree.get(dir)?.type !== 'dir' || ancestors(dir).length < 1 || index.dirOwner(dir) !== pkg) continue;
       for (const name of ctx.tree.children(dir)) {
         const path = joinPath(dir, name);
-        if (!index.isListed(path) && ctx.tree.get(path)?.type !== 'dir' && !PACKAGE_MANAGER_STATE.test(path)) out.push({ path, reason: `made at install time in ${showPath(dir)}, which kept package ${describe(pkg)} owns` });
+        // An alternatives link to a man page is install-time too, but for people, not for the program.
+        const forPeople = isForPeople(path) || isForPeople(ctx.tree.resolve(path).path ?? path);
+        if (!index.isListed(path) && ctx.tree.get(path)?.type !== 'dir' && !PACKAGE_MANAGER_STATE.test(path) && !forPeople) out.push({ path, reason: `made at install time in ${showPath(dir)}, which kept package ${describe(pkg)} owns` });
       }
     }
   }
