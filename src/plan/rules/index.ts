@@ -7,16 +7,21 @@
 // packageOfKeptCode (packages.ts)     interpreted code of any packaged         dpkg/apk lists, pip RECORD, npm package.json,   "package NAME (MANAGER) owns traced PATH"
 //                                     library (gems, Perl, PHP, Python, npm)   gemspecs (incl. Debian's vendor_ruby layout)
 // installTimeFiles (packages.ts)      files maintainer scripts make: trust     the package that owns the directory             "made at install time in DIR, which kept package NAME owns"
-//                                     stores, gconv-modules.cache, font caches
+//                                     stores, locale-archive, font caches
 // configurationOfKeptPackages         libraries configured by files and data   dpkg Conffiles, Depends on -common/-data/       "configuration of kept package NAME",
 //   (packages.ts)                     packages; configs that run programs      -config/fonts-*, delegates.xml, mailcap         "data package NAME that ... depends on", "program named in FILE"
 // pluginSiblings (plugins.ts)         loaders that dlopen plugins from a       kept .so nobody DT_NEEDs, outside ld.so's       "plugin beside SO, which was loaded by path from DIR"
 //                                     directory (gconv, coders, PAM, PHP XS)   search path, with ≥2 sibling .so
-// programsCalledByScripts (shell.ts)  shell entrypoints, CGI scripts, hooks    the scripts' command words on the image's PATH  "called by FILE:LINE"
+// programsCalledByScripts (shell.ts)  shell entrypoints, CGI scripts, hooks;   the scripts' command words, literal commands    "called by FILE:LINE"
+//                                     apps that run programs (subprocess...)   of Python/Ruby/PHP/Perl/JS calls, on PATH
 // staticScans (scans.ts)              Ruby, PHP (composer), Perl, Java jars    require/include/use, Class-Path, loadLibrary    "require 'x' in FILE:LINE", "Class-Path of JAR"...
 // runtimeLoadsByName (runtimes.ts)    JVM, Python, Ruby, PHP runtimes          the runtime's install root (real path of the    "jvm runtime HOME loads JNI libraries by name..."
 //                                                                              binary), its ini files
 // appState (state.ts)                 non-root apps with data, VOLUMEs         USER through /etc/passwd, file owners, VOLUME   "owned by the runtime user NAME", "VOLUME DIR of the image"
+//
+// Rules that follow code (12.2 package of code, 12.4, 12.5) start from code in use: the traced
+// paths and kept files no package installed (RuleContext.traced), not package files a pack kept.
+// The caller runs the rules again while they add paths (what one keeps, another follows).
 //
 // symbolNeeds (symbols.ts) is not a keep rule: it names packs (gconv, locales,
 // nss, passwd, certs) a kept ELF file's imported symbols need, for the caller
