@@ -53,6 +53,21 @@ describe('ELF symbol imports', () => {
   });
 });
 
+describe('parsers on random bytes', () => {
+  it('ELF symbols, zip entries and jar manifests never throw', () => {
+    let seed = 12345;
+    const random = (n: number) => Buffer.from(Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 24)));
+    const jar = fixture('java-svc/files/opt/service/service.jar');
+    for (let i = 0; i < 200; i++) {
+      const noise = random(16 + (i % 50) * 40);
+      // Random bytes behind real magic numbers reach deeper than random bytes alone.
+      const elf = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 1 + (i % 2), 1 + ((i >> 1) % 2)]), noise]);
+      const zipTail = Buffer.concat([noise, jar.subarray(jar.length - 22 - (i % 22))]);
+      expect(() => [importedSymbols(noise), importedSymbols(elf), zipEntries(zipTail), jarManifest(zipTail), jarManifest(noise)]).not.toThrow();
+    }
+  });
+});
+
 describe('symbol-driven needs', () => {
   it('names gconv and the environment locales for a C program that imports iconv_open and setlocale', async () => {
     const ctx = sampleContext('c-text', { kept: ['/usr/local/bin/text'], env: { LANG: 'de_DE.UTF-8', LC_TIME: 'fr_FR.UTF-8' } });
@@ -339,6 +354,8 @@ describe('runtimes that load by name', () => {
     for (const p of [`${home}/conf`, `${home}/lib/security`, `${home}/lib/libawt.so`, `${home}/lib/libjavajpeg.so`, `${home}/lib/tzdb.dat`, '/etc/java-17-openjdk/security/java.security', '/etc/ssl/certs/java/cacerts']) expect(paths(out)).toContain(p);
     expect(reasonFor(out, `${home}/lib/libawt.so`)).toBe(`jvm runtime ${home} loads JNI libraries by name (System.loadLibrary)`);
     expect(paths(out)).not.toContain(`${home}/lib/ct.sym`);
+    // A java that is not in a JAVA_HOME (a launcher in /usr/bin) does not make /usr/lib a runtime's lib/.
+    expect(await runtimeLoadsByName(generated([{ name: 'usr/bin/java', mode: 0o755, data: '#!/bin/sh\n' }, { name: 'usr/lib/libfoo.so', data: '' }], { kept: new Set(['/usr/bin/java']) }))).toEqual([]);
   });
 
   it('PHP: extension= lines of its ini files; Ruby: enc/, rbconfig and gem specifications', async () => {

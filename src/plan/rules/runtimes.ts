@@ -25,6 +25,8 @@ export const RUNTIMES: Runtime[] = [
     recognise: /^(.*)\/(bin\/java|lib\/server\/libjvm\.so)$/,
     async loads(ctx, home) {
       const lib = joinPath(home, 'lib');
+      // Only a real JAVA_HOME (its class library in lib/modules, or rt.jar before Java 9); a /usr/bin/java launcher script is not one.
+      if (!ctx.tree.has(joinPath(lib, 'modules')) && !ctx.tree.has(joinPath(lib, 'rt.jar'))) return [];
       const inLib = children(ctx.tree, lib).filter((p) => ctx.tree.get(p)?.type !== 'dir' && !/\/(ct\.sym|src\.zip|classlist)$/.test(p));
       return [
         { path: joinPath(home, 'conf'), why: 'reads its configuration (java.security, logging, net) from conf/' },
