@@ -9,7 +9,7 @@ import { FileTree } from '../src/image/tree.js';
 import type { RuleContext } from '../src/plan/rules/context.js';
 import { header, type Spec } from './fixtures.js';
 
-const ROOT = join(import.meta.dirname, '..', 'fixtures', 'rules');
+const ROOT = new URL('../fixtures/rules', import.meta.url).pathname;
 
 /** A tree and its content from generated specs, the way test/plan.test.ts builds them. */
 export function treeOf(specs: Spec[]): { tree: FileTree; content: ContentSource } {
