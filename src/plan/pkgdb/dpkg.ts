@@ -1,0 +1,72 @@
+// dpkg's database: /var/lib/dpkg/status (Depends, Conffiles) with the file
+// lists in info/NAME[:ARCH].list, or distroless' status.d/NAME paragraphs with
+// status.d/NAME.md5sums as the file list.
+import { joinPath } from '../../image/tree.js';
+import { readTextAt, type RuleContext } from '../rules/context.js';
+import type { Package } from './index.js';
+
+type Source = Pick<RuleContext, 'tree' | 'content'>;
+
+/** RFC 822-style paragraphs (dpkg status, apk installed) → field maps; continuation lines join with '\n'. */
+export function paragraphs(text: string): Array<Map<string, string>> {
+  const out: Array<Map<string, string>> = [];
+  for (const block of text.split(/\n\s*\n/)) {
+    const fields = new Map<string, string>();
+    let last: string | undefined;
+    for (const line of block.split('\n')) {
+      if (/^[ \t]/.test(line) && last) fields.set(last, `${fields.get(last)}\n${line.trim()}`);
+      else {
+        const colon = line.indexOf(':');
+        if (colon <= 0) continue;
+        last = line.slice(0, colon);
+        fields.set(last, line.slice(colon + 1).trim());
+      }
+    }
+    if (fields.size > 0) out.push(fields);
+  }
+  return out;
+}
+
+/** Package names of a Depends-style field: every alternative, without versions or architectures. */
+export function dependencyNames(field: string | undefined): string[] {
+  if (!field) return [];
+  return field.split(/[,|]/).map((d) => d.trim().split(/[\s(:]/)[0]!).filter(Boolean);
+}
+
+function fromParagraph(fields: Map<string, string>, files: string[]): Package {
+  return {
+    manager: 'dpkg',
+    name: fields.get('Package')!,
+    version: fields.get('Version'),
+    files,
+    depends: [...dependencyNames(fields.get('Depends')), ...dependencyNames(fields.get('Pre-Depends'))],
+    conffiles: (fields.get('Conffiles') ?? '').split('\n').map((l) => l.trim().split(/\s+/)[0]!).filter((p) => p.startsWith('/')),
+  };
+}
+
+const listLines = (text: string | undefined): string[] => (text ?? '').split('\n').filter((l) => l.startsWith('/') && l !== '/.');
+
+export async function readDpkg(src: Source): Promise<Package[]> {
+  const packages: Package[] = [];
+  const status = await readTextAt(src, '/var/lib/dpkg/status');
+  if (status) {
+    const infoDir = '/var/lib/dpkg/info';
+    const lists = new Set(src.tree.children(infoDir).filter((n) => n.endsWith('.list')));
+    for (const fields of paragraphs(status)) {
+      const name = fields.get('Package');
+      if (!name || !/\binstalled$/.test(fields.get('Status') ?? '')) continue;
+      const arch = fields.get('Architecture');
+      const list = [`${name}:${arch}.list`, `${name}.list`].find((l) => lists.has(l));
+      packages.push(fromParagraph(fields, list ? listLines(await readTextAt(src, joinPath(infoDir, list))) : []));
+    }
+  }
+  const statusDir = '/var/lib/dpkg/status.d';
+  for (const name of src.tree.children(statusDir).filter((n) => !n.includes('.'))) {
+    const fields = paragraphs((await readTextAt(src, joinPath(statusDir, name))) ?? '')[0];
+    if (!fields?.get('Package')) continue;
+    const sums = (await readTextAt(src, joinPath(statusDir, `${name}.md5sums`))) ?? '';
+    const files = sums.split('\n').map((l) => l.replace(/^[0-9a-f]+\s+/, '').trim()).filter(Boolean).map((p) => `/${p}`);
+    packages.push(fromParagraph(fields, files));
+  }
+  return packages;
+}

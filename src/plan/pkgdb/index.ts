@@ -1,0 +1,135 @@
+// One index over every package database an image carries: dpkg, apk, pip,
+// npm and gems. Paths are indexed by where they really are in the image
+// (dpkg lists /lib/..., which a merged /usr holds under /usr/lib/...).
+import { baseName, type FileTree } from '../../image/tree.js';
+import type { RuleContext } from '../rules/context.js';
+import { readApk } from './apk.js';
+import { readDpkg } from './dpkg.js';
+import { readGem, readNpm, readPip } from './languages.js';
+
+export type Manager = 'dpkg' | 'apk' | 'pip' | 'npm' | 'gem';
+
+export interface Package {
+  manager: Manager;
+  name: string;
+  version?: string;
+  /** Paths as the database lists them (directories included). */
+  files: string[];
+  /** Names of the packages it depends on, same manager. */
+  depends: string[];
+  conffiles: string[];
+}
+
+/** Files a package ships for people, not for the program: docs, man pages, changelogs, licences. */
+const FOR_PEOPLE_DIR = /^\/usr\/share\/(doc|doc-base|man|info|lintian|bug|help|gtk-doc)\//;
+const FOR_PEOPLE_NAME = /^(changelog|changes|news|history|readme|license|licence|copying|copyright|authors|contributing|code_of_conduct)([._-][^/]*)?$/i;
+export const isForPeople = (path: string): boolean => FOR_PEOPLE_DIR.test(path) || FOR_PEOPLE_NAME.test(baseName(path));
+
+const LANGUAGE_RECORDS: Array<{ test: RegExp; read: (src: Pick<RuleContext, 'tree' | 'content'>, path: string) => Promise<Package | undefined> }> = [
+  { test: /\/(site|dist)-packages\/[^/]+\.dist-info$/, read: readPip },
+  { test: /(\/node_modules\/(@[^/]+\/)?[^/]+|^\/usr\/share\/nodejs\/(@[^/]+\/)?[^/]+)\/package\.json$/, read: readNpm },
+  { test: /\/specifications\/[^/]+\.gemspec$/, read: readGem },
+];
+
+export class PackageIndex {
+  private readonly owners = new Map<string, Package[]>();
+  private readonly byName = new Map<string, Package[]>();
+  private readonly realFiles = new Map<Package, string[]>();
+
+  constructor(readonly packages: Package[], private readonly tree: FileTree) {
+    for (const pkg of packages) {
+      const real: string[] = [];
+      for (const listed of pkg.files) {
+        const path = tree.resolve(listed, false).path;
+        if (!path || !tree.has(path)) continue;
+        real.push(path);
+        const owners = this.owners.get(path) ?? [];
+        if (!owners.includes(pkg)) owners.push(pkg);
+        this.owners.set(path, owners);
+      }
+      this.realFiles.set(pkg, real);
+      const named = this.byName.get(`${pkg.manager}:${pkg.name}`) ?? [];
+      this.byName.set(`${pkg.manager}:${pkg.name}`, [...named, pkg]);
+    }
+  }
+
+  /** Packages that list a path (its real path in the image). */
+  ownerOf(path: string): Package[] {
+    return this.owners.get(this.tree.resolve(path, false).path ?? path) ?? [];
+  }
+
+  find(manager: Manager, name: string): Package | undefined {
+    return this.byName.get(`${manager}:${name}`)?.[0];
+  }
+
+  /** Real paths of what a package installed that the image still has. */
+  filesOf(pkg: Package): string[] {
+    return this.realFiles.get(pkg) ?? [];
+  }
+
+  dependsOf(pkg: Package): Package[] {
+    return pkg.depends.map((d) => this.find(pkg.manager, d)).filter((p): p is Package => p !== undefined);
+  }
+
+  conffilesOf(pkg: Package): string[] {
+    return pkg.conffiles.map((c) => this.tree.resolve(c, false).path ?? c).filter((c) => this.tree.has(c));
+  }
+
+  /**
+   * What the program uses: installed files and symlinks to files, except docs, man pages,
+   * changelogs and licences. Directories are left out (a package lists /usr/lib), and so are
+   * symlinks to them (merged /usr turns a listed /lib into one).
+   */
+  libraryFiles(pkg: Package): string[] {
+    return this.filesOf(pkg).filter((p) => {
+      const type = this.tree.get(p)?.type;
+      const target = type === 'symlink' ? this.tree.resolve(p).path : undefined;
+      return (type === 'file' || (target !== undefined && this.tree.get(target)?.type !== 'dir')) && !isForPeople(p);
+    });
+  }
+
+  /**
+   * The package a directory belongs to: the only package that lists it, or the
+   * one that installed most of what packages put in it. Shared directories
+   * (/etc, /usr/lib/x86_64-linux-gnu) belong to none.
+   */
+  dirOwner(dir: string): Package | undefined {
+    const listing = this.ownerOf(dir);
+    if (listing.length === 1) return listing[0];
+    if (listing.length === 0) return undefined;
+    const counts = new Map<Package, number>();
+    let listed = 0;
+    for (const name of this.tree.children(dir)) {
+      const owners = this.owners.get(`${dir === '/' ? '' : dir}/${name}`) ?? [];
+      if (owners.length > 0) listed++;
+      for (const o of owners) counts.set(o, (counts.get(o) ?? 0) + 1);
+    }
+    const [best, n] = [...counts].sort((a, b) => b[1] - a[1])[0] ?? [];
+    return best && listing.includes(best) && n! * 2 > listed ? best : undefined;
+  }
+
+  /** Whether any package lists the path. */
+  isListed(path: string): boolean {
+    return this.ownerOf(path).length > 0;
+  }
+}
+
+/** Reads every package database in the image into one index. */
+export async function readPackageIndex(src: Pick<RuleContext, 'tree' | 'content'>): Promise<PackageIndex> {
+  const packages = [...(await readDpkg(src)), ...(await readApk(src))];
+  for (const path of src.tree.paths()) {
+    const record = LANGUAGE_RECORDS.find((r) => r.test.test(path));
+    const pkg = record ? await record.read(src, path) : undefined;
+    if (pkg) packages.push(pkg);
+  }
+  return new PackageIndex(packages, src.tree);
+}
+
+const indexes = new WeakMap<FileTree, Promise<PackageIndex>>();
+
+/** The image's package index, read once per file tree however many rules ask. */
+export function packageIndexOf(src: Pick<RuleContext, 'tree' | 'content'>): Promise<PackageIndex> {
+  let index = indexes.get(src.tree);
+  if (!index) indexes.set(src.tree, (index = readPackageIndex(src)));
+  return index;
+}

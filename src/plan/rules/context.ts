@@ -1,0 +1,76 @@
+// What every keep rule gets and gives: a read-only view of the image and the
+// kept set in, "keep requests" out. The caller keeps each requested path
+// (directories whole, following symlinks) and then the ELF closure of it.
+import type { ContentSource } from '../../image/content.js';
+import { joinPath, parentOf, type FileEntry, type FileTree } from '../../image/tree.js';
+
+export interface RuleContext {
+  tree: FileTree;
+  content: ContentSource;
+  /** The image's environment (PATH, LANG, JAVA_HOME...). */
+  env: Map<string, string>;
+  /** The runtime user as the config or a --user override names it ("app", "1002:1002", ""). */
+  user: string;
+  /** The image's VOLUME directories. */
+  volumes?: readonly string[];
+  /** Paths kept so far (real paths, as the plan stores them). */
+  kept: ReadonlySet<string>;
+  /** Paths the app touched while traced; without it, every kept path counts as touched. */
+  traced?: ReadonlySet<string>;
+}
+
+export interface KeepRequest {
+  path: string;
+  reason: string;
+}
+
+export type KeepRule = (ctx: RuleContext) => Promise<KeepRequest[]>;
+
+/** The regular file a path names, after symlinks. */
+export function fileAt(tree: FileTree, path: string): FileEntry | undefined {
+  const real = tree.resolve(path).path;
+  const entry = real ? tree.get(real) : undefined;
+  return entry?.type === 'file' ? entry : undefined;
+}
+
+/** Bytes of the file a path names (up to `limit`), or undefined when there is none. */
+export async function readFileAt(ctx: Pick<RuleContext, 'tree' | 'content'>, path: string, limit?: number): Promise<Buffer | undefined> {
+  const entry = fileAt(ctx.tree, path);
+  return entry ? ctx.content.read(entry, limit) : undefined;
+}
+
+export async function readTextAt(ctx: Pick<RuleContext, 'tree' | 'content'>, path: string): Promise<string | undefined> {
+  return (await readFileAt(ctx, path))?.toString('latin1');
+}
+
+/** Resolves a relative or absolute path against a directory, lexically ('..' stops at the root). */
+export function resolvePath(dir: string, path: string): string {
+  let out = path.startsWith('/') ? '/' : dir;
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    out = part === '..' ? parentOf(out) : joinPath(out, part);
+  }
+  return out;
+}
+
+/** Directories of a PATH-like variable, with a default when it is unset. */
+export function searchPath(env: Map<string, string>, name = 'PATH', fallback = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'): string[] {
+  return (env.get(name) ?? fallback).split(':').filter((d) => d.startsWith('/'));
+}
+
+/** The first executable regular file named `command` on the directories given. */
+export function findOnPath(tree: FileTree, dirs: readonly string[], command: string): string | undefined {
+  for (const dir of dirs) {
+    const candidate = joinPath(dir, command);
+    const entry = fileAt(tree, candidate);
+    if (entry && (entry.mode & 0o111) !== 0) return candidate;
+  }
+  return undefined;
+}
+
+/** Keep requests without repeated paths (the first reason wins), in a stable order. */
+export function dedupe(requests: Iterable<KeepRequest>): KeepRequest[] {
+  const seen = new Map<string, KeepRequest>();
+  for (const r of requests) if (!seen.has(r.path)) seen.set(r.path, r);
+  return [...seen.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}

@@ -1,0 +1,63 @@
+// 12.3: plugin directories. A kept shared object that nothing names in
+// DT_NEEDED, in a directory the loader does not search, was dlopen()ed by path
+// from a directory of plugins (gconv modules, ImageMagick coders, SASL, PAM,
+// PHP and Perl XS extensions...). Its siblings are loaded the same way for
+// other inputs, so they are kept too. Derived from the image, not from names.
+import { showPath } from '../../errors.js';
+import { baseName, joinPath, parentOf } from '../../image/tree.js';
+import { isElf, parseElf } from '../elf.js';
+import { globToRegExp } from '../glob.js';
+import { dedupe, readTextAt, type KeepRequest, type RuleContext } from './context.js';
+
+const SHARED_OBJECT = /\.so(\.[0-9]+)*$/;
+/** libtool's descriptors beside plugins: ltdl-based loaders (ImageMagick) open a plugin through its .la file. */
+const PLUGIN_COMPANION = /\.la$/;
+const DEFAULT_LOADER_DIRS = ['/lib', '/usr/lib', '/lib64', '/usr/lib64'];
+
+/** Directories ld.so searches: /etc/ld.so.conf (with includes), LD_LIBRARY_PATH and the defaults. */
+export async function loaderDirs(ctx: Pick<RuleContext, 'tree' | 'content' | 'env'>): Promise<Set<string>> {
+  const dirs = new Set<string>([...DEFAULT_LOADER_DIRS, ...(ctx.env.get('LD_LIBRARY_PATH') ?? '').split(':').filter(Boolean)]);
+  const read = async (file: string, depth: number): Promise<void> => {
+    const text = depth < 8 ? await readTextAt(ctx, file) : undefined;
+    for (const raw of (text ?? '').split('\n')) {
+      const line = raw.replace(/#.*/, '').trim();
+      const include = /^include\s+(.+)$/.exec(line);
+      if (!include) {
+        if (line.startsWith('/')) dirs.add(line);
+        continue;
+      }
+      const pattern = include[1]!.startsWith('/') ? include[1]! : joinPath(parentOf(file), include[1]!);
+      const re = globToRegExp(pattern);
+      for (const name of ctx.tree.children(parentOf(pattern))) if (re.test(joinPath(parentOf(pattern), name))) await read(joinPath(parentOf(pattern), name), depth + 1);
+    }
+  };
+  await read('/etc/ld.so.conf', 0);
+  return new Set([...dirs].map((d) => ctx.tree.resolve(d).path ?? d));
+}
+
+export async function pluginSiblings(ctx: RuleContext): Promise<KeepRequest[]> {
+  const searched = await loaderDirs(ctx);
+  // Sonames and file names every kept ELF file asks the loader for.
+  const needed = new Set<string>();
+  const keptObjects: string[] = [];
+  for (const path of ctx.kept) {
+    const entry = ctx.tree.get(path);
+    if (entry?.type !== 'file' || !isElf(await ctx.content.read(entry, 4))) continue;
+    for (const name of parseElf(await ctx.content.read(entry))?.needed ?? []) needed.add(name);
+    if (SHARED_OBJECT.test(path)) keptObjects.push(path);
+  }
+  const out: KeepRequest[] = [];
+  const done = new Set<string>();
+  for (const plugin of keptObjects) {
+    const dir = parentOf(plugin);
+    if (done.has(dir) || searched.has(dir) || needed.has(baseName(plugin))) continue;
+    const siblings = ctx.tree.children(dir).filter((n) => SHARED_OBJECT.test(n) && ctx.tree.get(joinPath(dir, n))?.type !== 'dir');
+    if (siblings.length < 2 || siblings.some((n) => needed.has(n))) continue;
+    done.add(dir);
+    const reason = `plugin beside ${showPath(plugin)}, which was loaded by path from ${showPath(dir)}`;
+    for (const name of ctx.tree.children(dir)) {
+      if (SHARED_OBJECT.test(name) || PLUGIN_COMPANION.test(name)) out.push({ path: joinPath(dir, name), reason });
+    }
+  }
+  return dedupe(out);
+}

@@ -1,0 +1,57 @@
+// 12.1: symbol-driven needs. A kept ELF file (a program, a library, or an
+// interpreter's native module such as PHP's iconv.so) that imports iconv_open
+// will load gconv modules later, whatever the probe exercised. The needs are
+// named after the packs that satisfy them.
+import { showPath } from '../../errors.js';
+import { isElf } from '../elf.js';
+import { importedSymbols } from '../elf-symbols.js';
+import type { RuleContext } from './context.js';
+
+export type NeedName = 'gconv' | 'locales' | 'nss' | 'passwd' | 'certs';
+
+export interface Need {
+  /** The pack that satisfies it. */
+  need: NeedName;
+  reason: string;
+  /** For locales: the locales the environment names, plus C.UTF-8. */
+  locales?: string[];
+}
+
+/** Imported symbol → what the importer will need at run time. */
+export const SYMBOL_NEEDS: Array<{ symbols: RegExp; need: NeedName }> = [
+  { symbols: /^iconv_open$/, need: 'gconv' },
+  { symbols: /^(setlocale|newlocale)$/, need: 'locales' },
+  { symbols: /^(getaddrinfo|gethostbyname\w*|gethostbyaddr\w*)$/, need: 'nss' },
+  { symbols: /^(getpw\w+|getgr\w+|initgroups)$/, need: 'passwd' },
+  // TLS libraries' entry points: a TLS client or server checks peers against the trust store.
+  { symbols: /^(SSL_CTX_new|gnutls_certificate_allocate_credentials|mbedtls_ssl_setup|wolfSSL_CTX_new|NSS_Init\w*)$/, need: 'certs' },
+];
+
+/** Locales the environment names (LANG, LC_*, LANGUAGE), always with C.UTF-8. */
+export function localesNamed(env: Map<string, string>): string[] {
+  const names = new Set<string>(['C.UTF-8']);
+  for (const [key, value] of env) {
+    if (key === 'LANG' || key.startsWith('LC_')) names.add(value);
+    else if (key === 'LANGUAGE') for (const v of value.split(':')) names.add(v);
+  }
+  return [...names].filter((n) => n && n !== 'C' && n !== 'POSIX');
+}
+
+/** The needs of every kept ELF file, one per need with the first importer as the reason. */
+export async function symbolNeeds(ctx: RuleContext): Promise<Need[]> {
+  const found = new Map<NeedName, Need>();
+  const seenInodes = new Set<number>();
+  for (const path of [...ctx.kept].sort()) {
+    const entry = ctx.tree.get(path);
+    if (entry?.type !== 'file' || seenInodes.has(entry.inode) || !isElf(await ctx.content.read(entry, 4))) continue;
+    seenInodes.add(entry.inode);
+    for (const symbol of importedSymbols(await ctx.content.read(entry))) {
+      for (const { symbols, need } of SYMBOL_NEEDS) {
+        if (found.has(need) || !symbols.test(symbol)) continue;
+        found.set(need, { need, reason: `${showPath(path)} imports ${symbol}`, ...(need === 'locales' ? { locales: localesNamed(ctx.env) } : {}) });
+      }
+    }
+    if (found.size === SYMBOL_NEEDS.length) break;
+  }
+  return [...found.values()].sort((a, b) => a.need.localeCompare(b.need));
+}
