@@ -5,42 +5,49 @@ import { compareResults, type Comparison } from './compare.js';
 import type { Engine } from './engine.js';
 import { SlimError, showPath } from './errors.js';
 import { runHostCommand } from './drivers/commands.js';
-import type { HttpProbe, ProbeResult } from './drivers/http.js';
+import type { HttpProbe } from './drivers/http.js';
+import { answered, type ProbeResult } from './drivers/result.js';
 import { flatten } from './image/archive.js';
 import { imageContent } from './image/content.js';
 import { checkImageRef, readImage, requireImage, splitTag } from './image/read.js';
-import { parseAllowlist, type Rule } from './plan/allowlist.js';
-import type { Language } from './plan/languages.js';
-import { planKeep, type KeepPlan } from './plan/plan.js';
+import { planKeep, type KeepPlan, type PlanOptions } from './plan/plan.js';
 import { rebuild } from './rebuild.js';
-import { ProbeRefusedError, runWithProbes, type ContinueAfter, type Probes, type RunEvent } from './run.js';
+import type { OutputTarget } from './output/outputs.js';
+import { ProbeRefusedError, runWithProbes, type ContinueAfter, type Probes, type RunEvent, type RunOptions } from './run.js';
 import type { Cleanup } from './session.js';
-import { mergeAllowlist, readTextIfExists, suggest, writeAllowlist, type Suggestion } from './tune.js';
+import { addSuggestions, suggest, tuneAllowlist, type Suggestion, type TuneAllowlist } from './tune.js';
 import { traceToJson, type ProbeKind, type Trace } from './trace/trace.js';
+
+/** The trace run as the user asked for it: everything a run takes but its role, with auto for the tracer. */
+export type TraceRunOptions = Omit<RunOptions, 'tracer' | 'role' | 'tolerateExit' | 'afterProbes' | 'stopTimeoutSeconds'> & { tracer: ProbeKind | 'auto' };
+
+/** What the user decides about the keep plan; the rest of PlanOptions comes from the image. */
+export type KeepOptions = Pick<PlanOptions, 'rules' | 'includePacks' | 'excludePacks' | 'languages' | 'appDirs'>;
+
+export interface VerifyOptions {
+  /** More probes for verification only (--verify-probe-file). */
+  probes: HttpProbe[];
+  /** The user's own test command, run on the host against the slim container. */
+  cmd?: string;
+}
+
+export interface TuneOptions {
+  /** Extra rounds that add what the slim image missed, when it diverges (--tune N). */
+  rounds: number;
+  /** The allowlist tuning starts from and adds to (its file is the CLI's business). */
+  allowlist: TuneAllowlist;
+}
 
 export interface BuildOptions {
   image: string;
   tag?: string;
-  probe: ProbeKind | 'auto';
-  probes: Probes;
-  readyTimeoutMs: number;
-  continueAfter: ContinueAfter;
-  rules: Rule[];
-  includePacks: string[];
-  excludePacks: string[];
-  languages: Set<Language>;
-  appDirs: boolean;
-  verify: boolean;
-  /** More probes for verification only (--verify-probe-file). */
-  verifyProbes: HttpProbe[];
-  /** The user's own test command, run on the host against the slim container. */
-  verifyCmd?: string;
-  /** Extra rounds that add what the slim image missed, when it diverges (--tune N). */
-  tune: number;
-  /** Where tuning writes its suggestions (an allowlist users commit). */
-  allowlistFile?: string;
-  /** Simulates an engine that refuses the tracer's capability (tests). */
-  grantCapability?: boolean;
+  run: TraceRunOptions;
+  plan: KeepOptions;
+  /** false: --no-verify. */
+  verify: VerifyOptions | false;
+  tune?: TuneOptions;
+  /** Where the slim image goes (default: loaded into the engine under the tag). */
+  outputs?: OutputTarget[];
 }
 
 export type Stage = 'trace' | 'read' | 'plan' | 'rebuild' | 'verify' | 'tune';
@@ -66,6 +73,10 @@ export interface BuildResult {
   rounds: TuneRound[];
   /** What the slim image still misses, when it diverges. */
   suggestions: Suggestion[];
+  /** The tuning allowlist after the last round, when tuning added to it. */
+  allowlist?: TuneAllowlist;
+  /** Where the slim image was written ("docker app.slim:latest", "oci:DIR", ...). */
+  written: string[];
   /** The image's environment (redacted in the report). */
   env: string[];
   /** Odd layer contents found while flattening. */
@@ -79,15 +90,31 @@ export interface TuneRound {
   total: number;
 }
 
+/** The allowlist file tuning writes unless told otherwise. */
+export const DEFAULT_ALLOWLIST = 'slim.allow';
+
 export const defaultSlimTag = (image: string): string => {
   const { repo, tag } = splitTag(image);
   return `${repo}.slim:${tag}`;
 };
 
 /** Probes that verification sends: exactly what the trace run sent (crawled pages included), plus verify-only ones. */
-function verificationProbes(results: ProbeResult[], opts: BuildOptions): Probes {
+function verificationProbes(results: ProbeResult[], opts: BuildOptions, verify: VerifyOptions): Probes {
   const sent = results.flatMap((r) => (r.probe ? [r.probe] : []));
-  return { http: [...sent, ...opts.verifyProbes], exec: opts.probes.exec, hostExec: opts.probes.hostExec, defaultHttp: false };
+  return { http: [...sent, ...verify.probes], exec: opts.run.probes.exec, hostExec: opts.run.probes.hostExec, defaultHttp: false };
+}
+
+const NOTHING_VERIFIED = 'add a probe the app answers: --http-probe PATH (with --http-probe-port for an image that exposes no port), --exec CMD, --host-exec CMD or --verify-cmd CMD; or skip verification with --no-verify';
+
+const DEFAULT_OUTPUTS: OutputTarget[] = [{ kind: 'docker' }];
+
+/** Options that contradict each other, found before the engine is asked anything. */
+export function checkBuildOptions(opts: BuildOptions): void {
+  if (opts.tag) checkImageRef(opts.tag);
+  if ((opts.tune?.rounds ?? 0) > 0 && !opts.verify) throw new SlimError('--tune needs verification, and --no-verify turns it off', { kind: 'usage', hint: 'drop one of --tune and --no-verify' });
+  if (opts.verify && !(opts.outputs ?? DEFAULT_OUTPUTS).some((o) => o.kind === 'docker')) {
+    throw new SlimError('verification runs the slim image in the engine, and no --output loads it there', { kind: 'usage', hint: 'add --output docker, or skip verification with --no-verify' });
+  }
 }
 
 export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup, onEvent: (e: BuildEvent) => void = () => {}): Promise<BuildResult> {
@@ -100,26 +127,26 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
     onEvent({ stage, state: 'done', detail: detail?.(result) });
     return result;
   };
-  if (opts.tag) checkImageRef(opts.tag);
-  if (opts.tune > 0 && !opts.verify) throw new SlimError('--tune needs verification, and --no-verify turns it off', { kind: 'usage', hint: 'drop one of --tune and --no-verify' });
+  checkBuildOptions(opts);
+  const verify = opts.verify;
+  const tuneRounds = opts.tune?.rounds ?? 0;
+  const outputs = opts.outputs ?? DEFAULT_OUTPUTS;
   const source = await requireImage(engine, opts.image);
   const tag = opts.tag ?? defaultSlimTag(opts.image);
   if (tag === opts.image || source.repoTags.includes(tag)) {
     throw new SlimError(`--tag ${tag} names the original image; slim never overwrites it`, { kind: 'usage', hint: 'choose another --tag' });
   }
 
-  const runOpts = (tracer: ProbeKind) => ({
-    tracer, probes: opts.probes, readyTimeoutMs: opts.readyTimeoutMs, continueAfter: opts.continueAfter, role: 'trace', grantCapability: opts.grantCapability,
-  });
   const onRun = (event: RunEvent) => onEvent({ stage: 'run', event });
+  const traceWith = async (tracer: ProbeKind) => runWithProbes(engine, source.id, { ...opts.run, tracer, role: 'trace' }, cleanup, onRun);
   const traced = await timed('trace', async () => {
-    const first: ProbeKind = opts.probe === 'auto' ? 'fanotify' : opts.probe;
+    const first: ProbeKind = opts.run.tracer === 'auto' ? 'fanotify' : opts.run.tracer;
     try {
-      return { probe: first, run: await runWithProbes(engine, source.id, runOpts(first), cleanup, onRun) };
+      return { probe: first, run: await traceWith(first) };
     } catch (err) {
-      if (!(err instanceof ProbeRefusedError) || opts.probe !== 'auto') throw err;
+      if (!(err instanceof ProbeRefusedError) || opts.run.tracer !== 'auto') throw err;
       onEvent({ stage: 'notice', message: 'the engine refused CAP_SYS_ADMIN (rootless?): fanotify is unavailable, tracing with strace instead (slower)' });
-      return { probe: 'strace' as ProbeKind, run: await runWithProbes(engine, source.id, runOpts('strace'), cleanup, onRun) };
+      return { probe: 'strace' as ProbeKind, run: await traceWith('strace') };
     }
   }, (t) => `${t.run.trace!.paths.size} paths with ${t.probe}`);
   const trace = traced.run.trace!;
@@ -131,55 +158,68 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
       hint: 'check the probe paths and ports (--http-probe, --http-probe-port), raise --ready-timeout, or set expectStatus in --http-probe-file for a deliberate error page',
     });
   }
+  const verifyProbes = verify ? verificationProbes(traced.run.results, opts, verify) : undefined;
+  // Checked before the slim image is written: a proof with nothing in it proves nothing.
+  if (verify && verifyProbes!.http.length + verifyProbes!.exec.length + verifyProbes!.hostExec.length === 0 && !verify.cmd) {
+    throw new SlimError(`nothing was verified: no probe reached ${opts.image} (it exposes no port, and no command was given)`, { hint: NOTHING_VERIFIED });
+  }
 
   const image = cleanup.add(await timed('read', () => readImage(engine, source.id, cleanup.signal)));
   try {
     const tree = await timed('read', () => flatten(image));
     for (const warning of tree.warnings) onEvent({ stage: 'notice', message: warning });
     const config = image.config.config ?? {};
+    const fromImage = {
+      entrypoint: [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])],
+      env: config.Env ?? [],
+      workdir: config.WorkingDir ?? '',
+      user: config.User ?? '',
+      volumes: Object.keys(config.Volumes ?? {}),
+    };
     await using content = imageContent(image);
-    const verifyProbes = verificationProbes(traced.run.results, opts);
-    const verifyCmd = opts.verifyCmd;
+    const verifyCmd = verify ? verify.cmd : undefined;
     const verifyRun = {
-      tracer: 'none' as const, probes: verifyProbes, readyTimeoutMs: opts.readyTimeoutMs, continueAfter: { kind: 'probe' } as ContinueAfter,
+      tracer: 'none' as const, probes: verifyProbes!, readyTimeoutMs: opts.run.readyTimeoutMs, continueAfter: { kind: 'probe' } as ContinueAfter,
       afterProbes: verifyCmd ? async (env: Record<string, string>) => [await runHostCommand(verifyCmd, env)] : undefined,
     };
     // The original does not change between rounds: its answers are taken once.
     let originalAnswers: ProbeResult[] | undefined;
 
     const rounds: TuneRound[] = [];
-    let rules = opts.rules;
-    let includePacks = opts.includePacks;
+    // The tuning allowlist counts from round 1: what earlier runs added is kept now.
+    let allowlist = opts.tune?.allowlist;
     let added: Suggestion[] = [];
     for (let round = 1; ; round++) {
-      const plan = await timed('plan', () => planKeep(tree, trace, {
-        entrypoint: [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])],
-        env: config.Env ?? [],
-        workdir: config.WorkingDir ?? '',
-        user: config.User ?? '',
-        volumes: Object.keys(config.Volumes ?? {}),
-        rules,
-        includePacks,
-        excludePacks: opts.excludePacks,
-        languages: opts.languages,
-        appDirs: opts.appDirs,
-      }, content), (p) => `${p.paths.size} of ${tree.size} paths kept`);
+      const keep = {
+        ...opts.plan,
+        rules: [...opts.plan.rules, ...(allowlist?.rules ?? [])],
+        includePacks: [...new Set([...opts.plan.includePacks, ...(allowlist?.packs ?? [])])],
+      };
+      const plan = await timed('plan', () => planKeep(tree, trace, { ...fromImage, ...keep }, content), (p) => `${p.paths.size} of ${tree.size} paths kept`);
       if (round === 1) {
         for (const warning of plan.warnings) onEvent({ stage: 'notice', message: warning });
         for (const u of plan.unresolved) onEvent({ stage: 'notice', message: `unresolved library ${u.library} needed by ${showPath(u.neededBy)}` });
       }
-      const rebuilt = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, tree, plan.paths.keys(), tag, cleanup.signal), (r) => `${tag} (${r.id.slice(7, 19)})`);
-      const slimInfo = await engine.inspectImage(rebuilt.id);
+      const rebuilt = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, tree, plan.paths.keys(), tag, outputs, cleanup.signal), (r) => `${r.written.join(', ')} (${r.id.slice(7, 19)})`);
+      const slimInfo = rebuilt.loaded ? await engine.inspectImage(rebuilt.id) : undefined;
       const result: BuildResult = {
         image: opts.image, tag, id: rebuilt.id, probe: traced.probe,
         original: { size: source.size, files: tree.size },
         slim: { size: slimInfo?.size ?? rebuilt.layerBytes, files: rebuilt.files },
         plan, trace, probeResults: traced.run.results, seconds, rounds, suggestions: [], env: config.Env ?? [], imageWarnings: tree.warnings,
+        written: rebuilt.written,
+        allowlist: added.length ? allowlist : undefined,
       };
-      if (!opts.verify) return result;
+      if (!verify) return result;
 
       const verification = await timed('verify', async () => {
         originalAnswers ??= (await runWithProbes(engine, source.id, { ...verifyRun, role: 'verify-original' }, cleanup, onRun)).results;
+        const unanswered = originalAnswers.find((r) => !answered(r));
+        if (unanswered) {
+          throw new SlimError(`verifying: ${unanswered.name} got no answer from the original image (${unanswered.error ?? `status ${unanswered.status}`}), so there is nothing to compare the slim image's answer with`, {
+            hint: 'fix or drop that probe (--http-probe, --verify-probe-file, --exec, --host-exec, --verify-cmd), or raise --ready-timeout',
+          });
+        }
         const slim = await runWithProbes(engine, rebuilt.id, { ...verifyRun, role: 'verify-slim' }, cleanup, onRun)
           .then((r) => r.results)
           .catch((err: Error) => originalAnswers!.map((o) => ({ ...o, status: 0, size: 0, digest: '', ok: false, excerpt: '', error: `the slim image did not run: ${err.message.split('\n')[0]}` })));
@@ -192,18 +232,13 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
       // What did the slim image look for and not find? strace on the slim image, same probes.
       const diverging = verification.rows.filter((r) => r.verdict !== 'same').map((r) => r.name);
       const tuneTrace = await timed('tune', async () => (await runWithProbes(engine, rebuilt.id, { ...verifyRun, tracer: 'strace', role: 'tune', tolerateExit: true }, cleanup, onRun)).trace!);
-      result.suggestions = suggest(tree, tuneTrace, new Set(plan.paths.keys()), opts.languages, diverging);
-      if (round > opts.tune || result.suggestions.length === 0) return result;
+      result.suggestions = suggest(tree, tuneTrace, new Set(plan.paths.keys()), opts.plan.languages, diverging);
+      if (round > tuneRounds || result.suggestions.length === 0) return result;
 
-      const file = opts.allowlistFile;
-      const existing = file ? await readTextIfExists(file) : '';
-      const merged = mergeAllowlist(existing, result.suggestions, file ?? 'suggestions');
-      if (merged.added.length === 0) return result;
-      if (file) await writeAllowlist(file, merged.text);
-      added = merged.added;
-      const list = parseAllowlist(merged.text, file ?? 'suggestions');
-      rules = [...opts.rules, ...list.rules];
-      includePacks = [...new Set([...opts.includePacks, ...list.packs])];
+      const next = addSuggestions(allowlist ?? tuneAllowlist(DEFAULT_ALLOWLIST, ''), result.suggestions);
+      if (next.added.length === 0) return result;
+      allowlist = next.list;
+      added = next.added;
       onEvent({ stage: 'notice', message: `round ${round + 1}: adding ${added.map((a) => a.line).join(', ')}` });
     }
   } finally {

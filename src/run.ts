@@ -10,7 +10,8 @@ import type { Container, Engine, ImageSummary } from './engine.js';
 import { SlimError } from './errors.js';
 import { requireImage } from './image/read.js';
 import { addressEnv, runExecProbe, runHostCommand } from './drivers/commands.js';
-import { fetchWithin, runHttpProbes, type CrawlOptions, type HttpProbe, type ProbeResult } from './drivers/http.js';
+import { fetchWithin, runHttpProbes, type CrawlOptions, type HttpProbe } from './drivers/http.js';
+import type { ProbeResult } from './drivers/result.js';
 import type { Cleanup } from './session.js';
 import { parseFanotifyRecord, parseStrace, type ProbeKind, type Trace } from './trace/trace.js';
 

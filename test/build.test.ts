@@ -27,7 +27,7 @@ describe('slim build', () => {
   for (const sample of SAMPLES) {
     it(`slims ${sample.name} into an image that passes its whole functional check`, async () => {
       const dir = await tempDir();
-      const tag = `slim-test/${sample.name}:slim`;
+      const tag = `slim-test/shell-${sample.name}:slim`;
       made.push(tag);
       const run = await cli(['build', `slim-samples/${sample.name}:latest`, '--tag', tag], { cwd: dir });
       expect(run.code, run.stderr + run.stdout).toBe(0);
@@ -54,7 +54,7 @@ describe('slim build', () => {
 
 describe('bad input', () => {
   it('names a missing image and what to do', async () => {
-    const run = await cli(['build', 'slim-test/no-such-image:1']);
+    const run = await cli(['build', 'slim-test/shell-no-such-image:1']);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/no such image/);
     expect(run.stderr).toMatch(/hint: build or load it first/);

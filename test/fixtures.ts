@@ -1,7 +1,7 @@
 // Generated fixtures: layer tars and image archives built in code, so that
 // nasty inputs (whiteouts, hard links, odd names, xattrs) are exact and reviewable.
 import { createHash } from 'node:crypto';
-import { mkdtemp, open, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tar from 'tar-stream';
@@ -15,8 +15,18 @@ export const header = (spec: Spec): TarHeader => ({
   size: spec.data === undefined ? 0 : Buffer.from(spec.data).length,
 });
 
+const tempDirs = new Set<string>();
+
+/** A fresh directory, removed when the test file is done (test/temp-cleanup.ts). */
 export async function tempDir(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'slim-test-'));
+  const dir = await mkdtemp(join(tmpdir(), 'slim-test-'));
+  tempDirs.add(dir);
+  return dir;
+}
+
+export async function removeTempDirs(): Promise<void> {
+  for (const dir of tempDirs) await rm(dir, { recursive: true, force: true });
+  tempDirs.clear();
 }
 
 /** Writes a layer tar with our codec; returns the file path. */

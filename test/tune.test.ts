@@ -6,8 +6,8 @@ import { cli, removeImage, sampleCheck, slimContainers } from './engine-helpers.
 import { tempDir } from './fixtures.js';
 
 const ORIGINAL = 'slim-samples/django-site:latest';
-const NARROW = 'slim-test/django-narrow:slim';
-const TUNED = 'slim-test/django-tuned:slim';
+const NARROW = 'slim-test/shell-django-narrow:slim';
+const TUNED = 'slim-test/shell-django-tuned:slim';
 
 /** Pages the trace run never sees: a link-only page, a form POST (with its CSRF token), the 404 page. */
 const VERIFY_PROBES = [

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { Container } from '../engine.js';
-import type { ProbeResult } from './http.js';
+import type { ProbeResult } from './result.js';
 
 const SHELL_SYNTAX = /[|&;<>()$`*?[\]{}~!"'\\]/;
 
