@@ -284,6 +284,7 @@ async function runBuild(image: string, flags: BuildFlags): Promise<void> {
       ['files', String(result.original.files), String(result.slim.files)],
     ]);
     console.log(`reduction: ${((1 - result.slim.size / result.original.size) * 100).toFixed(1)}% (${(result.original.size / result.slim.size).toFixed(1)}x smaller), traced with ${result.probe}`);
+    console.log(`written: ${result.written.join(', ')}`);
     const sent = result.probeResults.filter((r) => r.ok).length;
     console.log(`probes answered by the original: ${sent}/${result.probeResults.length}`);
     if (result.verification) {
