@@ -3,7 +3,8 @@
 import { writeFile } from 'node:fs/promises';
 import { compareResults, type Comparison } from './compare.js';
 import type { Engine } from './engine.js';
-import { SlimError, showPath } from './errors.js';
+import { SlimError } from './errors.js';
+import { showPath } from './paths.js';
 import { runHostCommand } from './drivers/commands.js';
 import type { HttpProbe } from './drivers/http.js';
 import { answered, type ProbeResult } from './drivers/result.js';

@@ -1,5 +1,6 @@
 // slim as a library: each stage of the pipeline is a module; the CLI is a thin layer over them.
 export * from './errors.js';
+export * from './paths.js';
 export * from './engine.js';
 export * from './session.js';
 export * from './image/archive.js';

@@ -2,8 +2,8 @@
 // has it, becomes allowlist suggestions at the right granularity (a pack, a
 // language package, or the exact path), merged into the text of a file users
 // commit. Pure: the CLI reads and writes the file.
-import { bytePath, showPath } from './errors.js';
-import { parentOf, type FileTree } from './image/tree.js';
+import type { FileTree } from './image/tree.js';
+import { bytePath, parentOf, showPath } from './paths.js';
 import { parseAllowlist, type Allowlist } from './plan/allowlist.js';
 import { escapeControl, hasControl } from './quote.js';
 import { globToRegExp } from './plan/glob.js';

@@ -1,6 +1,7 @@
 // Language awareness: lazily imported modules, templates and data files are
 // where slimming breaks, so a package the app touched is kept whole.
-import { baseName, parentOf, type FileTree } from '../image/tree.js';
+import type { FileTree } from '../image/tree.js';
+import { baseName, parentOf } from '../paths.js';
 
 export type Language = 'python' | 'node' | 'ruby';
 export const LANGUAGES: Language[] = ['python', 'node', 'ruby'];

@@ -1,9 +1,9 @@
 // The keep plan: from (file tree, trace, options) to every path the slim image
 // keeps, each with the reasons it is kept. It reads file contents (ELF headers,
 // shebangs, configs) through a ContentSource and changes nothing.
-import { showPath } from '../errors.js';
 import type { ContentSource } from '../image/content.js';
-import { ancestors, joinPath, parentOf, type FileEntry, type FileTree } from '../image/tree.js';
+import type { FileEntry, FileTree } from '../image/tree.js';
+import { ancestors, joinPath, parentOf, showPath } from '../paths.js';
 import type { Trace } from '../trace/trace.js';
 import type { Rule } from './allowlist.js';
 import { expandOrigin, isElf, parseElf, type ElfInfo } from './elf.js';

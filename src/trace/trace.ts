@@ -1,7 +1,7 @@
 // The trace: what the app touched, as plain data, from either probe.
 // Paths are absolute byte strings as the app named them (symlinks unresolved).
 import { SlimError } from '../errors.js';
-import { joinPath } from '../image/tree.js';
+import { joinPath } from '../paths.js';
 
 export type Op = 'open' | 'exec' | 'write' | 'stat' | 'readdir' | 'readlink' | 'missing';
 export type ProbeKind = 'fanotify' | 'strace';
