@@ -20,7 +20,7 @@ export interface RebuildResult {
   loaded: boolean;
 }
 
-export async function rebuild(engine: Engine, image: Image, tree: FileTree, keep: Iterable<string>, tag: string, outputs: OutputTarget[], signal?: AbortSignal): Promise<RebuildResult> {
+export async function rebuild(engine: Engine, image: Image, tree: FileTree, keep: Iterable<string>, tag: string, outputs: OutputTarget[] = [{ kind: 'docker' }], signal?: AbortSignal): Promise<RebuildResult> {
   checkImageRef(tag);
   const entries = layerEntries(tree, keep);
   let result: Omit<RebuildResult, 'written' | 'loaded'> | undefined;
