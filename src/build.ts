@@ -255,7 +255,7 @@ export function buildReport(result: BuildResult): object {
   return {
     format: 'slim-report/1',
     image: result.image,
-    slimImage: { tag: result.tag, id: result.id },
+    slimImage: { tag: result.tag, id: result.id, written: result.written },
     probe: result.probe,
     sizes: { original: result.original, slim: result.slim, reduction: 1 - result.slim.size / result.original.size },
     seconds: result.seconds,

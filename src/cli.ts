@@ -17,7 +17,7 @@ import { parseRule, readAllowlist, type Rule } from './plan/allowlist.js';
 import { LANGUAGES, type Language } from './plan/languages.js';
 import { PACK_NAMES } from './plan/packs.js';
 import { OUTPUT_SYNTAX, parseOutput, type OutputTarget } from './output/outputs.js';
-import { shellQuote } from './quote.js';
+import { hasControl, shellQuote } from './quote.js';
 import { checkTracer, probesBuilt, runWithProbes, type ContinueAfter, type Probes } from './run.js';
 import { Cleanup, reapContainers } from './session.js';
 import type { ProbeKind } from './trace/trace.js';
@@ -257,10 +257,14 @@ async function buildOptions(image: string, flags: BuildFlags): Promise<BuildOpti
   };
 }
 
-/** The command that applies the suggestions, quoted so that it pastes as one command whatever the paths hold. */
-function applyHint(result: BuildResult): string {
+/**
+ * The command that applies the suggestions, quoted so that it pastes as one
+ * command whatever the paths hold; none when an argument cannot be quoted safely.
+ */
+function applyHint(result: BuildResult): string | undefined {
   const words = result.suggestions.flatMap((s) => (s.line.startsWith('pack ') ? ['--include-pack', s.line.slice(5)] : ['--include-path', s.line]));
-  return ['slim', ...process.argv.slice(2), ...words].map(shellQuote).join(' ');
+  const all = ['slim', ...process.argv.slice(2), ...words];
+  return all.some(hasControl) ? undefined : all.map(shellQuote).join(' ');
 }
 
 async function runBuild(image: string, flags: BuildFlags): Promise<void> {
@@ -296,10 +300,11 @@ async function runBuild(image: string, flags: BuildFlags): Promise<void> {
           console.log('\nthe slim image looked for these and did not find them (the original has them):');
           for (const s of result.suggestions) console.log(`  ${s.line}    # ${s.comment}`);
         }
+        const apply = applyHint(result);
         throw new SlimError(`the slim image ${result.tag} diverges from the original on ${result.verification.total - result.verification.same} probe(s); it is kept for inspection`, {
           kind: 'divergent',
           hint: result.suggestions.length
-            ? `apply them with: ${applyHint(result)}\n      or let slim add them itself: slim tune ${shellQuote(image)} (writes ${flags.allowlistFile})`
+            ? `${apply ? `apply them with: ${apply}\n      or ` : ''}let slim add them itself: slim tune ${shellQuote(image)} (writes ${flags.allowlistFile})`
             : `see ${flags.report}; keep what is missing with --include-path and build again`,
         });
       }
