@@ -1,7 +1,7 @@
 // Faults on the real engine: apps that fail in every way, a dead engine,
 // Ctrl-C at each stage. Each gives a clear error and leaves nothing behind.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, imageExists, removeImage, slimContainers } from './engine-helpers.js';
@@ -48,6 +48,18 @@ describe('apps that fail', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/every probe failed against the original image/);
     expect(run.stderr).toMatch(/crashing on purpose/);
+  });
+
+  it('a probe the original does not answer when verifying is an error, not "same"', async () => {
+    const dir = await tempDir();
+    const probes = join(dir, 'verify.json');
+    writeFileSync(probes, JSON.stringify([{ method: 'GET', path: '/crash' }]));
+    const tag = 'slim-test/shell-crashes:slim';
+    const run = await cli(['build', 'slim-test/shell-crashes:1', '--tag', tag, '--http-probe', '/', '--verify-probe-file', probes], { cwd: dir });
+    removeImage(tag);
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stderr).toMatch(/got no answer from the original image .*nothing to compare/);
+    expect(run.stderr).toMatch(/hint: fix or drop that probe/);
   });
 
   it('a port that does not speak HTTP gets no default probe, and the build goes on', async () => {
