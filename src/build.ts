@@ -14,7 +14,7 @@ import { checkImageRef, readImage, requireImage, splitTag } from './image/read.j
 import { planKeep, type KeepPlan, type PlanOptions } from './plan/plan.js';
 import { rebuild } from './rebuild.js';
 import type { OutputTarget } from './output/outputs.js';
-import { ProbeRefusedError, runWithProbes, type ContinueAfter, type Probes, type RunEvent, type RunOptions } from './run.js';
+import { ProbeRefusedError, runWithProbes, type RunEvent, type RunOptions } from './run.js';
 import type { Cleanup } from './session.js';
 import { addSuggestions, suggest, tuneAllowlist, type Suggestion, type TuneAllowlist } from './tune.js';
 import { traceToJson, type ProbeKind, type Trace } from './trace/trace.js';
@@ -99,11 +99,24 @@ export const defaultSlimTag = (image: string): string => {
   return `${repo}.slim:${tag}`;
 };
 
-/** Probes that verification sends: exactly what the trace run sent (crawled pages included), plus verify-only ones. */
-function verificationProbes(results: ProbeResult[], opts: BuildOptions, verify: VerifyOptions): Probes {
+/**
+ * The untraced runs that verify: exactly the probes the trace run sent (crawled
+ * pages included), the verify-only ones, and the user's command after them.
+ */
+function verificationRun(results: ProbeResult[], opts: BuildOptions, verify: VerifyOptions): Omit<RunOptions, 'role'> {
   const sent = results.flatMap((r) => (r.probe ? [r.probe] : []));
-  return { http: [...sent, ...verify.probes], exec: opts.run.probes.exec, hostExec: opts.run.probes.hostExec, defaultHttp: false };
+  const cmd = verify.cmd;
+  return {
+    tracer: 'none',
+    probes: { http: [...sent, ...verify.probes], exec: opts.run.probes.exec, hostExec: opts.run.probes.hostExec, defaultHttp: false },
+    readyTimeoutMs: opts.run.readyTimeoutMs,
+    continueAfter: { kind: 'probe' },
+    afterProbes: cmd ? async (env) => [await runHostCommand(cmd, env)] : undefined,
+  };
 }
+
+const sendsNothing = ({ probes, afterProbes }: Omit<RunOptions, 'role'>): boolean =>
+  probes.http.length + probes.exec.length + probes.hostExec.length === 0 && !afterProbes;
 
 const NOTHING_VERIFIED = 'add a probe the app answers: --http-probe PATH (with --http-probe-port for an image that exposes no port), --exec CMD, --host-exec CMD or --verify-cmd CMD; or skip verification with --no-verify';
 
@@ -159,9 +172,9 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
       hint: 'check the probe paths and ports (--http-probe, --http-probe-port), raise --ready-timeout, or set expectStatus in --http-probe-file for a deliberate error page',
     });
   }
-  const verifyProbes = verify ? verificationProbes(traced.run.results, opts, verify) : undefined;
+  const verifyRun = verify ? verificationRun(traced.run.results, opts, verify) : undefined;
   // Checked before the slim image is written: a proof with nothing in it proves nothing.
-  if (verify && verifyProbes!.http.length + verifyProbes!.exec.length + verifyProbes!.hostExec.length === 0 && !verify.cmd) {
+  if (verifyRun && sendsNothing(verifyRun)) {
     throw new SlimError(`nothing was verified: no probe reached ${opts.image} (it exposes no port, and no command was given)`, { hint: NOTHING_VERIFIED });
   }
 
@@ -178,11 +191,6 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
       volumes: Object.keys(config.Volumes ?? {}),
     };
     await using content = imageContent(image);
-    const verifyCmd = verify ? verify.cmd : undefined;
-    const verifyRun = {
-      tracer: 'none' as const, probes: verifyProbes!, readyTimeoutMs: opts.run.readyTimeoutMs, continueAfter: { kind: 'probe' } as ContinueAfter,
-      afterProbes: verifyCmd ? async (env: Record<string, string>) => [await runHostCommand(verifyCmd, env)] : undefined,
-    };
     // The original does not change between rounds: its answers are taken once.
     let originalAnswers: ProbeResult[] | undefined;
 
@@ -211,7 +219,7 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
         written: rebuilt.written,
         allowlist: added.length ? allowlist : undefined,
       };
-      if (!verify) return result;
+      if (!verifyRun) return result;
 
       const verification = await timed('verify', async () => {
         originalAnswers ??= (await runWithProbes(engine, source.id, { ...verifyRun, role: 'verify-original' }, cleanup, onRun)).results;
