@@ -6,7 +6,13 @@ const UNIT = ['test/plan.test.ts', 'test/trace.test.ts', 'test/bad-input.test.ts
 
 // Where no engine answers, the engine project runs one test that says so and is skipped
 // (CI starts the engine first, so there they always run).
-const engineAnswers = spawnSync('docker', ['version', '--format', '{{.Server.Version}}'], { stdio: 'ignore', timeout: 15_000 }).status === 0;
+// (vitest loads this file once per project: ask and say it once.)
+const ENGINE_ABSENT = 'engine tests skipped: no Docker engine answers `docker version` (start one with npm run engine, or set DOCKER_HOST)';
+if (!process.env.SLIM_ENGINE_ANSWERS) {
+  process.env.SLIM_ENGINE_ANSWERS = spawnSync('docker', ['version', '--format', '{{.Server.Version}}'], { stdio: 'ignore', timeout: 15_000 }).status === 0 ? 'yes' : 'no';
+  if (process.env.SLIM_ENGINE_ANSWERS === 'no') console.warn(`\nslim: ${ENGINE_ABSENT}\n`);
+}
+const engineAnswers = process.env.SLIM_ENGINE_ANSWERS === 'yes';
 
 export default defineConfig({
   test: {
@@ -22,6 +28,7 @@ export default defineConfig({
         test: {
           name: 'engine',
           include: engineAnswers ? ['test/**/*.test.ts'] : ['test/engine-absent.ts'],
+          env: { ENGINE_ABSENT },
           exclude: UNIT,
           globalSetup: engineAnswers ? ['test/global-setup.ts'] : [],
           // The engine tests share one Docker engine on a small machine: one file at a time.
