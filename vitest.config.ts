@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { defineConfig } from 'vitest/config';
 
 /** Unit tests need nothing but Node; engine tests drive the real Docker engine. */
-const UNIT = ['test/plan.test.ts', 'test/trace.test.ts', 'test/bad-input.test.ts', 'test/image.test.ts', 'test/*.unit.test.ts'];
+const UNIT = ['test/plan.test.ts', 'test/trace.test.ts', 'test/bad-input.test.ts', 'test/image.test.ts', 'test/commands.test.ts', 'test/wait.test.ts', 'test/*.unit.test.ts'];
 
 // Where no engine answers, the engine project runs one test that says so and is skipped
 // (CI starts the engine first, so there they always run).

@@ -20,7 +20,7 @@ export async function phases() {
     const tag = `slim-bench/${name}:slim`;
     const start = performance.now();
     await build(engine, {
-      image: `slim-samples/${name}:latest`, tag, probe: 'fanotify', probes: { http: [], exec: [], hostExec: [], defaultHttp: true },
+      image: `slim-samples/${name}:latest`, tag, tracer: 'fanotify', probes: { http: [], exec: [], hostExec: [], defaultHttp: true },
       readyTimeoutMs: 60_000, continueAfter: { kind: 'probe' }, rules: [], includePacks: [], excludePacks: [],
       languages: new Set(['python', 'node', 'ruby']), appDirs: true, verify: true, verifyProbes: [], tune: 0,
     }, new Cleanup(), (e) => {

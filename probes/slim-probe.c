@@ -1,13 +1,23 @@
 /*
  * slim-probe: the container's entrypoint during a trace run.
  *
- *   slim-probe [--fanotify FILE] [--user USER] [--set-home] -- COMMAND [ARG...]
+ *   slim-probe [--fanotify FILE] [--drop CAP]... [--user USER] [--set-home]
+ *              [--started FILE] [--exec] -- COMMAND [ARG...]
  *
  * Runs COMMAND (the image's entrypoint and cmd) as USER in its own process
  * group, forwards signals to that group and reaps orphans as PID 1 should.
  * With --fanotify it first marks the root mount and records every open
  * (files and directories), exec-open and close-after-write as "KIND PATH" lines,
  * written after every batch so that a killed run still leaves its record.
+ * Before COMMAND starts, each --drop capability (SYS_ADMIN, SYS_PTRACE: the
+ * tracer's own) leaves the bounding, permitted, effective and inheritable sets
+ * and the ambient set is cleared, so the app has exactly the capabilities a
+ * plain `docker run` gives it; then --started FILE is created (before USER,
+ * which cannot write there), which tells the caller that the tracer worked and
+ * an exit status from then on is the app's; it holds the reason instead when
+ * the app cannot be started as USER.
+ * --exec replaces the probe with COMMAND instead of supervising it (the tracee
+ * side under strace, and command probes).
  * Exit status: COMMAND's; 125 when the probe itself cannot work.
  */
 #define _GNU_SOURCE
@@ -16,13 +26,17 @@
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/fanotify.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +44,27 @@
 
 static void die(const char *what) {
     fprintf(stderr, "slim-probe: %s: %s\n", what, strerror(errno));
+    exit(PROBE_FAILED);
+}
+
+/*
+ * --started FILE: empty once the app starts; when the app cannot be started
+ * (no such USER), it holds the reason. No file at all: the tracer failed.
+ */
+static const char *start_mark;
+
+static void cannot_start(const char *format, ...) {
+    char message[512];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, sizeof message, format, args);
+    va_end(args);
+    fprintf(stderr, "slim-probe: %s\n", message);
+    int fd = start_mark ? open(start_mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    if (fd >= 0) {
+        if (write(fd, message, strlen(message)) < 0) {}
+        close(fd);
+    }
     exit(PROBE_FAILED);
 }
 
@@ -168,7 +203,7 @@ static void resolve_user(const char *spec, struct ids *ids) {
     }
     if (f) fclose(f);
     if (!found) {
-        if (!numeric(user)) { fprintf(stderr, "slim-probe: unable to find user %s: no matching entries in passwd file\n", user); exit(PROBE_FAILED); }
+        if (!numeric(user)) cannot_start("unable to find user %s: no matching entries in passwd file", user);
         ids->uid = (uid_t)atol(user);
     }
     f = fopen("/etc/group", "r");
@@ -183,23 +218,72 @@ static void resolve_user(const char *spec, struct ids *ids) {
     }
     if (f) fclose(f);
     if (group) {
-        if (!numeric(group)) { fprintf(stderr, "slim-probe: unable to find group %s: no matching entries in group file\n", group); exit(PROBE_FAILED); }
+        if (!numeric(group)) cannot_start("unable to find group %s: no matching entries in group file", group);
         ids->gid = (gid_t)atol(group);
     }
     ids->groups[ids->ngroups++] = ids->gid;
 }
 
+/* ---- capabilities: the tracer's own never reach the app ---- */
+static const struct { const char *name; int cap; } DROPPABLE[] = {{"SYS_ADMIN", CAP_SYS_ADMIN}, {"SYS_PTRACE", CAP_SYS_PTRACE}};
+
+static uint64_t capability_bit(const char *name) {
+    for (size_t i = 0; i < sizeof DROPPABLE / sizeof DROPPABLE[0]; i++)
+        if (strcmp(DROPPABLE[i].name, name) == 0) return 1ULL << DROPPABLE[i].cap;
+    fprintf(stderr, "slim-probe: --drop takes SYS_ADMIN or SYS_PTRACE, not %s\n", name);
+    exit(PROBE_FAILED);
+}
+
+static void drop_capabilities(uint64_t mask) {
+    if (!mask) return;
+    for (int cap = 0; cap < 64; cap++)
+        if ((mask >> cap & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) die("dropping a capability from the bounding set");
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) die("clearing the ambient capabilities");
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &header, data) < 0) die("capget");
+    for (int i = 0; i < 2; i++) {
+        uint32_t bits = (uint32_t)(mask >> (32 * i));
+        data[i].effective &= ~bits;
+        data[i].permitted &= ~bits;
+        data[i].inheritable &= ~bits;
+    }
+    if (syscall(SYS_capset, &header, data) < 0) die("capset");
+}
+
+/* Drops the tracer's capabilities, becomes USER, marks the start and runs COMMAND; never returns. */
+static void become_app(char **command, uint64_t drop, const char *user, const struct ids *ids, int set_home) {
+    drop_capabilities(drop);
+    if (start_mark) {
+        int fd = open(start_mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) die("creating the start mark");
+        close(fd);
+    }
+    if (user) {
+        if (set_home && ids->home) setenv("HOME", ids->home, 1);
+        if (setgroups((size_t)ids->ngroups, ids->groups) < 0 || setgid(ids->gid) < 0 || setuid(ids->uid) < 0)
+            cannot_start("switching to the user %s: %s", user, strerror(errno));
+    }
+    execvp(command[0], command);
+    fprintf(stderr, "slim-probe: cannot run %s: %s\n", command[0], strerror(errno));
+    _exit(errno == ENOENT ? 127 : 126);
+}
+
 int main(int argc, char **argv) {
     const char *trace_file = NULL, *user = NULL;
-    int set_home = 0, i = 1;
+    int set_home = 0, replace = 0, i = 1;
+    uint64_t drop = 0;
     for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
         if (strcmp(argv[i], "--version") == 0) { puts("slim-probe 1"); return 0; }
         if (strcmp(argv[i], "--fanotify") == 0 && i + 1 < argc) trace_file = argv[++i];
         else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) user = argv[++i];
         else if (strcmp(argv[i], "--set-home") == 0) set_home = 1;
+        else if (strcmp(argv[i], "--drop") == 0 && i + 1 < argc) drop |= capability_bit(argv[++i]);
+        else if (strcmp(argv[i], "--started") == 0 && i + 1 < argc) start_mark = argv[++i];
+        else if (strcmp(argv[i], "--exec") == 0) replace = 1;
         else { fprintf(stderr, "slim-probe: unknown option %s\n", argv[i]); return PROBE_FAILED; }
     }
-    if (i + 1 >= argc) { fprintf(stderr, "usage: slim-probe [--fanotify FILE] [--user USER] [--set-home] -- COMMAND [ARG...]\n"); return PROBE_FAILED; }
+    if (i + 1 >= argc) { fprintf(stderr, "usage: slim-probe [--fanotify FILE] [--drop CAP]... [--user USER] [--set-home] [--started FILE] [--exec] -- COMMAND [ARG...]\n"); return PROBE_FAILED; }
     char **command = argv + i + 1;
 
     int fan = -1;
@@ -214,8 +298,9 @@ int main(int argc, char **argv) {
             die("fanotify_mark on /");
     }
 
-    struct ids ids;
+    struct ids ids = {0};
     if (user) resolve_user(user, &ids);
+    if (replace) become_app(command, drop, user, &ids, set_home);
 
     sigset_t forwarded, previous;
     sigfillset(&forwarded);
@@ -232,13 +317,7 @@ int main(int argc, char **argv) {
     if (child == 0) {
         setpgid(0, 0);
         sigprocmask(SIG_SETMASK, &previous, NULL);
-        if (user) {
-            if (set_home && ids.home) setenv("HOME", ids.home, 1);
-            if (setgroups((size_t)ids.ngroups, ids.groups) < 0 || setgid(ids.gid) < 0 || setuid(ids.uid) < 0) die("switching to the image's USER");
-        }
-        execvp(command[0], command);
-        fprintf(stderr, "slim-probe: cannot run %s: %s\n", command[0], strerror(errno));
-        _exit(errno == ENOENT ? 127 : 126);
+        become_app(command, drop, user, &ids, set_home);
     }
     setpgid(child, child);
 

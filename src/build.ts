@@ -14,13 +14,17 @@ import { checkImageRef, readImage, requireImage, splitTag } from './image/read.j
 import { planKeep, type KeepPlan, type PlanOptions } from './plan/plan.js';
 import { rebuild } from './rebuild.js';
 import type { OutputTarget } from './output/outputs.js';
-import { ProbeRefusedError, runWithProbes, type RunEvent, type RunOptions } from './run.js';
+import { TracerRefusedError, runWithProbes, type RunEvent, type RunOptions, type RunResult } from './run.js';
 import type { Cleanup } from './session.js';
 import { addSuggestions, suggest, tuneAllowlist, type Suggestion, type TuneAllowlist } from './tune.js';
-import { traceToJson, type ProbeKind, type Trace } from './trace/trace.js';
+import { traceToJson, type Trace } from './trace/trace.js';
+import { TRACER_NAMES, TRACERS, type TracerName } from './tracers/index.js';
 
 /** The trace run as the user asked for it: everything a run takes but its role, with auto for the tracer. */
-export type TraceRunOptions = Omit<RunOptions, 'tracer' | 'role' | 'tolerateExit' | 'afterProbes' | 'stopTimeoutSeconds'> & { tracer: ProbeKind | 'auto' };
+export type TraceRunOptions = Omit<RunOptions, 'tracer' | 'role' | 'tolerateExit' | 'afterProbes' | 'stopTimeoutSeconds'> & {
+  /** auto: the first tracer of TRACERS the engine allows. */
+  tracer: TracerName | 'auto';
+};
 
 /** What the user decides about the keep plan; the rest of PlanOptions comes from the image. */
 export type KeepOptions = Pick<PlanOptions, 'rules' | 'includePacks' | 'excludePacks' | 'languages' | 'appDirs'>;
@@ -62,7 +66,7 @@ export interface BuildResult {
   image: string;
   tag: string;
   id: string;
-  probe: ProbeKind;
+  tracer: TracerName;
   original: { size: number; files: number };
   slim: { size: number; files: number };
   plan: KeepPlan;
@@ -103,20 +107,24 @@ export const defaultSlimTag = (image: string): string => {
  * The untraced runs that verify: exactly the probes the trace run sent (crawled
  * pages included), the verify-only ones, and the user's command after them.
  */
-function verificationRun(results: ProbeResult[], opts: BuildOptions, verify: VerifyOptions): Omit<RunOptions, 'role'> {
-  const sent = results.flatMap((r) => (r.probe ? [r.probe] : []));
+function verificationRun(traced: RunResult, opts: BuildOptions, verify: VerifyOptions): Omit<RunOptions, 'role'> {
+  const sent = traced.results.flatMap((r) => (r.probe ? [r.probe] : []));
   const cmd = verify.cmd;
   return {
     tracer: 'none',
     probes: { http: [...sent, ...verify.probes], exec: opts.run.probes.exec, hostExec: opts.run.probes.hostExec, defaultHttp: false },
+    ready: opts.run.ready,
     readyTimeoutMs: opts.run.readyTimeoutMs,
-    continueAfter: { kind: 'probe' },
+    overrides: opts.run.overrides,
+    // The same run on both images: a batch job runs to its end again, a service is stopped after the probes.
+    continueAfter: traced.ranToExit ? { kind: 'exit' } : { kind: 'probe' },
     afterProbes: cmd ? async (env) => [await runHostCommand(cmd, env)] : undefined,
   };
 }
 
-const sendsNothing = ({ probes, afterProbes }: Omit<RunOptions, 'role'>): boolean =>
-  probes.http.length + probes.exec.length + probes.hostExec.length === 0 && !afterProbes;
+/** A run to its end is itself compared (exit code, output); a service needs a probe or a command. */
+const sendsNothing = ({ probes, afterProbes, continueAfter }: Omit<RunOptions, 'role'>): boolean =>
+  continueAfter?.kind !== 'exit' && probes.http.length + probes.exec.length + probes.hostExec.length === 0 && !afterProbes;
 
 const NOTHING_VERIFIED = 'add a probe the app answers: --http-probe PATH (with --http-probe-port for an image that exposes no port), --exec CMD, --host-exec CMD or --verify-cmd CMD; or skip verification with --no-verify';
 
@@ -129,6 +137,13 @@ export function checkBuildOptions(opts: BuildOptions): void {
   if (opts.verify && !(opts.outputs ?? DEFAULT_OUTPUTS).some((o) => o.kind === 'docker')) {
     throw new SlimError('verification runs the slim image in the engine, and no --output loads it there', { kind: 'usage', hint: 'add --output docker, or skip verification with --no-verify' });
   }
+}
+
+/** The tracer that sees what a slim image looked for and did not find. */
+function lookupTracer(): TracerName {
+  const name = TRACER_NAMES.find((n) => TRACERS[n].seesMissing);
+  if (!name) throw new SlimError('no tracer sees failed lookups, which tuning needs');
+  return name;
 }
 
 export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup, onEvent: (e: BuildEvent) => void = () => {}): Promise<BuildResult> {
@@ -152,17 +167,21 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
   }
 
   const onRun = (event: RunEvent) => onEvent({ stage: 'run', event });
-  const traceWith = async (tracer: ProbeKind) => runWithProbes(engine, source.id, { ...opts.run, tracer, role: 'trace' }, cleanup, onRun);
+  const traceWith = async (tracer: TracerName) => runWithProbes(engine, source.id, { ...opts.run, tracer, role: 'trace' }, cleanup, onRun);
   const traced = await timed('trace', async () => {
-    const first: ProbeKind = opts.run.tracer === 'auto' ? 'fanotify' : opts.run.tracer;
-    try {
-      return { probe: first, run: await traceWith(first) };
-    } catch (err) {
-      if (!(err instanceof ProbeRefusedError) || opts.run.tracer !== 'auto') throw err;
-      onEvent({ stage: 'notice', message: 'the engine refused CAP_SYS_ADMIN (rootless?): fanotify is unavailable, tracing with strace instead (slower)' });
-      return { probe: 'strace' as ProbeKind, run: await traceWith('strace') };
+    // auto tries the tracers in order and moves on when the engine refuses one's capability.
+    const candidates = opts.run.tracer === 'auto' ? TRACER_NAMES : [opts.run.tracer];
+    for (const [index, tracer] of candidates.entries()) {
+      try {
+        return { tracer, run: await traceWith(tracer) };
+      } catch (err) {
+        const next = candidates[index + 1];
+        if (!(err instanceof TracerRefusedError) || !next) throw err;
+        onEvent({ stage: 'notice', message: `the engine refused CAP_${TRACERS[tracer].capability} (rootless?): ${tracer} is unavailable, tracing with ${next} instead` });
+      }
     }
-  }, (t) => `${t.run.trace!.paths.size} paths with ${t.probe}`);
+    throw new SlimError('no tracer to try');
+  }, (t) => `${t.run.trace!.paths.size} paths with ${t.tracer}`);
   const trace = traced.run.trace!;
   // A server error the probe did not ask for means the app, not slim, is broken.
   const failed = traced.run.results.filter((r) => !r.ok || (r.kind === 'http' && r.status >= 500 && (r.probe?.expectStatus ?? 0) < 500));
@@ -172,7 +191,7 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
       hint: 'check the probe paths and ports (--http-probe, --http-probe-port), raise --ready-timeout, or set expectStatus in --http-probe-file for a deliberate error page',
     });
   }
-  const verifyRun = verify ? verificationRun(traced.run.results, opts, verify) : undefined;
+  const verifyRun = verify ? verificationRun(traced.run, opts, verify) : undefined;
   // Checked before the slim image is written: a proof with nothing in it proves nothing.
   if (verifyRun && sendsNothing(verifyRun)) {
     throw new SlimError(`nothing was verified: no probe reached ${opts.image} (it exposes no port, and no command was given)`, { hint: NOTHING_VERIFIED });
@@ -212,7 +231,7 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
       const rebuilt = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, tree, plan.paths.keys(), tag, outputs, cleanup.signal), (r) => `${r.written.join(', ')} (${r.id.slice(7, 19)})`);
       const slimInfo = rebuilt.loaded ? await engine.inspectImage(rebuilt.id) : undefined;
       const result: BuildResult = {
-        image: opts.image, tag, id: rebuilt.id, probe: traced.probe,
+        image: opts.image, tag, id: rebuilt.id, tracer: traced.tracer,
         original: { size: source.size, files: tree.size },
         slim: { size: slimInfo?.size ?? rebuilt.layerBytes, files: rebuilt.files },
         plan, trace, probeResults: traced.run.results, seconds, rounds, suggestions: [], env: config.Env ?? [], imageWarnings: tree.warnings,
@@ -240,7 +259,7 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
 
       // What did the slim image look for and not find? strace on the slim image, same probes.
       const diverging = verification.rows.filter((r) => r.verdict !== 'same').map((r) => r.name);
-      const tuneTrace = await timed('tune', async () => (await runWithProbes(engine, rebuilt.id, { ...verifyRun, tracer: 'strace', role: 'tune', tolerateExit: true }, cleanup, onRun)).trace!);
+      const tuneTrace = await timed('tune', async () => (await runWithProbes(engine, rebuilt.id, { ...verifyRun, tracer: lookupTracer(), role: 'tune', tolerateExit: true }, cleanup, onRun)).trace!);
       result.suggestions = suggest(tree, tuneTrace, new Set(plan.paths.keys()), opts.plan.languages, diverging);
       if (round > tuneRounds || result.suggestions.length === 0) return result;
 
@@ -264,11 +283,12 @@ export function buildReport(result: BuildResult): object {
     format: 'slim-report/1',
     image: result.image,
     slimImage: { tag: result.tag, id: result.id, written: result.written },
-    probe: result.probe,
+    tracer: result.tracer,
     sizes: { original: result.original, slim: result.slim, reduction: 1 - result.slim.size / result.original.size },
     seconds: result.seconds,
     env: result.env.map((e) => (REDACT.test(e.split('=')[0]!) ? `${e.split('=')[0]}=<redacted>` : e)),
     packs: result.plan.packs,
+    keepRules: result.plan.rules,
     unresolvedLibraries: result.plan.unresolved.map((u) => ({ library: u.library, neededBy: showPath(u.neededBy) })),
     warnings: [...result.imageWarnings, ...result.plan.warnings],
     rounds: result.rounds,

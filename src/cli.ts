@@ -4,23 +4,26 @@
 // else in slim exits.
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import ora, { type Ora } from 'ora';
 import { build, buildReport, checkBuildOptions, DEFAULT_ALLOWLIST, writeReport, type BuildEvent, type BuildOptions, type BuildResult, type Stage } from './build.js';
 import { compareResults, type Comparison } from './compare.js';
 import { dockerEngine, type Engine } from './engine.js';
 import { SlimError } from './errors.js';
+import { execArgv } from './drivers/commands.js';
 import { parseHttpProbeFlag, readHttpProbeFile, type HttpProbe } from './drivers/http.js';
 import { flatten } from './image/archive.js';
 import { readImage, readImageFile } from './image/read.js';
 import { parseRule, readAllowlist, type Rule } from './plan/allowlist.js';
-import { LANGUAGES, type Language } from './plan/languages.js';
+import { LANGUAGES, type Language } from './plan/languages/index.js';
 import { PACK_NAMES } from './plan/packs.js';
 import { OUTPUT_SYNTAX, parseOutput, type OutputTarget } from './output/outputs.js';
 import { hasControl, shellQuote } from './quote.js';
-import { checkTracer, probesBuilt, runWithProbes, type ContinueAfter, type Probes } from './run.js';
+import { checkTracer, probesBuilt, runWithProbes, type ContinueAfter, type Probes, type RunOverrides } from './run.js';
+import { TRACER_NAMES, TRACERS, type TracerName } from './tracers/index.js';
+import type { ReadyOptions } from './wait.js';
 import { Cleanup, reapContainers } from './session.js';
-import type { ProbeKind } from './trace/trace.js';
 import { tuneAllowlist } from './tune.js';
 import { xray, type XrayReport } from './xray.js';
 
@@ -65,12 +68,69 @@ function parseOutputFlag(value: string, previous: OutputTarget[] = []): OutputTa
   }
 }
 
+/** --continue-after signal ends the run at SIGUSR1: the handler is the CLI's, installed only when asked for. */
+function untilSigusr1(): () => Promise<void> {
+  const received = new Promise<void>((resolve) => process.once('SIGUSR1', () => resolve()));
+  return async () => {
+    console.error(`slim: waiting for SIGUSR1 (kill -USR1 ${process.pid}) to end the run`);
+    // A signal listener does not keep Node alive; without a timer it would exit (code 13) mid-run.
+    const keepAlive = setInterval(() => {}, 60_000);
+    await received.finally(() => clearInterval(keepAlive));
+  };
+}
+
 function parseContinueAfter(value: string): ContinueAfter {
   if (value === 'probe' || value === 'exec') return { kind: 'probe' };
-  if (value === 'signal') return { kind: 'signal' };
+  if (value === 'exit') return { kind: 'exit' };
+  if (value === 'signal') return { kind: 'signal', until: untilSigusr1() };
   const timeout = /^timeout:(\d+)$/.exec(value);
   if (timeout) return { kind: 'timeout', seconds: Number(timeout[1]) };
-  throw new InvalidArgumentError("use probe, exec, signal or timeout:SECONDS");
+  throw new InvalidArgumentError('use probe, exec, exit, signal or timeout:SECONDS');
+}
+
+/** A command given as one string: a JSON array as is, else words (through /bin/sh when it uses shell syntax). */
+function parseCommand(value: string): string[] {
+  if (!value.trim().startsWith('[')) return execArgv(value);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`not a JSON array: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(parsed) || parsed.some((a) => typeof a !== 'string')) throw new InvalidArgumentError('a JSON command must be an array of strings');
+  return parsed as string[];
+}
+
+/** NAME=VALUE, or NAME alone for the value it has here (as docker run -e does). */
+function parseEnv(value: string, previous: string[] = []): string[] {
+  const eq = value.indexOf('=');
+  const name = eq < 0 ? value : value.slice(0, eq);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new InvalidArgumentError(`'${name}' is not a variable name`);
+  if (eq >= 0) return [...previous, value];
+  const here = process.env[name];
+  if (here === undefined) throw new InvalidArgumentError(`${name} is not set here; give ${name}=VALUE`);
+  return [...previous, `${name}=${here}`];
+}
+
+/** SRC:DST[:ro]: SRC a host path (made absolute, must exist) or a volume name; DST absolute. */
+function parseMount(value: string, previous: string[] = []): string[] {
+  const parts = value.split(':');
+  const [source, target, mode] = parts;
+  if (parts.length < 2 || parts.length > 3 || !source || !target?.startsWith('/') || (mode !== undefined && mode !== 'ro' && mode !== 'rw')) {
+    throw new InvalidArgumentError('use SRC:DST or SRC:DST:ro, with DST an absolute path in the container');
+  }
+  const isPath = source.startsWith('.') || source.includes('/');
+  if (isPath && !existsSync(source)) throw new InvalidArgumentError(`${source} does not exist`);
+  return [...previous, [isPath ? resolvePath(source) : source, target, ...(mode ? [mode] : [])].join(':')];
+}
+
+function parseRegex(value: string): string {
+  try {
+    new RegExp(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`not a regular expression: ${(err as Error).message}`);
+  }
+  return value;
 }
 
 /** Progress on a TTY with a spinner, plain lines otherwise (CI logs). */
@@ -108,10 +168,10 @@ interface ProbeFlags {
 }
 
 /** The flags of build and tune, as commander hands them over. */
-interface BuildFlags extends ProbeFlags {
+interface BuildFlags extends ProbeFlags, RunFlags {
   tag?: string;
-  probe: ProbeKind | 'auto';
-  continueAfter: ContinueAfter;
+  tracer: TracerName | 'auto';
+  continueAfter?: ContinueAfter;
   includePath?: string[];
   includePathFile?: string[];
   excludePath?: string[];
@@ -141,6 +201,41 @@ function addProbeOptions(cmd: Command): Command {
     .option('--host-exec <cmd>', 'command run on the host with SLIM_HTTP_URL etc. in its environment (repeatable)', collect)
     .option('--no-default-probe', 'do not send GET / when no HTTP probe is given')
     .option('--ready-timeout <seconds>', 'how long to wait for the app to answer', parsePositive('--ready-timeout'), 60);
+}
+
+interface RunFlags {
+  readyLog?: string;
+  readyExec?: string;
+  readyDelay?: number;
+  cmd?: string[];
+  entrypoint?: string[];
+  env?: string[];
+  workdir?: string;
+  user?: string;
+  mount?: string[];
+  network?: string;
+}
+
+/** How the app is run and when it counts as ready; the same for the trace run and the verification runs. */
+function addRunOptions(cmd: Command): Command {
+  return cmd
+    .option('--ready-log <regex>', 'the app is ready when a line of its output matches', parseRegex)
+    .option('--ready-exec <cmd>', 'the app is ready when this command exits 0 inside the container')
+    .option('--ready-delay <seconds>', 'the app is ready after this long', parsePositive('--ready-delay'))
+    .option('--cmd <cmd>', "run this instead of the image's CMD (words, or a JSON array)", parseCommand)
+    .option('--entrypoint <cmd>', "run this instead of the image's ENTRYPOINT (drops its CMD, as docker run does)", parseCommand)
+    .option('--env <NAME=VALUE>', 'set a variable for the run (NAME alone: its value here; repeatable)', parseEnv)
+    .option('--workdir <dir>', 'working directory of the run')
+    .option('--user <user>', 'user of the run (name, uid, user:group)')
+    .option('--mount <src:dst>', 'mount a host directory or a volume for the run, e.g. input data (repeatable)', parseMount)
+    .option('--network <name>', 'network of the run (bridge, host, none, or a network name)');
+}
+
+function runFlagsFrom(flags: RunFlags): { ready: ReadyOptions; overrides: RunOverrides } {
+  return {
+    ready: { log: flags.readyLog, exec: flags.readyExec, delaySeconds: flags.readyDelay },
+    overrides: { cmd: flags.cmd, entrypoint: flags.entrypoint, env: flags.env, workdir: flags.workdir, user: flags.user, mounts: flags.mount, network: flags.network },
+  };
 }
 
 async function probesFrom(flags: ProbeFlags): Promise<Probes> {
@@ -183,10 +278,10 @@ const program = new Command('slim')
   .exitOverride();
 
 function addBuildOptions(cmd: Command, tuneRounds: number): Command {
-  return addProbeOptions(cmd.argument('<image>', 'image to slim (never modified)'))
+  return addRunOptions(addProbeOptions(cmd.argument('<image>', 'image to slim (never modified)')))
   .option('--tag <tag>', 'tag of the slim image (default: <repo>.slim:<tag>)')
-  .addOption(new Option('--probe <kind>', 'file-access probe inside the container').choices(['fanotify', 'strace', 'auto']).default('auto'))
-  .addOption(new Option('--continue-after <when>', 'when tracing ends: probe, exec, signal (SIGUSR1) or timeout:SECONDS').argParser(parseContinueAfter).default({ kind: 'probe' }, 'probe'))
+  .addOption(new Option('--tracer <name>', 'what records file accesses inside the container (--probe is the old spelling)').choices([...TRACER_NAMES, 'auto']).default('auto'))
+  .addOption(new Option('--continue-after <when>', 'when tracing ends: probe, exec, exit, signal (SIGUSR1) or timeout:SECONDS (default: exit for an image without ports or probes, else probe)').argParser(parseContinueAfter))
   .option('--include-path <path>', 'keep this path or glob (directories whole; repeatable)', collect)
   .option('--include-path-file <file>', 'allowlist file: one path or glob a line, # comments, ! to exclude', collect)
   .option('--exclude-path <glob>', 'never keep paths matching this glob (repeatable)', collect)
@@ -243,7 +338,7 @@ async function buildOptions(image: string, flags: BuildFlags): Promise<BuildOpti
   return {
     image,
     tag: flags.tag,
-    run: { tracer: flags.probe, probes: await probesFrom(flags), readyTimeoutMs: flags.readyTimeout * 1000, continueAfter: flags.continueAfter },
+    run: { tracer: flags.tracer, probes: await probesFrom(flags), ...runFlagsFrom(flags), readyTimeoutMs: flags.readyTimeout * 1000, continueAfter: flags.continueAfter },
     plan: {
       rules,
       includePacks: [...(flags.includePack ?? []), ...allowPacks],
@@ -280,14 +375,14 @@ async function runBuild(image: string, flags: BuildFlags): Promise<void> {
     if (result.allowlist) await writeFile(result.allowlist.file, result.allowlist.text);
     const report = buildReport(result);
     await writeReport(flags.report, report);
-    if (flags.planOut) await writeReport(flags.planOut, { kept: (report as { kept: object }).kept, packs: result.plan.packs, unresolved: result.plan.unresolved });
+    if (flags.planOut) await writeReport(flags.planOut, { kept: (report as { kept: object }).kept, packs: result.plan.packs, rules: result.plan.rules, unresolved: result.plan.unresolved });
     console.log();
     table(['', 'original', 'slim'], [
       ['image', result.image, result.tag],
       ['size', mb(result.original.size), mb(result.slim.size)],
       ['files', String(result.original.files), String(result.slim.files)],
     ]);
-    console.log(`reduction: ${((1 - result.slim.size / result.original.size) * 100).toFixed(1)}% (${(result.original.size / result.slim.size).toFixed(1)}x smaller), traced with ${result.probe}`);
+    console.log(`reduction: ${((1 - result.slim.size / result.original.size) * 100).toFixed(1)}% (${(result.original.size / result.slim.size).toFixed(1)}x smaller), traced with ${result.tracer}`);
     console.log(`written: ${result.written.join(', ')}`);
     const sent = result.probeResults.filter((r) => r.ok).length;
     console.log(`probes answered by the original: ${sent}/${result.probeResults.length}`);
@@ -315,13 +410,13 @@ async function runBuild(image: string, flags: BuildFlags): Promise<void> {
   }
 }
 
-addProbeOptions(program.command('compare').argument('<original>').argument('<slim>'))
+addRunOptions(addProbeOptions(program.command('compare').argument('<original>').argument('<slim>')))
   .description('run both images with the same probes and compare the answers side by side')
   .option('--json', 'print the comparison as JSON')
-  .action(async (original: string, slim: string, flags: ProbeFlags & { json?: boolean }) => {
+  .action(async (original: string, slim: string, flags: ProbeFlags & RunFlags & { json?: boolean }) => {
     const probes = await probesFrom(flags);
     const eng = engine();
-    const base = { tracer: 'none' as const, probes, readyTimeoutMs: flags.readyTimeout * 1000, continueAfter: { kind: 'probe' } as ContinueAfter };
+    const base = { tracer: 'none' as const, probes, ...runFlagsFrom(flags), readyTimeoutMs: flags.readyTimeout * 1000 };
     const a = await runWithProbes(eng, original, { ...base, role: 'compare' }, cleanup);
     const b = await runWithProbes(eng, slim, { ...base, role: 'compare' }, cleanup);
     const comparison = compareResults(a.results, b.results);
@@ -372,21 +467,24 @@ program.command('doctor')
       const info = await eng.info();
       engineUp = true;
       console.log(`engine: Docker ${info.version} (API ${info.apiVersion}), storage ${info.storageDriver}, ${info.os}${info.rootless ? ', rootless' : ''}`);
-      if (info.rootless) problems.push('rootless engine: fanotify needs CAP_SYS_ADMIN; slim build --probe auto will use strace');
+      if (info.rootless) problems.push('rootless engine: tracers that need CAP_SYS_ADMIN are refused; slim build --tracer auto moves on to the next');
     } catch (err) {
       console.log(`engine: unavailable (${(err as Error).message})`);
       problems.push('start Docker: npm run engine (root on Debian/Ubuntu), or set DOCKER_HOST');
     }
     const built = probesBuilt();
     console.log(`probe binary: ${built.probe ? 'built' : 'missing'}`);
-    console.log(`strace bundle: ${built.strace ? 'built' : 'missing'}`);
     if (!built.probe) problems.push('build the probe: npm run build (needs gcc and libc6-dev)');
-    if (!built.strace) problems.push('install strace (apt-get install strace) and run npm run build');
+    for (const name of TRACER_NAMES) {
+      const tracer = TRACERS[name];
+      if (tracer.bundle) console.log(`${name} bundle: ${built.tracers[name] ? 'built' : 'missing'}`);
+      if (!built.tracers[name]) problems.push(tracer.bundleHint ?? `the ${name} tracer is not built`);
+    }
     if (engineUp && built.probe) {
-      for (const tracer of built.strace ? (['fanotify', 'strace'] as const) : (['fanotify'] as const)) {
-        const { ok, detail } = await checkTracer(eng, flags.image, tracer, cleanup);
-        console.log(`${tracer} in a container (CAP_${tracer === 'fanotify' ? 'SYS_ADMIN' : 'SYS_PTRACE'}): ${detail}`);
-        if (!ok) problems.push(tracer === 'fanotify' ? 'fanotify is unavailable here: slim build --probe auto uses strace' : 'strace is unavailable: the engine refuses CAP_SYS_PTRACE or ptrace');
+      for (const name of TRACER_NAMES.filter((n) => built.tracers[n])) {
+        const { ok, detail } = await checkTracer(eng, flags.image, name, cleanup);
+        console.log(`${name} in a container (CAP_${TRACERS[name].capability}): ${detail}`);
+        if (!ok) problems.push(`the ${name} tracer is unavailable here: ${TRACERS[name].refusedHint}`);
       }
     }
     console.log(problems.length ? `\nto do:\n${problems.map((p) => `- ${p}`).join('\n')}` : '\nall good');
@@ -425,6 +523,8 @@ const ALIASES: Record<string, string> = {
   '--http-probe-cmd': '--http-probe',
   '--exclude-pattern': '--exclude-path',
   '--include-shell': '--include-pack=shell',
+  // The tracer was once called the probe; --probe stays as its deprecated spelling.
+  '--probe': '--tracer',
 };
 const argv = process.argv.map((a) => ALIASES[a.split('=')[0]!] ? ALIASES[a.split('=')[0]!]! + a.slice(a.split('=')[0]!.length) : a);
 

@@ -39,6 +39,11 @@ export interface ContainerSpec {
   /** Container ports ("8000/tcp") to publish on 127.0.0.1 at a random host port. */
   publish?: string[];
   capAdd?: string[];
+  workingDir?: string;
+  /** Host paths or volumes mounted in: "SRC:DST[:ro]". */
+  binds?: string[];
+  /** Network mode (bridge, host, none, or a network's name). */
+  network?: string;
   /** Extra files put into the container before it starts: path of a directory, tar archive. */
   files?: Array<{ dir: string; archive: Buffer }>;
 }
@@ -248,6 +253,7 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
           Cmd: spec.cmd,
           User: spec.user,
           Env: spec.env,
+          WorkingDir: spec.workingDir,
           ExposedPorts: exposed,
           Labels: {
             [TOOL_LABEL]: 'slim',
@@ -256,7 +262,7 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
             [PID_LABEL]: String(process.pid),
             [HOST_LABEL]: hostname(),
           },
-          HostConfig: { PortBindings: bindings, CapAdd: spec.capAdd, Privileged: false, AutoRemove: false },
+          HostConfig: { PortBindings: bindings, CapAdd: spec.capAdd, Privileged: false, AutoRemove: false, Binds: spec.binds, NetworkMode: spec.network },
         }),
       );
       const container = wrap(raw, name);

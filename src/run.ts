@@ -1,22 +1,31 @@
 // A probe run: the image runs once in a labelled container, its ports
 // published on 127.0.0.1, while the probes drive it; with a tracer inside
-// (slim-probe with fanotify, or strace) it comes back with a trace.
+// (one of TRACERS) it comes back with a trace.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import type { Container, Engine, ImageSummary } from './engine.js';
+import type { Container, ContainerSpec, Engine, ImageSummary } from './engine.js';
 import { SlimError } from './errors.js';
 import { requireImage } from './image/read.js';
-import { addressEnv, runExecProbe, runHostCommand } from './drivers/commands.js';
-import { fetchWithin, runHttpProbes, type CrawlOptions, type HttpProbe } from './drivers/http.js';
+import { addressEnv, commandResult, execArgv, runExecProbe, runHostCommand } from './drivers/commands.js';
+import { runHttpProbes, type CrawlOptions, type HttpProbe } from './drivers/http.js';
 import type { ProbeResult } from './drivers/result.js';
 import type { Cleanup } from './session.js';
-import { parseFanotifyRecord, parseStrace, type ProbeKind, type Trace } from './trace/trace.js';
+import type { Trace } from './trace/trace.js';
+import { TRACERS, type TracerName } from './tracers/index.js';
+import { OUT_DIR, probeBinDir, SLIM_PROBE, STARTED_MARK, type AppLaunch, type Tracer } from './tracers/tracer.js';
+import { chooseWaits, waitReady, type ReadyOptions, type Waiter, type WaitTarget } from './wait.js';
 
-export type Tracer = ProbeKind | 'none';
-export type ContinueAfter = { kind: 'probe' } | { kind: 'timeout'; seconds: number } | { kind: 'signal' };
+/**
+ * When tracing ends: after the probes, after a time, when `until` resolves
+ * (the CLI's SIGUSR1; the library installs no handler), or when the app exits.
+ */
+export type ContinueAfter =
+  | { kind: 'probe' }
+  | { kind: 'timeout'; seconds: number }
+  | { kind: 'signal'; until: () => Promise<void> }
+  | { kind: 'exit' };
 
 export interface Probes {
   http: HttpProbe[];
@@ -27,11 +36,28 @@ export interface Probes {
   defaultHttp: boolean;
 }
 
+/** The image's config as this run overrides it (--cmd, --entrypoint, ...); the slim image keeps the original's. */
+export interface RunOverrides {
+  entrypoint?: string[];
+  cmd?: string[];
+  /** NAME=VALUE entries over the image's environment. */
+  env?: string[];
+  workdir?: string;
+  user?: string;
+  /** "SRC:DST[:ro]": a host directory or a volume. */
+  mounts?: string[];
+  network?: string;
+}
+
 export interface RunOptions {
-  tracer: Tracer;
+  tracer: TracerName | 'none';
   probes: Probes;
+  /** Waits the user asked for; without them the ports decide (see chooseWaits). */
+  ready?: ReadyOptions;
   readyTimeoutMs: number;
-  continueAfter: ContinueAfter;
+  /** Default: until the app exits when it exposes no port and no probe is given, else after the probes. */
+  continueAfter?: ContinueAfter;
+  overrides?: RunOverrides;
   /** Seconds the app gets to stop after its stop signal (10 traced, 2 untraced). */
   stopTimeoutSeconds?: number;
   /** Adds the tracer's capability; false simulates an engine that refuses it. */
@@ -50,40 +76,37 @@ export interface RunResult {
   /** The app's logs tail, for reports and errors. */
   logs: string;
   exitCode?: number;
+  /** The run lasted until the app exited (a batch job): replay it the same way. */
+  ranToExit: boolean;
 }
 
 export type RunEvent = { stage: 'start' | 'ready' | 'probing' | 'stopping' | 'collecting'; detail?: string };
 
-const PROBE_DIR = '/.slim';
-const OUT_DIR = `${PROBE_DIR}/out`;
-const PROBE_FAILED = 125;
-
-/** Where `npm install` put the built probes. */
-export function probeBinDir(): string {
-  return join(dirname(dirname(fileURLToPath(import.meta.url))), 'probes', 'bin');
+/** Which parts of the probe tree are built: slim-probe, and each tracer's bundle. */
+export function probesBuilt(): { probe: boolean; tracers: Record<TracerName, boolean> } {
+  const dir = probeBinDir();
+  const tracers = Object.fromEntries(Object.entries(TRACERS as Record<TracerName, Tracer>).map(([name, t]) => [name, !t.bundle || existsSync(join(dir, t.bundle))])) as Record<TracerName, boolean>;
+  return { probe: existsSync(join(dir, 'slim-probe')), tracers };
 }
 
-export function probesBuilt(): { probe: boolean; strace: boolean } {
+/** The /.slim tree copied into the container: slim-probe, the tracer's bundle, an out dir only root can write. */
+async function probeArchive(name: TracerName): Promise<Buffer> {
   const dir = probeBinDir();
-  return { probe: existsSync(join(dir, 'slim-probe')), strace: existsSync(join(dir, 'strace', 'loader')) };
-}
-
-/** The /.slim tree copied into the container: the probe, strace's bundle, a writable out dir. */
-async function probeArchive(tracer: ProbeKind): Promise<Buffer> {
-  const dir = probeBinDir();
+  const tracer: Tracer = TRACERS[name];
   const built = probesBuilt();
   if (!built.probe) throw new SlimError('the probe binary is not built', { hint: 'run npm run build (needs gcc and libc6-dev); slim doctor checks the setup' });
-  if (tracer === 'strace' && !built.strace) throw new SlimError('the strace probe is not available: strace was not installed when slim was built', { hint: 'apt-get install strace, then npm run build; or use --probe fanotify' });
+  const bundle = tracer.bundle;
+  if (bundle && !built.tracers[name]) throw new SlimError(`the ${name} tracer is not available`, { hint: tracer.bundleHint });
   const pack = tar.pack();
-  const entry = (name: string, mode: number, data?: Buffer) => pack.entry({ name, mode, uid: 0, gid: 0, mtime: new Date(0), type: data ? 'file' : 'directory' }, data ?? Buffer.alloc(0));
+  const entry = (path: string, mode: number, data?: Buffer) => pack.entry({ name: path, mode, uid: 0, gid: 0, mtime: new Date(0), type: data ? 'file' : 'directory' }, data ?? Buffer.alloc(0));
   entry('.slim/', 0o755);
-  entry('.slim/out/', 0o1777);
+  entry('.slim/out/', 0o700);
   entry('.slim/slim-probe', 0o755, readFileSync(join(dir, 'slim-probe')));
-  if (tracer === 'strace') {
-    entry('.slim/strace/', 0o755);
-    for (const name of readdirSync(join(dir, 'strace'))) {
-      const file = join(dir, 'strace', name);
-      entry(`.slim/strace/${name}`, statSync(file).mode & 0o777, readFileSync(file));
+  if (bundle) {
+    entry(`.slim/${bundle}/`, 0o755);
+    for (const file of readdirSync(join(dir, bundle))) {
+      const path = join(dir, bundle, file);
+      entry(`.slim/${bundle}/${file}`, statSync(path).mode & 0o777, readFileSync(path));
     }
   }
   pack.finalize();
@@ -92,33 +115,35 @@ async function probeArchive(tracer: ProbeKind): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-const STRACE_ARGS = ['-f', '-qq', '-y', '--seccomp-bpf', '-e', 'signal=none', '-e', 'trace=%file,%process,getdents64', '-o', `${OUT_DIR}/trace.strace`];
+/** Entry names of an environment list; an entry without '=' names a variable too. */
+const envNames = (env: string[]): Set<string> => new Set(env.map((e) => e.split('=', 1)[0]!));
 
-function entrypointFor(tracer: ProbeKind, image: ImageSummary, command: string[]): string[] {
-  const user = image.config.User;
-  const hasHome = (image.config.Env ?? []).some((e) => e.startsWith('HOME='));
-  const probe = [`${PROBE_DIR}/slim-probe`, ...(user ? ['--user', user, ...(hasHome ? [] : ['--set-home'])] : [])];
-  if (tracer === 'fanotify') return [...probe.slice(0, 1), '--fanotify', `${OUT_DIR}/trace.rec`, ...probe.slice(1), '--', ...command];
-  const loader = readFileSync(join(probeBinDir(), 'strace', 'loader'), 'utf8').trim();
-  const strace = [`${PROBE_DIR}/strace/${loader}`, '--library-path', `${PROBE_DIR}/strace`, `${PROBE_DIR}/strace/strace`];
-  return [...probe, '--', ...strace, ...STRACE_ARGS, '--', ...command];
+/** What a run starts, as whom and where: the image's config under the run's overrides. */
+interface RunConfig {
+  command: string[];
+  user: string;
+  workdir: string;
+  app: AppLaunch;
 }
 
-export function imageCommand(image: ImageSummary, ref: string): string[] {
-  const command = [...(image.config.Entrypoint ?? []), ...(image.config.Cmd ?? [])];
-  if (command.length === 0) throw new SlimError(`image ${ref} has neither Entrypoint nor Cmd: there is no app to run`, { kind: 'usage', hint: 'set CMD or ENTRYPOINT in its Dockerfile' });
-  return command;
+function runConfig(image: ImageSummary, ref: string, o: RunOverrides = {}): RunConfig {
+  const entrypoint = o.entrypoint ?? image.config.Entrypoint ?? [];
+  // As with docker run: a new entrypoint drops the image's CMD.
+  const cmd = o.cmd ?? (o.entrypoint ? [] : image.config.Cmd ?? []);
+  const command = [...entrypoint, ...cmd];
+  if (command.length === 0) throw new SlimError(`image ${ref} has neither Entrypoint nor Cmd: there is no app to run`, { kind: 'usage', hint: 'set CMD or ENTRYPOINT in its Dockerfile, or pass --cmd' });
+  const user = o.user ?? image.config.User ?? '';
+  const env = [...(image.config.Env ?? []), ...(o.env ?? [])];
+  return { command, user, workdir: o.workdir ?? (image.config.WorkingDir || '/'), app: { user, setHome: !envNames(env).has('HOME') } };
 }
 
 export const exposedTcpPorts = (image: ImageSummary): number[] =>
   Object.keys(image.config.ExposedPorts ?? {}).filter((p) => p.endsWith('/tcp') || !p.includes('/')).map((p) => parseInt(p, 10)).sort((a, b) => a - b);
 
-/** The engine did not give the probe what it needs (CAP_SYS_ADMIN for fanotify): --probe auto falls back. */
-export class ProbeRefusedError extends SlimError {
-  constructor(readonly tracer: ProbeKind, detail: string) {
-    super(`the ${tracer} probe could not start: ${detail}`, {
-      hint: tracer === 'fanotify' ? 'the engine must allow CAP_SYS_ADMIN for fanotify; use --probe strace (or auto) on rootless engines' : 'the engine must allow CAP_SYS_PTRACE for strace',
-    });
+/** The engine did not give the tracer what it needs (CAP_SYS_ADMIN for fanotify): --tracer auto moves on. */
+export class TracerRefusedError extends SlimError {
+  constructor(readonly tracer: TracerName, detail: string) {
+    super(`the ${tracer} tracer could not start: ${detail}`, { hint: TRACERS[tracer].refusedHint });
   }
 }
 
@@ -129,58 +154,17 @@ async function failure(container: Container, message: string, hint: string): Pro
   return new SlimError(`${message}${logs.trim() ? `\n--- last lines of the app's log ---\n${logs.trimEnd()}` : ''}`, { hint });
 }
 
-/** Why a container that should be running has exited, if it has: the probe refused, or the app quit. */
-async function exitedEarly(container: Container, tracer: Tracer): Promise<SlimError | undefined> {
-  const state = await container.state();
-  if (state.running) return undefined;
-  if (state.exitCode === PROBE_FAILED && tracer !== 'none') {
-    return new ProbeRefusedError(tracer, (await container.logs(10)).trim().split('\n').pop() ?? '');
-  }
-  return failure(container, `the app exited with code ${state.exitCode} before it answered`, 'check that the image runs on its own (docker run IMAGE); its log is above');
-}
-
-/** How long the other ports get once one answers: a port that stays silent speaks something else (TLS, gRPC). */
-const OTHER_PORTS_GRACE_MS = 10_000;
-
-/**
- * Waits until the app answers HTTP (any status) on its ports, or exits.
- * Returns the ports that answered; once one has, the others get a short grace.
- */
-async function waitReady(container: Container, ports: Map<number, number>, timeoutMs: number): Promise<Set<number>> {
-  const deadline = Date.now() + timeoutMs;
-  const pending = new Set(ports.keys());
-  const answered = new Set<number>();
-  let firstAnswer = 0;
-  while (pending.size > 0) {
-    if (!(await container.state()).running) return answered; // the caller says why
-    for (const port of [...pending]) {
-      try {
-        await fetchWithin(`http://127.0.0.1:${ports.get(port)}/`, { redirect: 'manual' }, 2000);
-        pending.delete(port);
-        answered.add(port);
-        firstAnswer ||= Date.now();
-      } catch {
-        // not listening yet, or not HTTP
-      }
-    }
-    if (pending.size === 0 || (firstAnswer && Date.now() - firstAnswer > OTHER_PORTS_GRACE_MS)) return answered;
-    if (Date.now() > deadline) {
-      throw await failure(container, `the app did not answer HTTP on port ${[...pending].join(', ')} within ${Math.round(timeoutMs / 1000)}s`, 'raise --ready-timeout, or set --http-probe-port to the port the app serves HTTP on');
-    }
-    await sleep(250);
-  }
-  return answered;
-}
-
-async function collect(container: Container, tracer: ProbeKind, workdir: string): Promise<Trace> {
-  const stream: Readable = await container.getArchive(OUT_DIR);
+/** The files under `path` in the container, by name relative to it. */
+async function readFiles(container: Container, path: string): Promise<Map<string, Buffer>> {
+  const stream: Readable = await container.getArchive(path);
+  const top = path.split('/').pop()!;
   const files = new Map<string, Buffer>();
   const extract = tar.extract();
   extract.on('entry', (header, body, next) => {
     const chunks: Buffer[] = [];
     body.on('data', (c) => chunks.push(c as Buffer));
     body.on('end', () => {
-      files.set(header.name.replace(/^out\//, ''), Buffer.concat(chunks));
+      files.set(header.name === top ? top : header.name.slice(top.length + 1), Buffer.concat(chunks));
       next();
     });
   });
@@ -190,30 +174,46 @@ async function collect(container: Container, tracer: ProbeKind, workdir: string)
     stream.on('error', reject);
     stream.pipe(extract);
   });
-  const name = tracer === 'fanotify' ? 'trace.rec' : 'trace.strace';
-  const data = files.get(name);
-  if (!data) throw new SlimError(`collecting the trace: ${name} is missing from ${container.name}`);
-  return tracer === 'fanotify' ? parseFanotifyRecord(data, `trace record of ${container.name}`) : parseStrace(data, workdir);
+  return files;
 }
 
-function waitForSignal(): Promise<void> {
-  return new Promise((resolve) => process.once('SIGUSR1', () => resolve()));
+/**
+ * Whether the app started, from slim-probe's STARTED_MARK: no mark means the
+ * tracer failed; an empty one that the app started; otherwise why it could not.
+ */
+async function startOf(container: Container): Promise<{ started: boolean; failure?: string }> {
+  const mark = await readFiles(container, STARTED_MARK).catch(() => undefined);
+  const text = mark?.values().next().value?.toString('utf8');
+  if (text === undefined) return { started: false };
+  return text ? { started: false, failure: text } : { started: true };
+}
+
+/** Why a container that should be running has exited, if it has: the tracer refused, the app could not start, or it quit. */
+async function exitedEarly(container: Container, tracer: TracerName | 'none'): Promise<SlimError | undefined> {
+  const state = await container.state();
+  if (state.running) return undefined;
+  if (tracer !== 'none') {
+    const start = await startOf(container);
+    if (start.failure) return new SlimError(`the app could not be started: ${start.failure}`, { kind: 'usage', hint: "check the image's USER, or pass --user" });
+    if (!start.started) return new TracerRefusedError(tracer, (await container.logs(10)).trim().split('\n').pop() ?? '');
+  }
+  return failure(container, `the app exited with code ${state.exitCode} before it answered`, 'check that the image runs on its own (docker run IMAGE); its log is above');
 }
 
 /**
  * Whether a tracer works on this engine: the probe starts in a container of
  * `image` with the tracer's one capability and runs its own --version under it.
  */
-export async function checkTracer(engine: Engine, image: string, tracer: ProbeKind, cleanup: Cleanup): Promise<{ ok: boolean; detail: string }> {
+export async function checkTracer(engine: Engine, image: string, tracer: TracerName, cleanup: Cleanup): Promise<{ ok: boolean; detail: string }> {
   const summary = await engine.inspectImage(image);
   if (!summary) return { ok: false, detail: `no local image ${image} to test with (pass --image with any local image)` };
   const container = cleanup.add(await engine.createContainer({
     image: summary.id,
     role: 'doctor',
-    entrypoint: entrypointFor(tracer, { ...summary, config: { ...summary.config, User: '' } }, [`${PROBE_DIR}/slim-probe`, '--version']),
+    entrypoint: TRACERS[tracer].entrypoint([SLIM_PROBE, '--version'], { user: '', setHome: false }),
     cmd: [],
     user: '0:0',
-    capAdd: [tracer === 'fanotify' ? 'SYS_ADMIN' : 'SYS_PTRACE'],
+    capAdd: [TRACERS[tracer].capability],
     files: [{ dir: '/', archive: await probeArchive(tracer) }],
   }));
   try {
@@ -229,37 +229,74 @@ export async function checkTracer(engine: Engine, image: string, tracer: ProbeKi
 }
 
 /** Sends the HTTP probes, the exec probes and the host commands to a running app. */
-async function driveProbes(container: Container, image: ImageSummary, ref: string, hostPorts: Map<number, number>, httpPorts: Set<number>, opts: RunOptions, onEvent: (e: RunEvent) => void): Promise<ProbeResult[]> {
+async function driveProbes(target: WaitTarget, ref: string, http: HttpProbe[], execProbe: (cmd: string) => Promise<ProbeResult>, opts: RunOptions, onEvent: (e: RunEvent) => void): Promise<ProbeResult[]> {
   onEvent({ stage: 'probing' });
-  const ports = [...hostPorts.keys()];
-  const http = [...opts.probes.http];
-  if (http.length === 0 && opts.probes.defaultHttp) for (const port of httpPorts) http.push({ method: 'GET', path: '/', port });
+  const ports = [...target.hostPorts.keys()];
   const results: ProbeResult[] = [];
   if (http.length > 0) {
     if (ports.length === 0) throw new SlimError(`image ${ref} exposes no port, so HTTP probes have nowhere to go`, { kind: 'usage', hint: 'use --exec probes, or EXPOSE the port in the Dockerfile' });
-    const target = {
-      defaultPort: [...httpPorts][0] ?? ports[0]!,
+    const httpTarget = {
+      defaultPort: [...target.httpPorts][0] ?? ports[0]!,
       hostPort: (p: number) => {
-        const host = hostPorts.get(p);
+        const host = target.hostPorts.get(p);
         if (host === undefined) throw new SlimError(`probe port ${p} is not exposed by ${ref} (it exposes ${ports.join(', ')})`, { kind: 'usage', hint: 'use --http-probe-port with an exposed port' });
         return host;
       },
     };
-    results.push(...(await runHttpProbes(target, http, { crawl: opts.probes.crawl })));
+    results.push(...(await runHttpProbes(httpTarget, http, { crawl: opts.probes.crawl })));
   }
-  for (const cmd of opts.probes.exec) results.push(await runExecProbe(container, cmd, image.config.User || undefined));
-  const env = addressEnv(hostPorts, container.name);
+  for (const cmd of opts.probes.exec) results.push(await execProbe(cmd));
+  const env = addressEnv(target.hostPorts, target.container.name);
   for (const cmd of opts.probes.hostExec) results.push(await runHostCommand(cmd, env));
   if (opts.afterProbes) results.push(...(await opts.afterProbes(env)));
-
-  const after = opts.continueAfter;
-  if (after.kind === 'timeout') await sleep(after.seconds * 1000);
-  if (after.kind === 'signal') {
-    onEvent({ stage: 'probing', detail: `waiting for SIGUSR1 (kill -USR1 ${process.pid}) to end the run` });
-    await waitForSignal();
-  }
   return results;
 }
+
+/** Waits until the run may end, as --continue-after says (the app's exit is awaited by the caller). */
+async function continueAfter(after: ContinueAfter, onEvent: (e: RunEvent) => void): Promise<void> {
+  if (after.kind === 'timeout') await sleep(after.seconds * 1000);
+  if (after.kind === 'signal') {
+    onEvent({ stage: 'probing', detail: 'waiting for the signal that ends the run' });
+    await after.until();
+  }
+}
+
+/** The container of a run: the image's command wrapped by the tracer (which runs as root with its one capability), or as is. */
+async function containerSpec(image: ImageSummary, run: RunConfig, ports: number[], opts: RunOptions): Promise<ContainerSpec> {
+  const { tracer } = opts;
+  const o = opts.overrides ?? {};
+  return {
+    image: image.id,
+    role: opts.role,
+    ...(tracer === 'none'
+      ? { entrypoint: o.entrypoint, cmd: o.cmd ?? (o.entrypoint ? [] : undefined), user: o.user }
+      : { entrypoint: TRACERS[tracer].entrypoint(run.command, run.app), cmd: [], user: '0:0' }),
+    env: o.env,
+    workingDir: o.workdir,
+    binds: o.mounts,
+    network: o.network,
+    publish: ports.map((p) => `${p}/tcp`),
+    capAdd: tracer !== 'none' && opts.grantCapability !== false ? [TRACERS[tracer].capability] : [],
+    files: tracer === 'none' ? [] : [{ dir: '/', archive: await probeArchive(tracer) }],
+  };
+}
+
+/** Runs the waits; returns why the app is not ready (it exited, the tracer refused, a wait timed out), if it is not. */
+async function awaitReady(target: WaitTarget, ports: number[], waits: Waiter[], opts: RunOptions, onEvent: (e: RunEvent) => void): Promise<SlimError | undefined> {
+  const { container } = target;
+  try {
+    for (const port of ports) target.hostPorts.set(port, await container.hostPort(`${port}/tcp`));
+    const missed = await waitReady(target, waits, opts.readyTimeoutMs, (what) => onEvent({ stage: 'start', detail: `waiting for ${what}` }));
+    const exited = await exitedEarly(container, opts.tracer);
+    if (exited || !missed) return exited;
+    return await failure(container, `${missed.missed} within ${Math.round(opts.readyTimeoutMs / 1000)}s`, missed.hint);
+  } catch (err) {
+    return (await exitedEarly(container, opts.tracer)) ?? (err as SlimError);
+  }
+}
+
+/** How long a batch run may take before slim gives up on it. */
+const BATCH_LIMIT_MS = 6 * 3600_000;
 
 /**
  * Runs `ref` once with the probes. The container is tracked by `cleanup`
@@ -267,39 +304,51 @@ async function driveProbes(container: Container, image: ImageSummary, ref: strin
  */
 export async function runWithProbes(engine: Engine, ref: string, opts: RunOptions, cleanup: Cleanup, onEvent: (e: RunEvent) => void = () => {}): Promise<RunResult> {
   const image = await requireImage(engine, ref);
-  const command = imageCommand(image, ref);
+  const run = runConfig(image, ref, opts.overrides);
   const ports = exposedTcpPorts(image);
-  const tracer = opts.tracer;
-  const capability = tracer === 'fanotify' ? 'SYS_ADMIN' : 'SYS_PTRACE';
-  const container = cleanup.add(await engine.createContainer({
-    image: image.id,
-    role: opts.role,
-    ...(tracer === 'none' ? {} : { entrypoint: entrypointFor(tracer, image, command), cmd: [], user: '0:0' }),
-    publish: ports.map((p) => `${p}/tcp`),
-    capAdd: tracer !== 'none' && opts.grantCapability !== false ? [capability] : [],
-    files: tracer === 'none' ? [] : [{ dir: '/', archive: await probeArchive(tracer) }],
-  }));
+  const { tracer, probes } = opts;
+  const anyProbe = probes.http.length > 0 || probes.crawl !== undefined || probes.exec.length > 0 || probes.hostExec.length > 0;
+  const after = opts.continueAfter ?? (ports.length === 0 && !anyProbe ? { kind: 'exit' } : { kind: 'probe' });
+  // HTTP is spoken only when asked for, or as the default probe when no command probe is given.
+  const defaultHttp = probes.defaultHttp && probes.http.length === 0 && probes.exec.length === 0 && probes.hostExec.length === 0 && after.kind !== 'exit';
+  const speaksHttp = probes.http.length > 0 || defaultHttp;
+  const container = cleanup.add(await engine.createContainer(await containerSpec(image, run, ports, opts)));
+  let execs = 0;
+  // Command probes run through the tracer so that it sees them, as the app's user, without the tracer's capability.
+  const execProbe = (command: string): Promise<ProbeResult> => tracer === 'none'
+    ? runExecProbe(container, execArgv(command), command, run.user || undefined)
+    : runExecProbe(container, TRACERS[tracer].execCommand(execArgv(command), run.app, String(++execs)), command, '0:0');
   try {
     onEvent({ stage: 'start', detail: container.name });
     await container.start();
-    const hostPorts = new Map<number, number>();
-    let httpPorts = new Set<number>();
-    let exited: SlimError | undefined;
-    try {
-      for (const port of ports) hostPorts.set(port, await container.hostPort(`${port}/tcp`));
-      httpPorts = await waitReady(container, hostPorts, opts.readyTimeoutMs);
-      exited = await exitedEarly(container, tracer);
-    } catch (err) {
-      exited = (await exitedEarly(container, tracer)) ?? (err as SlimError);
-    }
+    const target: WaitTarget = { container, hostPorts: new Map(), httpPorts: new Set(), exec: execProbe };
+    const waits = chooseWaits(opts.ready ?? {}, after.kind === 'exit' ? [] : ports, speaksHttp);
+    let exited = await awaitReady(target, ports, waits, opts, onEvent);
+    // A batch job may be done before anything waited for it: once it has started, its exit is its answer.
+    if (after.kind === 'exit' && exited && !(await container.state()).running && (tracer === 'none' || (await startOf(container)).started)) exited = undefined;
     // When tuning, an app that cannot even start still leaves a trace of what it looked for.
-    const keepGoing = opts.tolerateExit && tracer !== 'none' && !(exited instanceof ProbeRefusedError);
+    const keepGoing = opts.tolerateExit && tracer !== 'none' && !(exited instanceof TracerRefusedError);
     if (exited && !keepGoing) throw exited;
     if (!exited) {
-      const silent = ports.filter((p) => !httpPorts.has(p));
+      const silent = speaksHttp ? ports.filter((p) => !target.httpPorts.has(p)) : [];
       onEvent({ stage: 'ready', detail: silent.length ? `port ${silent.join(', ')} does not answer HTTP: no default probe goes there` : undefined });
     }
-    const results = exited ? [] : await driveProbes(container, image, ref, hostPorts, httpPorts, opts, onEvent);
+    const http = [...probes.http];
+    if (defaultHttp) for (const port of target.httpPorts) http.push({ method: 'GET', path: '/', port });
+    const running = (await container.state()).running;
+    const results = exited || !running ? [] : await driveProbes(target, ref, http, execProbe, opts, onEvent);
+
+    if (after.kind === 'exit') {
+      onEvent({ stage: 'probing', detail: 'waiting for the app to exit (--continue-after exit)' });
+      await container.waitExit(BATCH_LIMIT_MS);
+      const output = Buffer.from(await container.logs(1_000_000));
+      const { exitCode } = await container.state();
+      const refused = tracer === 'none' || (await startOf(container)).started ? undefined : await exitedEarly(container, tracer);
+      if (refused) throw refused;
+      results.push(commandResult('run', `run ${run.command.join(' ')}`, exitCode, output));
+    } else {
+      await continueAfter(after, onEvent);
+    }
 
     onEvent({ stage: 'stopping' });
     await container.kill(image.config.StopSignal || 'SIGTERM');
@@ -315,10 +364,10 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
     let trace: Trace | undefined;
     if (tracer !== 'none') {
       onEvent({ stage: 'collecting' });
-      trace = await collect(container, tracer, image.config.WorkingDir || '/');
-      if (trace.overflow) throw new SlimError('the fanotify queue overflowed: the trace is incomplete', { hint: 'run again, or use --probe strace' });
+      trace = TRACERS[tracer].parse(await readFiles(container, OUT_DIR), container.name, run.workdir);
+      if (trace.overflow) throw new SlimError('the fanotify queue overflowed: the trace is incomplete', { hint: 'run again, or use --tracer strace' });
     }
-    return { trace, results, logs, exitCode: state.exitCode };
+    return { trace, results, logs, exitCode: state.exitCode, ranToExit: after.kind === 'exit' };
   } finally {
     await container.remove();
     cleanup.delete(container);

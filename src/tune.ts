@@ -7,7 +7,7 @@ import { bytePath, parentOf, showPath } from './paths.js';
 import { parseAllowlist, type Allowlist } from './plan/allowlist.js';
 import { escapeControl, hasControl } from './quote.js';
 import { globToRegExp } from './plan/glob.js';
-import { packageOf, type Language } from './plan/languages.js';
+import { packageOf, type Language } from './plan/languages/index.js';
 import { PACKS } from './plan/packs.js';
 import type { Trace } from './trace/trace.js';
 

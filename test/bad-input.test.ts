@@ -176,7 +176,7 @@ describe('the command line', () => {
   it.each([
     [['build'], /missing required argument 'image'/],
     [['build', 'x', '--probe', 'ebpf'], /argument 'ebpf' is invalid. Allowed choices are fanotify, strace, auto/],
-    [['build', 'x', '--continue-after', 'later'], /use probe, exec, signal or timeout:SECONDS/],
+    [['build', 'x', '--continue-after', 'later'], /use probe, exec, exit, signal or timeout:SECONDS/],
     [['build', 'x', '--ready-timeout', '-1'], /--ready-timeout takes a positive number/],
     [['build', 'x', '--tune', '0'], /--tune takes a whole number above 0/],
     [['build', 'x', '--tune', '1.5'], /--tune takes a whole number above 0/],

@@ -1,6 +1,6 @@
-// Trace runs on the real engine: both probes, the fallback, and Ctrl-C.
+// Trace runs on the real engine: both tracers, the fallback, and Ctrl-C.
 import { afterAll, describe, expect, it } from 'vitest';
-import { ProbeRefusedError, runWithProbes, type RunOptions } from '../src/run.js';
+import { TracerRefusedError, runWithProbes, type RunOptions } from '../src/run.js';
 import { Cleanup } from '../src/session.js';
 import { build } from '../src/build.js';
 import { cli, engine, imageExists, removeImage, slimContainers } from './engine-helpers.js';
@@ -9,7 +9,7 @@ const probes = { http: [{ method: 'GET', path: '/' }, { method: 'GET', path: '/c
 const options = (tracer: RunOptions['tracer']): RunOptions => ({ tracer, probes, readyTimeoutMs: 60_000, continueAfter: { kind: 'probe' }, role: 'test' });
 
 describe('trace run', () => {
-  afterAll(() => removeImage('slim-test/fallback:slim'));
+  afterAll(() => removeImage('slim-test/run-fallback:slim'));
 
   it('fanotify sees the interpreter, Django modules and the probed templates', async () => {
     const run = await runWithProbes(engine, 'slim-samples/django-site:latest', options('fanotify'), new Cleanup());
@@ -32,24 +32,26 @@ describe('trace run', () => {
 
   it('says so when the engine refuses CAP_SYS_ADMIN, and auto falls back to strace', async () => {
     const refused = runWithProbes(engine, 'slim-samples/c-hello:latest', { ...options('fanotify'), probes: { ...probes, http: [{ method: 'GET', path: '/' }] }, grantCapability: false }, new Cleanup());
-    await expect(refused).rejects.toBeInstanceOf(ProbeRefusedError);
+    await expect(refused).rejects.toBeInstanceOf(TracerRefusedError);
     const notices: string[] = [];
     const result = await build(engine, {
-      image: 'slim-samples/c-hello:latest', tag: 'slim-test/fallback:slim',
+      image: 'slim-samples/c-hello:latest', tag: 'slim-test/run-fallback:slim',
       run: { tracer: 'auto', grantCapability: false, probes: { http: [], exec: [], hostExec: [], defaultHttp: true }, readyTimeoutMs: 30_000, continueAfter: { kind: 'probe' } },
       plan: { rules: [], includePacks: [], excludePacks: [], languages: new Set(), appDirs: true },
       verify: { probes: [] },
     }, new Cleanup(), (e) => e.stage === 'notice' && notices.push(e.message));
-    expect(result.probe).toBe('strace');
+    expect(result.tracer).toBe('strace');
     expect(notices.join()).toMatch(/refused CAP_SYS_ADMIN.*strace/);
     expect(result.verification?.equivalent).toBe(true);
   });
 
   it('Ctrl-C while the probes run leaves no container and no output tag', async () => {
-    const tag = 'slim-test/interrupted:slim';
+    const tag = 'slim-test/run-interrupted:slim';
+    let interrupting: NodeJS.Timeout | undefined;
     const run = await cli(['build', 'slim-samples/django-site:latest', '--tag', tag, '--continue-after', 'timeout:30'], {
       onStderr: (text, child) => {
-        if (/start: slim-trace/.test(text) && !child.killed) setTimeout(() => child.kill('SIGINT'), 1500);
+        // Once: a second Ctrl-C would be the user insisting.
+        if (/start: slim-trace/.test(text) && !interrupting) interrupting = setTimeout(() => child.kill('SIGINT'), 1500);
       },
     });
     expect(run.code).toBe(130);
@@ -59,7 +61,7 @@ describe('trace run', () => {
     expect(imageExists('slim-samples/django-site:latest')).toBe(true);
   });
 
-  it('slim doctor reports the engine and that both probes work in a container', async () => {
+  it('slim doctor reports the engine and that both tracers work in a container', async () => {
     const run = await cli(['doctor']);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toMatch(/engine: Docker \S+ \(API [\d.]+\), storage \w+/);

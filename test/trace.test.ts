@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { parseFanotifyRecord, parseStrace } from '../src/trace/trace.js';
+import { parseFanotifyRecord } from '../src/tracers/fanotify.js';
+import { parseStrace } from '../src/tracers/strace.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url));
 

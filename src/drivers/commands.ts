@@ -1,8 +1,8 @@
 // Command probes: --exec runs inside the app's container, --host-exec on the
 // host with the app's published address in its environment.
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import type { Container } from '../engine.js';
+import { DEFAULT_MASKS, digestBody } from './http.js';
 import type { ProbeResult } from './result.js';
 
 const SHELL_SYNTAX = /[|&;<>()$`*?[\]{}~!"'\\]/;
@@ -10,25 +10,30 @@ const SHELL_SYNTAX = /[|&;<>()$`*?[\]{}~!"'\\]/;
 /** Runs a command directly when it is plain words, through /bin/sh otherwise (which the image must have). */
 export const execArgv = (command: string): string[] => (SHELL_SYNTAX.test(command) ? ['/bin/sh', '-c', command] : command.trim().split(/\s+/));
 
-const result = (kind: 'exec' | 'host-exec', name: string, exitCode: number, output: Buffer, error?: string): ProbeResult => ({
-  kind,
-  name,
-  status: exitCode,
-  size: output.length,
-  digest: `sha256:${createHash('sha256').update(output).digest('hex')}`,
-  // A host command is the user's own test run: its output holds timings, its exit code is the verdict.
-  compare: kind === 'host-exec' ? 'status' : 'full',
-  ok: exitCode === 0 && !error,
-  error: error ?? (exitCode === 0 ? undefined : `exited with ${exitCode}`),
-  excerpt: output.toString('utf8').slice(0, 300),
-});
+/** A command's answer: its exit code and a digest of its output (a batch run's too), volatile parts masked as in HTTP bodies. */
+export function commandResult(kind: 'exec' | 'host-exec' | 'run', name: string, exitCode: number, output: Buffer, error?: string): ProbeResult {
+  const { digest, masked } = digestBody(output, DEFAULT_MASKS);
+  return {
+    kind,
+    name,
+    status: exitCode,
+    size: output.length,
+    digest,
+    // A host command is the user's own test run: its output holds timings, its exit code is the verdict.
+    compare: kind === 'host-exec' ? 'status' : 'full',
+    ok: exitCode === 0 && !error,
+    error: error ?? (exitCode === 0 ? undefined : `exited with ${exitCode}`),
+    excerpt: Buffer.from(masked, 'latin1').toString('utf8').slice(0, 300),
+  };
+}
 
-export async function runExecProbe(container: Container, command: string, user: string | undefined): Promise<ProbeResult> {
+/** Runs `argv` (the command probe `command`, maybe wrapped by a tracer) in the container. */
+export async function runExecProbe(container: Container, argv: string[], command: string, user: string | undefined): Promise<ProbeResult> {
   try {
-    const { exitCode, stdout, stderr } = await container.exec(execArgv(command), { user });
-    return result('exec', `exec ${command}`, exitCode, Buffer.concat([stdout, stderr]));
+    const { exitCode, stdout, stderr } = await container.exec(argv, { user });
+    return commandResult('exec', `exec ${command}`, exitCode, Buffer.concat([stdout, stderr]));
   } catch (err) {
-    return result('exec', `exec ${command}`, -1, Buffer.alloc(0), (err as Error).message);
+    return commandResult('exec', `exec ${command}`, -1, Buffer.alloc(0), (err as Error).message);
   }
 }
 
@@ -53,11 +58,11 @@ export function runHostCommand(command: string, env: Record<string, string>, tim
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', (err) => {
       clearTimeout(timer);
-      resolve(result('host-exec', `host-exec ${command}`, -1, Buffer.alloc(0), err.message));
+      resolve(commandResult('host-exec', `host-exec ${command}`, -1, Buffer.alloc(0), err.message));
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve(result('host-exec', `host-exec ${command}`, code ?? 128, Buffer.concat(chunks), signal ? `killed by ${signal}` : undefined));
+      resolve(commandResult('host-exec', `host-exec ${command}`, code ?? 128, Buffer.concat(chunks), signal ? `killed by ${signal}` : undefined));
     });
   });
 }

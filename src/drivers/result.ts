@@ -3,9 +3,9 @@
 import type { HttpProbe } from './http.js';
 
 export interface ProbeResult {
-  kind: 'http' | 'exec' | 'host-exec';
+  kind: 'http' | 'exec' | 'host-exec' | 'run';
   name: string;
-  /** HTTP status, or exit code for commands. */
+  /** HTTP status, or exit code for commands and batch runs. */
   status: number;
   contentType?: string;
   size: number;

@@ -3,6 +3,7 @@
 // kept set, and can be forced on or off by name.
 import type { FileTree } from '../image/tree.js';
 import type { Trace } from '../trace/trace.js';
+import type { Keeper } from './keeper.js';
 
 export interface PackContext {
   tree: FileTree;
@@ -15,6 +16,8 @@ export interface PackContext {
   /** Sources named in the image's /etc/nsswitch.conf. */
   nssSources: string[];
   imageUser: string;
+  /** Where the dynamic loader looks for libraries (ld.so.conf, the multiarch directories, the defaults). */
+  libraryDirs: string[];
 }
 
 export interface Pack {
@@ -27,7 +30,7 @@ export interface Pack {
   files?: RegExp;
   /** Why the pack applies, or undefined when it does not. */
   detect(ctx: PackContext): string | undefined;
-  /** Paths and globs (absolute); directories are kept whole. */
+  /** Paths and globs (absolute); directories are kept whole; '!' excludes a path and what is under it. */
   patterns(ctx: PackContext): string[];
 }
 
@@ -36,12 +39,13 @@ const touched = (ctx: PackContext, test: RegExp | undefined): string | undefined
   return undefined;
 };
 
-const keptLibc = (ctx: PackContext): boolean => {
-  for (const dir of ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/lib64', '/usr/lib', '/lib']) {
-    if (ctx.kept(`${dir}/libc.so.6`)) return true;
-  }
-  return false;
-};
+const keptLibc = (ctx: PackContext): boolean => ctx.libraryDirs.some((dir) => ctx.kept(`${dir}/libc.so.6`));
+
+/** Locale names the environment asks for, as glibc names their directories too (en_US.UTF-8 -> en_US.utf8). */
+const localesOfEnv = (env: Map<string, string>): string[] =>
+  [...env].filter(([name, value]) => (name === 'LANG' || name.startsWith('LC_')) && value && !/^(C|POSIX)$/.test(value))
+    .flatMap(([, value]) => [value, value.replace(/\.([^@]+)/, (_, codeset: string) => `.${codeset.toLowerCase().replace(/-/g, '')}`)])
+    .filter((name) => !name.includes('/'));
 
 export const PACKS: Pack[] = [
   {
@@ -93,21 +97,28 @@ export const PACKS: Pack[] = [
   },
   {
     name: 'gconv',
-    description: "glibc's iconv modules",
-    files: /\/gconv\/gconv-modules(\.d|\.cache)?(\/|$)/,
+    description: "glibc's iconv: gconv-modules with its cache, and the conversion modules when the app converted",
+    files: /\/gconv(\/|$)/,
     detect(ctx) {
       return touched(ctx, /\/gconv\//) && 'the app used iconv';
     },
-    patterns: () => ['/**/gconv/gconv-modules', '/**/gconv/gconv-modules.d', '/**/gconv/gconv-modules.cache'],
+    // setlocale() reads only the configuration. An app that loaded a module converts to charsets chosen at run
+    // time (iconv_open() loads the module of whichever it is asked for): one probe's charset says nothing about the next.
+    patterns: (ctx) => (touched(ctx, /\/gconv\/[^/]+\.so$/) ? ['/**/gconv'] : ['/**/gconv/gconv-modules', '/**/gconv/gconv-modules.d', '/**/gconv/gconv-modules.cache']),
   },
   {
     name: 'locales',
-    description: 'the C.utf8 locale and locale aliases',
-    files: /^\/usr\/lib\/locale\/C\.(utf8|UTF-8)(\/|$)|^\/usr\/share\/locale\/locale\.alias$/,
+    description: 'the C.utf8 locale, the locales LANG and LC_* name, the locale archive and locale aliases',
+    files: /^\/usr\/lib\/locale\/|^\/usr\/share\/locale\/locale\.alias$/,
     detect(ctx) {
-      return touched(ctx, /^\/usr\/lib\/locale\/|^\/usr\/share\/locale\/locale\.alias$/) && 'the app loaded a locale';
+      if (touched(ctx, this.files)) return 'the app loaded a locale';
+      const named = localesOfEnv(ctx.env)[0];
+      return named && keptLibc(ctx) ? `the environment names the locale ${named} and the app uses glibc` : undefined;
     },
-    patterns: () => ['/usr/lib/locale/C.utf8', '/usr/lib/locale/C.UTF-8', '/usr/share/locale/locale.alias'],
+    patterns: (ctx) => [
+      '/usr/lib/locale/C.utf8', '/usr/lib/locale/C.UTF-8', '/usr/lib/locale/locale-archive', '/usr/share/locale/locale.alias',
+      ...localesOfEnv(ctx.env).map((name) => `/usr/lib/locale/${name}`),
+    ],
   },
   {
     name: 'shell',
@@ -118,3 +129,20 @@ export const PACKS: Pack[] = [
 ];
 
 export const PACK_NAMES = PACKS.map((p) => p.name);
+
+/** Turns on the packs that apply (or were asked for) and keeps what they name. */
+export function applyPacks(keeper: Keeper, ctx: PackContext, include: string[], exclude: string[]): Array<{ name: string; why: string }> {
+  const applied: Array<{ name: string; why: string }> = [];
+  for (const pack of PACKS) {
+    if (exclude.includes(pack.name)) continue;
+    const why = include.includes(pack.name) ? 'asked for with --include-pack' : pack.detect(ctx);
+    if (!why) continue;
+    applied.push({ name: pack.name, why });
+    const patterns = pack.patterns(ctx);
+    const excluded = patterns.filter((p) => p.startsWith('!')).map((p) => p.slice(1));
+    const skip = (path: string) => excluded.some((x) => path === x || path.startsWith(`${x}/`));
+    keeper.rule = `pack ${pack.name}`;
+    for (const pattern of patterns.filter((p) => !p.startsWith('!'))) keeper.keepMatching(pattern, `pack ${pack.name}`, skip);
+  }
+  return applied;
+}

@@ -1,15 +1,18 @@
 // The keep plan: from (file tree, trace, options) to every path the slim image
 // keeps, each with the reasons it is kept. It reads file contents (ELF headers,
-// shebangs, configs) through a ContentSource and changes nothing.
+// shebangs, configs, package databases) through a ContentSource and changes
+// nothing. It is a list of phases; after each, the keeper brings in the
+// closure (parents, symlinks, ELF libraries, interpreters) of what it added.
 import type { ContentSource } from '../image/content.js';
-import type { FileEntry, FileTree } from '../image/tree.js';
+import type { FileTree } from '../image/tree.js';
 import { ancestors, joinPath, parentOf, showPath } from '../paths.js';
 import type { Trace } from '../trace/trace.js';
 import type { Rule } from './allowlist.js';
-import { expandOrigin, isElf, parseElf, type ElfInfo } from './elf.js';
-import { globBase, globToRegExp, isGlob } from './glob.js';
-import { packageOf, pythonCompanions, type Language } from './languages.js';
-import { PACKS, type PackContext } from './packs.js';
+import { globToRegExp } from './glob.js';
+import { Keeper, type RuleTotal } from './keeper.js';
+import { claimedByLanguage, LANGUAGE_TABLE, type Language } from './languages/index.js';
+import { readPackageDatabase, type PackageDatabase } from './packagedb.js';
+import { applyPacks } from './packs.js';
 
 export interface PlanOptions {
   /** The image's runtime config. */
@@ -23,7 +26,7 @@ export interface PlanOptions {
   includePacks: string[];
   excludePacks: string[];
   languages: Set<Language>;
-  /** Keep directories the app does not ship from a package (its own code and data) whole. */
+  /** Keep the app's own files (those no package installed) in app places whole. */
   appDirs: boolean;
 }
 
@@ -34,297 +37,218 @@ export interface KeepPlan {
   unresolved: Array<{ library: string; neededBy: string }>;
   /** Packs applied, with why. */
   packs: Array<{ name: string; why: string }>;
+  /** What each rule added: paths and bytes of regular files. */
+  rules: RuleTotal[];
   warnings: string[];
 }
 
-const MAX_REASONS = 3;
-const DEFAULT_LIB_DIRS = ['/lib', '/usr/lib', '/lib64', '/usr/lib64'];
+interface PlanInput {
+  tree: FileTree;
+  trace: Trace;
+  opts: PlanOptions;
+  keeper: Keeper;
+  plan: KeepPlan;
+}
+
+type Phase = (input: PlanInput) => Promise<void> | void;
+
 const RUNTIME_DIRS = ['/tmp', '/var/tmp', '/run', '/var/run'];
 
-const envMap = (env: string[]): Map<string, string> => new Map(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+/** The image's environment by name; an entry without '=' names a variable with no value. */
+const envMap = (env: string[]): Map<string, string> => new Map(env.map((e) => (e.includes('=') ? [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)] : [e, ''])));
 
-export async function planKeep(tree: FileTree, trace: Trace, opts: PlanOptions, content: ContentSource): Promise<KeepPlan> {
-  const plan: KeepPlan = { paths: new Map(), unresolved: [], packs: [], warnings: [] };
-  const queue: string[] = [];
-  const env = envMap(opts.env);
-
-  const keep = (path: string, reason: string): boolean => {
-    if (!tree.has(path)) return false;
-    const reasons = plan.paths.get(path);
-    if (reasons) {
-      if (reasons.length < MAX_REASONS && !reasons.includes(reason)) reasons.push(reason);
-      return true;
-    }
-    plan.paths.set(path, [reason]);
-    queue.push(path);
-    return true;
-  };
-
-  /** Keeps what a path names: the symlinks on the way and the file it reaches. */
-  const keepNamed = (path: string, reason: string): string | undefined => {
-    const resolved = tree.resolve(path);
-    for (const link of resolved.via) keep(link, `symlink on the way to ${showPath(path)}`);
-    if (resolved.path) keep(resolved.path, reason);
-    return resolved.path;
-  };
-
-  const keepTree = (dir: string, reason: string): void => {
-    if (!keep(dir, reason)) return;
-    if (tree.get(dir)?.type === 'dir') for (const p of tree.descendants(dir)) keep(p, reason);
-  };
-
-  const matching = (pattern: string): string[] => {
-    if (!isGlob(pattern)) return tree.has(pattern) ? [pattern] : [];
-    const re = globToRegExp(pattern);
-    const base = globBase(pattern);
-    const start = tree.resolve(base).path ?? base;
-    const candidates = start === '/' ? [...tree.paths()] : tree.has(start) ? [start, ...tree.descendants(start)] : [];
-    // Globs under a symlinked directory (/lib -> usr/lib) match by the name the user wrote.
-    return candidates.map((p) => (start === base ? p : base + p.slice(start.length))).filter((p) => re.test(p));
-  };
-
-  // ---- ELF and script closure, applied to everything kept ----
-  const elfCache = new Map<string, ElfInfo | undefined>();
-  const ldConfDirs = await readLdSoConf(tree, content);
-  const libraryDirs = (env.get('LD_LIBRARY_PATH') ?? '').split(':').filter(Boolean);
-
-  const elfOf = async (entry: FileEntry): Promise<ElfInfo | undefined> => {
-    if (elfCache.has(entry.path)) return elfCache.get(entry.path);
-    const head = await content.read(entry, 4);
-    const info = isElf(head) ? parseElf(await content.read(entry)) : undefined;
-    elfCache.set(entry.path, info);
-    return info;
-  };
-
-  const findLibrary = async (name: string, from: ElfInfo, origin: string): Promise<string | undefined> => {
-    if (name.includes('/')) return tree.resolve(name).path ? name : undefined;
-    const expand = (dirs: string[]) => dirs.map((d) => expandOrigin(d, origin, from.class === 64));
-    const search = [...(from.runpath.length ? [] : expand(from.rpath)), ...libraryDirs, ...expand(from.runpath), ...ldConfDirs, ...DEFAULT_LIB_DIRS];
-    for (const dir of search) {
-      const candidate = joinPath(dir, name);
-      const real = tree.resolve(candidate).path;
-      const entry = real ? tree.get(real) : undefined;
-      if (!entry || entry.type !== 'file') continue;
-      const lib = await elfOf(entry);
-      if (lib && lib.class === from.class && lib.machine === from.machine) return candidate;
-    }
-    return undefined;
-  };
-
-  const closeOver = async (entry: FileEntry): Promise<void> => {
-    if (entry.type !== 'file') return;
-    const maybeBinary = (entry.mode & 0o111) !== 0 || /\.so(\.|$)/.test(entry.path);
-    if (!maybeBinary) return;
-    const head = await content.read(entry, 256);
-    if (head[0] === 0x23 && head[1] === 0x21) {
-      keepInterpreter(head, entry.path);
-      return;
-    }
-    if (!isElf(head)) return;
-    const elf = await elfOf(entry);
-    if (!elf) return;
-    if (elf.interpreter) keepNamed(elf.interpreter, `ELF interpreter of ${showPath(entry.path)}`);
-    for (const name of elf.needed) {
-      const found = await findLibrary(name, elf, parentOf(entry.path));
-      if (found) keepNamed(found, `ELF dependency of ${showPath(entry.path)}`);
-      else if (!plan.unresolved.some((u) => u.library === name && u.neededBy === entry.path)) plan.unresolved.push({ library: name, neededBy: entry.path });
-    }
-  };
-
-  const searchPath = (env.get('PATH') ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':');
-  const which = (program: string): string | undefined => {
-    if (program.includes('/')) return program.startsWith('/') ? program : joinPath(opts.workdir || '/', program);
-    return searchPath.map((dir) => joinPath(dir, program)).find((p) => tree.resolve(p).path);
-  };
-
-  const keepInterpreter = (head: Buffer, script: string): void => {
-    const line = head.toString('latin1').split('\n')[0]!.slice(2).trim();
-    const [interpreter, ...args] = line.split(/\s+/);
-    if (!interpreter) return;
-    keepNamed(interpreter, `interpreter of ${showPath(script)}`);
-    // "#!/usr/bin/env python3": env runs the first word that is not an option.
-    if (interpreter.endsWith('/env')) {
-      const program = args.find((a) => !a.startsWith('-') && !a.includes('='));
-      const found = program && which(program);
-      if (found) keepNamed(found, `interpreter of ${showPath(script)} (through env)`);
-    }
-  };
-
-  // A cursor, not shift(): the queue grows to every kept path and shift() would copy it each time.
-  let next = 0;
-  const drain = async (): Promise<void> => {
-    while (next < queue.length) {
-      const path = queue[next++]!;
-      for (const dir of ancestors(path)) keep(dir, `parent of ${showPath(path)}`);
-      const entry = tree.get(path)!;
-      if (entry.type === 'symlink') keepNamed(path, `target of symlink ${showPath(path)}`);
-      await closeOver(entry);
-    }
-  };
-
-  // ---- 1. what the app touched, and what it runs ----
+/** What the app touched, and what it runs. */
+const keepTraced: Phase = ({ trace, opts, keeper, plan }) => {
   const command = opts.entrypoint[0];
   if (command) {
-    const program = which(command);
-    if (program) keepNamed(program, 'entrypoint');
+    const program = keeper.which(command);
+    if (program) keeper.keepNamed(program, 'entrypoint');
     else plan.warnings.push(`the entrypoint ${command} is not in the image`);
   }
   for (const [path, ops] of trace.paths) {
     const real = [...ops].filter((op) => op !== 'missing');
-    if (real.length > 0) keepNamed(path, `traced (${real.sort().join(', ')})`);
+    if (real.length > 0) keeper.keepNamed(path, `traced (${real.sort().join(', ')})`);
   }
-  await drain();
+};
 
-  // ---- 2. whole packages the app touched, and app directories ----
-  const owned = await packageOwnedPaths(tree, content);
-  const traced = [...plan.paths.keys()];
-  for (const path of traced) {
-    const pkg = packageOf(path, tree, opts.languages);
-    if (pkg) {
-      keepTree(pkg.dir, `${pkg.language} package ${showPath(pkg.dir)}`);
-      for (const extra of pkg.extras) keepTree(extra, `metadata of ${pkg.language} package ${showPath(pkg.dir)}`);
-    }
-    if (opts.languages.has('python')) {
-      for (const companion of pythonCompanions(path)) {
-        if (companion.endsWith('.')) {
-          for (const name of tree.children(parentOf(companion))) if (joinPath(parentOf(companion), name).startsWith(companion)) keep(joinPath(parentOf(companion), name), `bytecode of ${showPath(path)}`);
-        } else keep(companion, `source of ${showPath(path)}`);
-      }
-    }
-    if (opts.appDirs) {
-      const app = appDirOf(path, tree, owned, opts.workdir);
-      if (app) keepTree(app, `app directory ${showPath(app)} (not from a package)`);
-    }
-  }
-  await drain();
-  if (opts.languages.has('node')) await keepRequiredNodePackages(tree, plan, content, env, keepNamed, keepTree);
-  await drain();
-
-  // ---- 3. packs ----
-  const nssSources = await readNssSources(tree, content);
-  const ctx: PackContext = { tree, trace, kept: (p) => plan.paths.has(tree.resolve(p).path ?? p), keptPaths: () => [...plan.paths.keys()], env, nssSources, imageUser: opts.user };
-  for (const pack of PACKS) {
-    if (opts.excludePacks.includes(pack.name)) continue;
-    const why = opts.includePacks.includes(pack.name) ? 'asked for with --include-pack' : pack.detect(ctx);
-    if (!why) continue;
-    plan.packs.push({ name: pack.name, why });
-    const patterns = pack.patterns(ctx);
-    const excluded = patterns.filter((p) => p.startsWith('!')).map((p) => p.slice(1));
-    for (const pattern of patterns.filter((p) => !p.startsWith('!'))) {
-      for (const path of matching(pattern)) {
-        if (excluded.some((x) => path === x || path.startsWith(`${x}/`))) continue;
-        const real = keepNamed(path, `pack ${pack.name}`);
-        if (real && tree.get(real)?.type === 'dir') {
-          for (const p of tree.descendants(real)) if (!excluded.some((x) => p === x || p.startsWith(`${x}/`))) keep(p, `pack ${pack.name}`);
+/** Whole packages of what is kept, the files kept beside them, and what static scans find. */
+const keepLanguagePackages: Phase = async ({ tree, opts, keeper }) => {
+  const languages = LANGUAGE_TABLE.filter((l) => opts.languages.has(l.name));
+  const done = new Set<string>();
+  for (let changed = true; changed;) {
+    for (const path of [...keeper.paths.keys()]) {
+      // Inside a package already kept whole, there is nothing more to find.
+      if (done.has(path) || ancestors(path).some((dir) => done.has(`${dir}/`))) continue;
+      done.add(path);
+      for (const language of languages) {
+        keeper.rule = `${language.name} packages`;
+        const pkg = language.packageOf(path, tree);
+        if (pkg && !done.has(`${pkg.dir}/`)) {
+          done.add(`${pkg.dir}/`);
+          keeper.keepTree(pkg.dir, `${pkg.language} package ${showPath(pkg.dir)}`, pkg.skip);
+          for (const extra of pkg.extras) keeper.keepTree(extra, `metadata of ${pkg.language} package ${showPath(pkg.dir)}`);
         }
+        for (const c of language.companions?.(path, tree) ?? []) keeper.keep(c.path, c.reason);
       }
     }
-  }
-  await drain();
-
-  // ---- 4. the user's allowlist ----
-  for (const rule of opts.rules.filter((r) => !r.exclude)) {
-    const hits = matching(rule.pattern);
-    if (hits.length === 0) plan.warnings.push(`${rule.source}: '${showPath(rule.pattern)}' matches nothing in the image`);
-    for (const path of hits) {
-      const real = keepNamed(path, `allowlist ${rule.source}`);
-      if (real && tree.get(real)?.type === 'dir') keepTree(real, `allowlist ${rule.source}`);
+    changed = false;
+    for (const language of languages) {
+      keeper.rule = `${language.name} packages`;
+      if (await language.scan?.(keeper)) changed = true;
     }
+    await keeper.drain();
   }
-  await drain();
-
-  // ---- 5. runtime directories ----
-  for (const dir of [...RUNTIME_DIRS, ...opts.volumes, opts.workdir].filter(Boolean)) keep(dir, 'runtime directory');
-  for (const entry of tree.values()) {
-    if (entry.type === 'dir' && entry.path !== '/' && tree.children(entry.path).length === 0) keep(entry.path, 'empty directory in the original (runtime data dir)');
-  }
-  for (const [path, ops] of trace.paths) if (ops.has('write') || ops.has('readdir')) keep(parentOf(path), 'directory the app wrote to or listed');
-  await drain();
-
-  // ---- 6. symlinks that lead to kept files, or out of the image (logs to /dev/stdout) ----
-  for (const entry of tree.values()) {
-    if (entry.type !== 'symlink' || plan.paths.has(entry.path)) continue;
-    const target = entry.linkTarget ?? '';
-    const real = tree.resolve(entry.path).path;
-    if (real && plan.paths.has(real)) keep(entry.path, `symlink to kept ${showPath(real)}`);
-    else if (/^\/(dev|proc)\//.test(target)) keep(entry.path, `symlink to ${showPath(target)}`);
-  }
-  await drain();
-
-  // ---- 7. exclusions win over everything but parents of kept paths ----
-  const excludes = opts.rules.filter((r) => r.exclude);
-  if (excludes.length > 0) {
-    const regexes = excludes.map((r) => ({ rule: r, re: globToRegExp(r.pattern) }));
-    for (const path of [...plan.paths.keys()]) {
-      if (regexes.some(({ rule, re }) => re.test(path) || path.startsWith(`${rule.pattern}/`))) plan.paths.delete(path);
-    }
-    for (const path of [...plan.paths.keys()]) for (const dir of ancestors(path)) if (!plan.paths.has(dir)) plan.paths.set(dir, [`parent of ${showPath(path)}`]);
-  }
-  return plan;
-}
-
-const NODE_GLOBAL_DIRS = ['/usr/share/nodejs', '/usr/lib/nodejs', '/usr/local/lib/node_modules', '/usr/lib/node_modules'];
-const REQUIRE = /(?:require\s*\(|import\s*\(|\bfrom)\s*['"]([^'"./][^'"]*)['"]/g;
+};
 
 /**
- * Node loads packages on first require(), often deep inside a route that no
- * probe reached: every kept JavaScript file of the app and its packages is
- * scanned for require/import of bare names, and the packages they name are kept.
+ * Directories that hold apps, homes or system files rather than being one:
+ * an app place found from a traced file stops below them.
  */
-async function keepRequiredNodePackages(tree: FileTree, plan: KeepPlan, content: ContentSource, env: Map<string, string>, keepNamed: (path: string, reason: string) => string | undefined, keepTree: (dir: string, reason: string) => void): Promise<void> {
-  const scanned = new Set<string>();
-  const globalDirs = [...(env.get('NODE_PATH') ?? '').split(':').filter(Boolean), ...NODE_GLOBAL_DIRS];
-  for (let changed = true; changed;) {
-    changed = false;
-    for (const path of [...plan.paths.keys()]) {
-      if (scanned.has(path) || !/\.(c|m)?js$/.test(path)) continue;
-      scanned.add(path);
-      const entry = tree.get(path);
-      if (entry?.type !== 'file' || entry.size > 1 << 20) continue;
-      for (const match of (await content.read(entry)).toString('latin1').matchAll(REQUIRE)) {
-        const spec = match[1]!;
-        if (spec.startsWith('node:')) continue;
-        const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
-        const local = ancestors(path).map((d) => `${d}/node_modules/${name}`);
-        const found = [...local, ...globalDirs.map((d) => `${d}/${name}`)].find((dir) => tree.get(tree.resolve(dir).path ?? '')?.type === 'dir');
-        if (!found) continue;
-        const reason = `node package ${name}, required by ${showPath(path)}`;
-        // Debian links /usr/share/node_modules -> nodejs: keep the name node looks up, and the package.
-        const real = keepNamed(found, reason);
-        if (real && !scanned.has(`${real}/`)) {
-          scanned.add(`${real}/`);
-          keepTree(real, reason);
-          changed = true;
-        }
-      }
-    }
+const CONTAINER_DIRS = new Set([
+  '/srv', '/opt', '/home', '/root', '/var', '/usr', '/etc', '/tmp', '/run', '/mnt', '/media',
+  '/usr/share', '/usr/lib', '/usr/lib64', '/usr/local', '/usr/local/lib', '/usr/local/share', '/var/lib', '/var/cache', '/var/www', '/var/log',
+]);
+/** Where users put their own code, pages and data. */
+const APP_ROOTS = ['/app', '/srv', '/opt', '/home', '/usr/local', '/var/www'];
+/** Files for building, not running: headers and documentation. */
+const BUILD_ONLY = /^\/usr\/local\/(include|share\/(man|doc|info))(\/|$)/;
+
+/** The home directory of the image's USER (a name or uid) when it is not root. */
+async function homeOf(user: string, tree: FileTree, content: ContentSource): Promise<string | undefined> {
+  const name = user.split(':')[0];
+  if (!name || name === 'root' || name === '0') return undefined;
+  const entry = tree.get(tree.resolve('/etc/passwd').path ?? '');
+  if (!entry) return undefined;
+  for (const line of (await content.read(entry)).toString('latin1').split('\n')) {
+    const [login, , uid, , , home] = line.split(':');
+    if ((login === name || uid === name) && home?.startsWith('/') && home !== '/') return home;
   }
+  return undefined;
 }
 
-/** Library directories from /etc/ld.so.conf and the files it includes. */
-async function readLdSoConf(tree: FileTree, content: ContentSource): Promise<string[]> {
-  const dirs: string[] = [];
-  const seen = new Set<string>();
-  const read = async (file: string): Promise<void> => {
-    const real = tree.resolve(file).path;
-    const entry = real ? tree.get(real) : undefined;
-    if (!entry || seen.has(entry.path)) return;
-    seen.add(entry.path);
-    for (const raw of (await content.read(entry)).toString('latin1').split('\n')) {
-      const line = raw.replace(/#.*/, '').trim();
-      if (!line) continue;
-      const include = /^include\s+(.+)$/.exec(line);
-      if (!include) {
-        dirs.push(line);
-        continue;
+/**
+ * The user's own files: what no package installed, in the places apps live
+ * (the app roots, WORKDIR, the USER's home, and the directory around every
+ * traced file no package installed: /var/www/html, /usr/share/nginx/html).
+ * Files of language packages and runtimes are left to the language rules.
+ */
+function appFilesPhase(db: () => Promise<PackageDatabase>, content: ContentSource): Phase {
+  return async ({ tree, trace, opts, keeper }) => {
+    if (!opts.appDirs) return;
+    const { installed, source } = await db();
+    const claimed = (path: string) => claimedByLanguage(path, tree, opts.languages);
+    const places = new Set(APP_ROOTS);
+    if (opts.workdir && opts.workdir !== '/') places.add(opts.workdir);
+    const home = await homeOf(opts.user, tree, content);
+    if (home) places.add(home);
+    for (const path of trace.paths.keys()) {
+      const real = tree.resolve(path).path;
+      if (!real || tree.get(real)?.type !== 'file' || installed(real) || claimed(real)) continue;
+      const place = appPlaceOf(real);
+      // Library directories hold what programs load, not apps (and without a package database, all of it is "unlisted").
+      if (place && !keeper.libraryDirs.includes(place)) places.add(place);
+    }
+    keeper.rule = 'app files (not from a package)';
+    const reasons = new Map<string, string>();
+    const reasonFor = (path: string): string => {
+      const dir = appPlaceOf(path) ?? (tree.get(path)?.type === 'dir' ? path : parentOf(path));
+      let reason = reasons.get(dir);
+      if (!reason) reasons.set(dir, (reason = `app directory ${showPath(dir)} (not from a package, says ${source})`));
+      return reason;
+    };
+    const visit = (dir: string): void => {
+      for (const name of tree.children(dir)) {
+        const path = joinPath(dir, name);
+        if (BUILD_ONLY.test(path) || claimed(path)) continue;
+        if (!installed(path)) keeper.keep(path, reasonFor(path));
+        if (tree.get(path)?.type === 'dir') visit(path);
       }
-      const pattern = include[1]!.startsWith('/') ? include[1]! : joinPath(parentOf(file), include[1]!);
-      const re = globToRegExp(pattern);
-      for (const name of tree.children(parentOf(pattern))) if (re.test(joinPath(parentOf(pattern), name))) await read(joinPath(parentOf(pattern), name));
+    };
+    // Outer places first, so a nested one is walked once.
+    const walked: string[] = [];
+    for (const place of [...places].sort()) {
+      if (tree.get(place)?.type !== 'dir' || walked.some((w) => place.startsWith(`${w}/`))) continue;
+      walked.push(place);
+      if (!installed(place)) keeper.keep(place, reasonFor(place));
+      visit(place);
     }
   };
-  await read('/etc/ld.so.conf');
-  return dirs;
+}
+
+/** The directory below the container directories that holds a path: /var/www/html for /var/www/html/css/a.css. */
+function appPlaceOf(path: string): string | undefined {
+  let dir = parentOf(path);
+  if (dir === '/' || CONTAINER_DIRS.has(dir)) return undefined;
+  while (parentOf(dir) !== '/' && !CONTAINER_DIRS.has(parentOf(dir))) dir = parentOf(dir);
+  return dir;
+}
+
+/** VOLUME paths are separate mounts in the trace container, which the tracer's mark on the root mount does not see. */
+const keepVolumes: Phase = ({ opts, keeper }) => {
+  keeper.rule = 'VOLUME contents';
+  for (const volume of opts.volumes) keeper.keepTree(volume, `image content under VOLUME ${showPath(volume)} (the tracer does not see volume mounts)`);
+};
+
+function packsPhase(content: ContentSource): Phase {
+  return async ({ tree, trace, opts, keeper, plan }) => {
+    const nssSources = await readNssSources(tree, content);
+    const ctx = {
+      tree, trace, nssSources, env: keeper.env, imageUser: opts.user, libraryDirs: keeper.libraryDirs,
+      kept: (p: string) => keeper.kept(p), keptPaths: () => [...keeper.paths.keys()],
+    };
+    plan.packs.push(...applyPacks(keeper, ctx, opts.includePacks, opts.excludePacks));
+  };
+}
+
+const keepAllowlisted: Phase = ({ opts, keeper, plan }) => {
+  keeper.rule = 'allowlist';
+  for (const rule of opts.rules.filter((r) => !r.exclude)) {
+    if (keeper.keepMatching(rule.pattern, `allowlist ${rule.source}`) === 0) plan.warnings.push(`${rule.source}: '${showPath(rule.pattern)}' matches nothing in the image`);
+  }
+};
+
+const keepRuntimeDirs: Phase = ({ tree, trace, opts, keeper }) => {
+  keeper.rule = 'runtime directories';
+  for (const dir of [...RUNTIME_DIRS, ...opts.volumes, opts.workdir].filter(Boolean)) keeper.keep(dir, 'runtime directory');
+  for (const entry of tree.values()) {
+    if (entry.type === 'dir' && entry.path !== '/' && tree.children(entry.path).length === 0) keeper.keep(entry.path, 'empty directory in the original (runtime data dir)');
+  }
+  for (const [path, ops] of trace.paths) if (ops.has('write') || ops.has('readdir')) keeper.keep(parentOf(path), 'directory the app wrote to or listed');
+};
+
+/** Symlinks that lead to kept files, or out of the image (logs to /dev/stdout). */
+const keepSymlinksToKept: Phase = ({ tree, keeper }) => {
+  keeper.rule = 'symlinks to kept files';
+  for (const entry of tree.values()) {
+    if (entry.type !== 'symlink' || keeper.paths.has(entry.path)) continue;
+    const target = entry.linkTarget ?? '';
+    const real = tree.resolve(entry.path).path;
+    if (real && keeper.paths.has(real)) keeper.keep(entry.path, `symlink to kept ${showPath(real)}`);
+    else if (/^\/(dev|proc)\//.test(target)) keeper.keep(entry.path, `symlink to ${showPath(target)}`);
+  }
+};
+
+/** Exclusions win over everything but parents of kept paths. */
+const applyExclusions: Phase = ({ opts, keeper }) => {
+  const excludes = opts.rules.filter((r) => r.exclude).map((rule) => ({ rule, re: globToRegExp(rule.pattern) }));
+  if (excludes.length > 0) keeper.drop((path) => excludes.some(({ rule, re }) => re.test(path) || path.startsWith(`${rule.pattern}/`)));
+};
+
+export async function planKeep(tree: FileTree, trace: Trace, opts: PlanOptions, content: ContentSource): Promise<KeepPlan> {
+  const plan: KeepPlan = { paths: new Map(), unresolved: [], packs: [], rules: [], warnings: [] };
+  const keeper = await Keeper.create(tree, content, envMap(opts.env), opts.workdir);
+  let db: Promise<PackageDatabase> | undefined;
+  const packageDb = () => (db ??= readPackageDatabase(tree, content, plan.warnings));
+  const phases: Phase[] = [
+    keepTraced, appFilesPhase(packageDb, content), keepVolumes, keepLanguagePackages, packsPhase(content),
+    keepAllowlisted, keepRuntimeDirs, keepSymlinksToKept, applyExclusions,
+  ];
+  const input = { tree, trace, opts, keeper, plan };
+  for (const phase of phases) {
+    await phase(input);
+    await keeper.drain();
+  }
+  return { ...plan, paths: keeper.paths, unresolved: keeper.unresolved, rules: keeper.totals() };
 }
 
 async function readNssSources(tree: FileTree, content: ContentSource): Promise<string[]> {
@@ -338,42 +262,4 @@ async function readNssSources(tree: FileTree, content: ContentSource): Promise<s
     for (const word of line.slice(colon + 1).split(/\s+/)) if (/^[a-z0-9_]+$/.test(word)) sources.add(word);
   }
   return [...sources];
-}
-
-/** Paths that a package manager installed (dpkg's file lists), or undefined without a package database. */
-async function packageOwnedPaths(tree: FileTree, content: ContentSource): Promise<Set<string> | undefined> {
-  const info = '/var/lib/dpkg/info';
-  if (tree.get(info)?.type !== 'dir') return undefined;
-  const owned = new Set<string>();
-  for (const name of tree.children(info)) {
-    if (!name.endsWith('.list')) continue;
-    const entry = tree.get(joinPath(info, name));
-    if (!entry) continue;
-    for (const line of (await content.read(entry)).toString('latin1').split('\n')) if (line.startsWith('/')) owned.add(line === '/.' ? '/' : line);
-  }
-  return owned;
-}
-
-/** Directories that hold apps, homes or system files rather than being an app: the app dir is further down. */
-const CONTAINER_DIRS = new Set([
-  '/srv', '/opt', '/home', '/root', '/var', '/usr', '/etc', '/tmp', '/run', '/mnt', '/media',
-  '/usr/share', '/usr/lib', '/usr/lib64', '/usr/local', '/usr/local/lib', '/usr/local/share', '/var/lib', '/var/cache', '/var/www', '/var/log',
-]);
-
-/**
- * The app's own directory holding a traced path: the topmost ancestor that no
- * package installed (COPY'd code, templates, data). Without a package database,
- * the WORKDIR when the path is inside it.
- */
-function appDirOf(path: string, tree: FileTree, owned: Set<string> | undefined, workdir: string): string | undefined {
-  if (!owned) return workdir && workdir !== '/' && path.startsWith(`${workdir}/`) ? workdir : undefined;
-  if (owned.has(path)) return undefined;
-  const chain = ancestors(path).reverse(); // outermost first
-  let index = chain.findIndex((p, i) => !owned.has(p) && chain.slice(i).every((q) => !owned.has(q) && tree.get(q)?.type === 'dir'));
-  if (index === -1) return undefined;
-  while (index < chain.length && CONTAINER_DIRS.has(chain[index]!)) index++;
-  const top = chain[index];
-  // dpkg does not list the bytecode caches it generates: those are not app directories.
-  if (!top || top.includes('/__pycache__')) return undefined;
-  return top;
 }

@@ -1,0 +1,1 @@
+<?php echo "Custom not found page\n";

@@ -1,0 +1,1 @@
+<?php echo mb_strtoupper("straße café"), "\n";

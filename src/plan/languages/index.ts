@@ -1,0 +1,53 @@
+// Language awareness as a table: lazily imported modules, templates and data
+// files are where slimming breaks, so a package the app touched is kept whole.
+// Each language says how it recognises its packages, which files it keeps
+// beside a kept one, and what it finds by reading kept files (static scans).
+// Adding a language is one entry here plus its own file.
+import type { FileTree } from '../../image/tree.js';
+import type { Keeper } from '../keeper.js';
+import { node } from './node.js';
+import { python } from './python.js';
+import { ruby } from './ruby.js';
+
+export interface PackageDir {
+  language: string;
+  dir: string;
+  /** Metadata beside the package (dist-info, gemspec). */
+  extras: string[];
+  /** Paths under `dir` that are not part of what the app can load (test suites, build files). */
+  skip?: (path: string) => boolean;
+}
+
+export interface LanguageSupport<Name extends string = string> {
+  name: Name;
+  /** The package directory a path belongs to, if any. */
+  packageOf(path: string, tree: FileTree): PackageDir | undefined;
+  /**
+   * Whether a path is the language's rather than the app's own file, which the
+   * app-file rule would keep whole. Without this, every path in a package is.
+   */
+  claims?(path: string, tree: FileTree): boolean;
+  /** Files kept beside a kept file (source beside bytecode). */
+  companions?(path: string, tree: FileTree): Array<{ path: string; reason: string }>;
+  /** Keeps what kept files will load later; returns whether it kept anything new. */
+  scan?(keeper: Keeper): Promise<boolean>;
+}
+
+export const LANGUAGE_TABLE = [python, node, ruby] as const;
+export type Language = (typeof LANGUAGE_TABLE)[number]['name'];
+export const LANGUAGES: Language[] = LANGUAGE_TABLE.map((l) => l.name);
+
+/** The package directory a path belongs to, in the enabled languages. */
+export function packageOf(path: string, tree: FileTree, enabled: Set<Language>): PackageDir | undefined {
+  for (const language of LANGUAGE_TABLE) {
+    if (!enabled.has(language.name)) continue;
+    const pkg = language.packageOf(path, tree);
+    if (pkg) return pkg;
+  }
+  return undefined;
+}
+
+/** Whether an enabled language's rules, not the app-file rule, decide about a path. */
+export function claimedByLanguage(path: string, tree: FileTree, enabled: Set<Language>): boolean {
+  return LANGUAGE_TABLE.some((l) => enabled.has(l.name) && (l.claims ? l.claims(path, tree) : l.packageOf(path, tree) !== undefined));
+}
