@@ -126,7 +126,7 @@ function verificationRun(traced: RunResult, opts: BuildOptions, verify: VerifyOp
 const sendsNothing = ({ probes, afterProbes, continueAfter }: Omit<RunOptions, 'role'>): boolean =>
   continueAfter?.kind !== 'exit' && probes.http.length + probes.exec.length + probes.hostExec.length === 0 && !afterProbes;
 
-const NOTHING_VERIFIED = 'add a probe the app answers: --http-probe PATH (with --http-probe-port for an image that exposes no port), --exec CMD, --host-exec CMD or --verify-cmd CMD; or skip verification with --no-verify';
+const NOTHING_VERIFIED = 'add a probe the app answers: --http-probe PATH (with --http-probe-port for an image that exposes no port), --exec CMD, --host-exec CMD or --verify-cmd CMD; --continue-after exit for a job that runs to its end (its exit code and output are compared); or skip verification with --no-verify';
 
 const DEFAULT_OUTPUTS: OutputTarget[] = [{ kind: 'docker' }];
 
