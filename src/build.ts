@@ -172,7 +172,8 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
   const onRun = (event: RunEvent) => onEvent({ stage: 'run', event });
   // The image is read while the app is traced: neither needs the other.
   const reading = openImage(engine, source.id, { via: opts.readVia, signal: cleanup.signal });
-  reading.catch(() => {}); // awaited below; disposed at the end whatever happens
+  // Tracked from the moment it exists, so that Ctrl-C during the trace removes its helper container too.
+  reading.then((image) => cleanup.add(image), () => {});
   try {
     const traceWith = async (tracer: TracerName) => runWithProbes(engine, source.id, { ...opts.run, tracer, role: 'trace' }, cleanup, onRun);
     const traced = await timed('trace', async () => {
@@ -204,7 +205,7 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
       throw new SlimError(`nothing was verified: no probe reached ${opts.image} (it exposes no port, and no command was given)`, { hint: NOTHING_VERIFIED });
     }
 
-    const image = cleanup.add(await timed('read', () => reading, (i) => `${i.tree.size} paths through ${i.via}`));
+    const image = await timed('read', () => reading, (i) => `${i.tree.size} paths through ${i.via}`);
     const tree = image.tree;
     if (image.fallback) onEvent({ stage: 'notice', message: `the image was read through docker save: ${image.fallback}` });
     for (const warning of tree.warnings) onEvent({ stage: 'notice', message: warning });

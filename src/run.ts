@@ -147,7 +147,6 @@ export class TracerRefusedError extends SlimError {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function failure(container: Container, message: string, hint: string): Promise<SlimError> {
   const logs = await container.logs(30).catch(() => '');
@@ -253,12 +252,19 @@ async function driveProbes(target: WaitTarget, ref: string, http: HttpProbe[], e
 }
 
 /** Waits until the run may end, as --continue-after says (the app's exit is awaited by the caller). */
-async function continueAfter(after: ContinueAfter, onEvent: (e: RunEvent) => void): Promise<void> {
-  if (after.kind === 'timeout') await sleep(after.seconds * 1000);
+/** Waits as `after` says, or until the run is torn down (Ctrl-C), whichever comes first. */
+async function continueAfter(after: ContinueAfter, onEvent: (e: RunEvent) => void, teardown: AbortSignal): Promise<void> {
+  const aborted = new Promise<void>((resolve) => teardown.addEventListener('abort', () => resolve(), { once: true }));
+  if (after.kind === 'timeout') {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise((r) => (timer = setTimeout(r, after.seconds * 1000))), aborted]);
+    clearTimeout(timer);
+  }
   if (after.kind === 'signal') {
     onEvent({ stage: 'probing', detail: 'waiting for the signal that ends the run' });
-    await after.until();
+    await Promise.race([after.until(), aborted]);
   }
+  teardown.throwIfAborted();
 }
 
 /** The container of a run: the image's command wrapped by the tracer (which runs as root with its one capability), or as is. */
@@ -347,7 +353,7 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
       if (refused) throw refused;
       results.push(commandResult('run', `run ${run.command.join(' ')}`, exitCode, output));
     } else {
-      await continueAfter(after, onEvent);
+      await continueAfter(after, onEvent, cleanup.signal);
     }
 
     onEvent({ stage: 'stopping' });
