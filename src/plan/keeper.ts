@@ -87,13 +87,16 @@ export class Keeper {
     }
   }
 
+  /** Keeps what a path names (after symlinks), a directory whole. */
+  keepWhole(path: string, reason: string, skip?: (path: string) => boolean): void {
+    const real = this.keepNamed(path, reason);
+    if (real && this.tree.get(real)?.type === 'dir') this.keepTree(real, reason, skip);
+  }
+
   /** Keeps what a path or glob names, directories whole; returns how many paths it matched. */
   keepMatching(pattern: string, reason: string, skip?: (path: string) => boolean): number {
     const hits = this.matching(pattern).filter((p) => !skip?.(p));
-    for (const path of hits) {
-      const real = this.keepNamed(path, reason);
-      if (real && this.tree.get(real)?.type === 'dir') this.keepTree(real, reason, skip);
-    }
+    for (const path of hits) this.keepWhole(path, reason, skip);
     return hits.length;
   }
 

@@ -13,6 +13,7 @@ import { Keeper, type RuleTotal } from './keeper.js';
 import { claimedByLanguage, LANGUAGE_TABLE, type Language } from './languages/index.js';
 import { readPackageDatabase, type PackageDatabase } from './packagedb.js';
 import { applyPacks } from './packs.js';
+import { KEEP_RULES, symbolNeeds, type RuleContext } from './rules/index.js';
 
 export interface PlanOptions {
   /** The image's runtime config. */
@@ -189,11 +190,39 @@ const keepVolumes: Phase = ({ opts, keeper }) => {
   for (const volume of opts.volumes) keeper.keepTree(volume, `image content under VOLUME ${showPath(volume)} (the tracer does not see volume mounts)`);
 };
 
+/** What the keep rules see: the image, the kept set as it is now, and the real paths the app touched. */
+function ruleContext({ tree, trace, opts, keeper }: PlanInput): RuleContext {
+  const traced = new Set<string>();
+  for (const [path, ops] of trace.paths) if ([...ops].some((op) => op !== 'missing')) traced.add(tree.resolve(path).path ?? path);
+  return { tree, content: keeper.content, env: keeper.env, user: opts.user, volumes: opts.volumes, kept: new Set(keeper.paths.keys()), traced };
+}
+
+/**
+ * What programs load later, predicted from the image (rules/index.ts has the table): each
+ * rule in turn, with the closure of what it kept, until none keeps anything new (a package
+ * kept whole holds scripts that call programs, whose plugins...).
+ */
+const keepPredicted: Phase = async (input) => {
+  const { keeper } = input;
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const { name, issue, rule } of KEEP_RULES) {
+      const before = keeper.paths.size;
+      keeper.rule = `${name} (${issue})`;
+      for (const request of await rule(ruleContext(input))) keeper.keepWhole(request.path, request.reason);
+      await keeper.drain();
+      if (keeper.paths.size > before) grew = true;
+    }
+  }
+};
+
 function packsPhase(content: ContentSource): Phase {
-  return async ({ tree, trace, opts, keeper, plan }) => {
+  return async (input) => {
+    const { tree, trace, opts, keeper, plan } = input;
     const nssSources = await readNssSources(tree, content);
+    const needs = new Map((await symbolNeeds(ruleContext(input))).map((n) => [n.need as string, n.reason]));
     const ctx = {
-      tree, trace, nssSources, env: keeper.env, imageUser: opts.user, libraryDirs: keeper.libraryDirs,
+      tree, trace, nssSources, needs, env: keeper.env, imageUser: opts.user, libraryDirs: keeper.libraryDirs,
       kept: (p: string) => keeper.kept(p), keptPaths: () => [...keeper.paths.keys()],
     };
     plan.packs.push(...applyPacks(keeper, ctx, opts.includePacks, opts.excludePacks));
@@ -240,7 +269,7 @@ export async function planKeep(tree: FileTree, trace: Trace, opts: PlanOptions, 
   let db: Promise<PackageDatabase> | undefined;
   const packageDb = () => (db ??= readPackageDatabase(tree, content, plan.warnings));
   const phases: Phase[] = [
-    keepTraced, appFilesPhase(packageDb, content), keepVolumes, keepLanguagePackages, packsPhase(content),
+    keepTraced, appFilesPhase(packageDb, content), keepVolumes, keepLanguagePackages, keepPredicted, packsPhase(content),
     keepAllowlisted, keepRuntimeDirs, keepSymlinksToKept, applyExclusions,
   ];
   const input = { tree, trace, opts, keeper, plan };
