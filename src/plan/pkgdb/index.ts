@@ -18,6 +18,8 @@ export interface Package {
   /** Names of the packages it depends on, same manager. */
   depends: string[];
   conffiles: string[];
+  /** The database file that lists its files (a dpkg .list, apk's installed): a layer above it that changed a file replaced it. */
+  record?: string;
 }
 
 /** Files a package ships for people, not for the program: docs, man pages, changelogs, licences. */
