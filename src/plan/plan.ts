@@ -83,7 +83,7 @@ const keepLanguagePackages: Phase = async ({ tree, opts, keeper }) => {
       done.add(path);
       for (const language of languages) {
         keeper.rule = `${language.name} packages`;
-        const pkg = language.packageOf(path, tree);
+        const pkg = language.packageOf?.(path, tree);
         if (pkg && !done.has(`${pkg.dir}/`)) {
           done.add(`${pkg.dir}/`);
           keeper.keepTree(pkg.dir, `${pkg.language} package ${showPath(pkg.dir)}`, pkg.skip);
@@ -194,7 +194,7 @@ const keepVolumes: Phase = ({ opts, keeper }) => {
 function ruleContext({ tree, trace, opts, keeper }: PlanInput): RuleContext {
   const traced = new Set<string>();
   for (const [path, ops] of trace.paths) if ([...ops].some((op) => op !== 'missing')) traced.add(tree.resolve(path).path ?? path);
-  return { tree, content: keeper.content, env: keeper.env, user: opts.user, volumes: opts.volumes, kept: new Set(keeper.paths.keys()), traced };
+  return { tree, content: keeper.content, env: keeper.env, user: opts.user, volumes: opts.volumes, kept: new Set(keeper.paths.keys()), traced, languages: opts.languages };
 }
 
 /**

@@ -14,7 +14,8 @@
 //                                     directory (gconv, coders, PAM, PHP XS)   search path, with ≥2 sibling .so
 // programsCalledByScripts (shell.ts)  shell entrypoints, CGI scripts, hooks;   the scripts' command words, literal commands    "called by FILE:LINE"
 //                                     apps that run programs (subprocess...)   of Python/Ruby/PHP/Perl/JS calls, on PATH
-// staticScans (scans.ts)              Ruby, PHP (composer), Perl, Java jars    require/include/use, Class-Path, loadLibrary    "require 'x' in FILE:LINE", "Class-Path of JAR"...
+// staticScans (scans.ts, scanners in  Ruby, PHP (composer), Perl, Java jars    require/include/use, Class-Path, loadLibrary    "require 'x' in FILE:LINE", "Class-Path of JAR"...
+//   languages/ table entries)
 // runtimeLoadsByName (runtimes.ts)    JVM, Python, Ruby, PHP runtimes          the runtime's install root (real path of the    "jvm runtime HOME loads JNI libraries by name..."
 //                                                                              binary), its ini files
 // appState (state.ts)                 non-root apps with data, VOLUMEs         USER through /etc/passwd, file owners, VOLUME   "owned by the runtime user NAME", "VOLUME DIR of the image"
@@ -37,7 +38,6 @@ import type { KeepRule } from './context.js';
 export type { KeepRequest, KeepRule, RuleContext } from './context.js';
 export { symbolNeeds, SYMBOL_NEEDS, localesNamed, type Need, type NeedName } from './symbols.js';
 export { RUNTIMES } from './runtimes.js';
-export { SCANNERS } from './scans.js';
 
 export const KEEP_RULES: Array<{ name: string; issue: string; rule: KeepRule }> = [
   { name: 'package-of-kept-code', issue: '12.2', rule: packageOfKeptCode },
