@@ -320,7 +320,7 @@ describe('keep rules for common layouts', () => {
     expect(converted.paths.has('/usr/lib/locale/locale-archive')).toBe(true);
     expect(converted.paths.has('/usr/lib/locale/fr_FR.utf8/LC_CTYPE')).toBe(false);
     expect(converted.packs.map((p) => p.name)).toContain('nss');
-    expect(reasonOf(converted, '/data/seed/rows.csv')).toMatch(/image content under VOLUME \/data/);
+    expect(reasonOf(converted, '/data/seed/rows.csv')).toMatch(/VOLUME \/data of the image/);
     const configOnly = await planKeep(tree, traceOf([[`/${lib}/gconv/gconv-modules.cache`, 'open']]), options(), content);
     expect(configOnly.paths.has(`/${lib}/gconv/gconv-modules.cache`)).toBe(true);
     expect(configOnly.paths.has(`/${lib}/gconv/UTF-16.so`)).toBe(false);

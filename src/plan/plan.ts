@@ -184,12 +184,6 @@ function appPlaceOf(path: string): string | undefined {
   return dir;
 }
 
-/** VOLUME paths are separate mounts in the trace container, which the tracer's mark on the root mount does not see. */
-const keepVolumes: Phase = ({ opts, keeper }) => {
-  keeper.rule = 'VOLUME contents';
-  for (const volume of opts.volumes) keeper.keepTree(volume, `image content under VOLUME ${showPath(volume)} (the tracer does not see volume mounts)`);
-};
-
 /** What the keep rules see: the image, the kept set as it is now, and the real paths the app touched. */
 function ruleContext({ tree, trace, opts, keeper }: PlanInput): RuleContext {
   const traced = new Set<string>();
@@ -197,23 +191,31 @@ function ruleContext({ tree, trace, opts, keeper }: PlanInput): RuleContext {
   return { tree, content: keeper.content, env: keeper.env, user: opts.user, volumes: opts.volumes, kept: new Set(keeper.paths.keys()), traced, languages: opts.languages };
 }
 
+/** Runs keep rules in turn, each charged to its name, with the closure of what it kept; says whether any kept something new. */
+async function applyRules(input: PlanInput, from: 'image' | 'kept'): Promise<boolean> {
+  const { keeper } = input;
+  let grew = false;
+  for (const { name, issue, rule } of KEEP_RULES.filter((r) => r.from === from)) {
+    const before = keeper.paths.size;
+    keeper.rule = `${name} (${issue})`;
+    for (const request of await rule(ruleContext(input))) keeper.keepWhole(request.path, request.reason);
+    await keeper.drain();
+    if (keeper.paths.size > before) grew = true;
+  }
+  return grew;
+}
+
+/** The app's state (what the runtime user owns, VOLUME contents, which the tracer does not see): from the image alone. */
+const keepState: Phase = async (input) => {
+  await applyRules(input, 'image');
+};
+
 /**
- * What programs load later, predicted from the image (rules/index.ts has the table): each
- * rule in turn, with the closure of what it kept, until none keeps anything new (a package
- * kept whole holds scripts that call programs, whose plugins...).
+ * What programs load later, predicted from what is kept (rules/index.ts has the table), until
+ * no rule keeps anything new: a package kept whole holds scripts that call programs, whose plugins...
  */
 const keepPredicted: Phase = async (input) => {
-  const { keeper } = input;
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const { name, issue, rule } of KEEP_RULES) {
-      const before = keeper.paths.size;
-      keeper.rule = `${name} (${issue})`;
-      for (const request of await rule(ruleContext(input))) keeper.keepWhole(request.path, request.reason);
-      await keeper.drain();
-      if (keeper.paths.size > before) grew = true;
-    }
-  }
+  while (await applyRules(input, 'kept'));
 };
 
 function packsPhase(content: ContentSource): Phase {
@@ -269,7 +271,7 @@ export async function planKeep(tree: FileTree, trace: Trace, opts: PlanOptions, 
   let db: Promise<PackageDatabase> | undefined;
   const packageDb = () => (db ??= readPackageDatabase(tree, content, plan.warnings));
   const phases: Phase[] = [
-    keepTraced, appFilesPhase(packageDb, content), keepVolumes, keepLanguagePackages, keepPredicted, packsPhase(content),
+    keepTraced, keepState, appFilesPhase(packageDb, content), keepLanguagePackages, keepPredicted, packsPhase(content),
     keepAllowlisted, keepRuntimeDirs, keepSymlinksToKept, applyExclusions,
   ];
   const input = { tree, trace, opts, keeper, plan };

@@ -22,8 +22,8 @@ export interface Package {
   record?: string;
 }
 
-/** Files a package ships for people, not for the program: docs, man pages, changelogs, licences. */
-const FOR_PEOPLE_DIR = /^\/usr\/share\/(doc|doc-base|man|info|lintian|bug|help|gtk-doc)\//;
+/** Files a package ships for people, not for the program: docs, man pages, changelogs, licences, shell completions. */
+const FOR_PEOPLE_DIR = /^\/usr\/share\/(doc|doc-base|man|info|lintian|bug|help|gtk-doc|bash-completion)\//;
 const FOR_PEOPLE_NAME = /^(changelog|changes|news|history|readme|license|licence|copying|copyright|authors|contributing|code_of_conduct)([._-][^/]*)?$/i;
 export const isForPeople = (path: string): boolean => FOR_PEOPLE_DIR.test(path) || FOR_PEOPLE_NAME.test(baseName(path));
 
