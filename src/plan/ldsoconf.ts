@@ -2,7 +2,8 @@
 // with the files its `include` lines pull in. The keeper searches them for
 // DT_NEEDED libraries; the plugin rule tells loaded-by-path objects from them.
 import type { ContentSource } from '../image/content.js';
-import { joinPath, parentOf, type FileTree } from '../image/tree.js';
+import type { FileTree } from '../image/tree.js';
+import { joinPath, parentOf } from '../paths.js';
 import { globToRegExp } from './glob.js';
 
 /** Where ld.so looks after what its configuration names. */

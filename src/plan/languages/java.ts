@@ -1,7 +1,6 @@
 // Java: a jar names the jars it needs in its manifest's Class-Path, and its
 // classes load JNI libraries by name (System.loadLibrary), never through DT_NEEDED.
-import { showPath } from '../../errors.js';
-import { joinPath, parentOf } from '../../image/tree.js';
+import { joinPath, parentOf, showPath } from '../../paths.js';
 import { dirsMatching, existing, resolvePath, type KeepRequest } from '../rules/context.js';
 import { loaderDirs } from '../rules/plugins.js';
 import { jarManifest, zipEntries, zipRead } from '../zip.js';

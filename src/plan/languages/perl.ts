@@ -1,7 +1,6 @@
 // Perl: modules named by use/require are found on @INC, with an XS module's
 // shared object under auto/ beside them.
-import { showPath } from '../../errors.js';
-import { joinPath } from '../../image/tree.js';
+import { joinPath, showPath } from '../../paths.js';
 import { dirsMatching, fileAt, lineOf, type KeepRequest } from '../rules/context.js';
 import type { LanguageSupport } from './index.js';
 

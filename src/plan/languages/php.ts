@@ -1,7 +1,6 @@
 // PHP: code includes code by paths it builds from its own directory, and
 // composer's generated autoload maps name the directories of every package.
-import { showPath } from '../../errors.js';
-import { joinPath, parentOf } from '../../image/tree.js';
+import { joinPath, parentOf, showPath } from '../../paths.js';
 import { existing, lineOf, resolvePath, type KeepRequest } from '../rules/context.js';
 import type { LanguageSupport } from './index.js';
 

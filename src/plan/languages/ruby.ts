@@ -2,8 +2,8 @@
 // gems/ beside specifications/ is a gem home: RubyGems' /var/lib/gems/3.1.0,
 // bundler's /usr/local/bundle, Debian's rubygems-integration. Kept Ruby code
 // is scanned for what it requires on the load path.
-import { showPath } from '../../errors.js';
-import { joinPath, parentOf, type FileTree } from '../../image/tree.js';
+import type { FileTree } from '../../image/tree.js';
+import { joinPath, parentOf, showPath } from '../../paths.js';
 import { dirsMatching, existing, lineOf, resolvePath, type KeepRequest } from '../rules/context.js';
 import type { LanguageSupport, PackageDir } from './index.js';
 
