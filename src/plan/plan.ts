@@ -211,11 +211,14 @@ const keepState: Phase = async (input) => {
 };
 
 /**
- * What programs load later, predicted from what is kept (rules/index.ts has the table), until
- * no rule keeps anything new: a package kept whole holds scripts that call programs, whose plugins...
+ * What programs load later, predicted from what is kept (the language table, then the rules of
+ * rules/index.ts), until nothing new is kept: a package kept whole holds scripts that call
+ * programs, an interpreter a script calls brings its standard library...
  */
 const keepPredicted: Phase = async (input) => {
-  while (await applyRules(input, 'kept'));
+  do {
+    await keepLanguagePackages(input);
+  } while (await applyRules(input, 'kept'));
 };
 
 function packsPhase(content: ContentSource): Phase {
@@ -271,7 +274,7 @@ export async function planKeep(tree: FileTree, trace: Trace, opts: PlanOptions, 
   let db: Promise<PackageDatabase> | undefined;
   const packageDb = () => (db ??= readPackageDatabase(tree, content, plan.warnings));
   const phases: Phase[] = [
-    keepTraced, keepState, appFilesPhase(packageDb, content), keepLanguagePackages, keepPredicted, packsPhase(content),
+    keepTraced, keepState, appFilesPhase(packageDb, content), keepPredicted, packsPhase(content),
     keepAllowlisted, keepRuntimeDirs, keepSymlinksToKept, applyExclusions,
   ];
   const input = { tree, trace, opts, keeper, plan };
