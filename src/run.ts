@@ -70,10 +70,13 @@ export interface RunOptions {
   afterProbes?: (env: Record<string, string>) => Promise<ProbeResult[]>;
 }
 
+/** How much of an app's log a run keeps. */
+export const LOG_LINES = 400;
+
 export interface RunResult {
   trace?: Trace;
   results: ProbeResult[];
-  /** The app's logs tail, for reports and errors. */
+  /** The app's log (its last LOG_LINES lines), compared between original and slim. */
   logs: string;
   exitCode?: number;
   /** The run lasted until the app exited (a batch job): replay it the same way. */
@@ -365,7 +368,8 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
       await container.kill('SIGKILL');
       await container.waitExit(10_000);
     }
-    const logs = await container.logs(40);
+    // Enough of the log to compare what the app said from start to stop.
+    const logs = await container.logs(LOG_LINES);
     const state = await container.state();
     let trace: Trace | undefined;
     if (tracer !== 'none') {
