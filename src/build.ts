@@ -170,8 +170,10 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
   }
 
   const onRun = (event: RunEvent) => onEvent({ stage: 'run', event });
-  // The image is read while the app is traced: neither needs the other.
-  const reading = openImage(engine, source.id, { via: opts.readVia, signal: cleanup.signal });
+  // The image is read while the app is traced: neither needs the other. A build that fails
+  // early stops the read too (through docker save it could take long).
+  const stopReading = new AbortController();
+  const reading = openImage(engine, source.id, { via: opts.readVia, signal: AbortSignal.any([cleanup.signal, stopReading.signal]) });
   // Tracked from the moment it exists, so that Ctrl-C during the trace removes its helper container too.
   reading.then((image) => cleanup.add(image), () => {});
   try {
@@ -258,10 +260,14 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
 
       const verification = await timed('verify', async () => {
         // Original and slim run side by side.
-        const [original, slim] = await Promise.all([
+        // Both settle before anything is thrown: no run goes on unwatched behind an error.
+        const [original, slim] = await Promise.allSettled([
           originalRun!,
           runWithProbes(engine, rebuilt.id, { ...verifyRun, role: 'verify-slim' }, cleanup, onRun).catch((err: Error) => err),
-        ]);
+        ]).then(([o, s]) => {
+          if (o.status === 'rejected') throw o.reason;
+          return [o.value, (s as PromiseFulfilledResult<RunResult | Error>).value] as const;
+        });
         const unanswered = original.results.find((r) => !answered(r));
         if (unanswered) {
           throw new SlimError(`verifying: ${unanswered.name} got no answer from the original image (${unanswered.error ?? `status ${unanswered.status}`}), so there is nothing to compare the slim image's answer with`, {
@@ -269,7 +275,8 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
           });
         }
         const error = slim instanceof Error ? `the slim image did not run: ${slim.message.split('\n')[0]}` : '';
-        const didNotRun = { results: original.results.map((o) => ({ ...o, status: 0, size: 0, digest: '', ok: false, excerpt: '', error })), logs: '' };
+        // -1: no exit code and no HTTP status, so not even a status-only comparison can call it the same.
+        const didNotRun = { results: original.results.map((o) => ({ ...o, status: -1, size: 0, digest: '', ok: false, excerpt: '', error })), logs: '' };
         return compareRuns(original, slim instanceof Error ? didNotRun : slim);
       }, (c) => `${c.same}/${c.total} probes equivalent`);
       result.verification = verification;
@@ -289,10 +296,12 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
       onEvent({ stage: 'notice', message: `round ${round + 1}: adding ${added.map((a) => a.line).join(', ')}` });
     }
   } finally {
+    stopReading.abort();
+    // A reader that cannot be disposed (the engine went away) must not hide why the build ended.
     await reading.then(async (image) => {
       cleanup.delete(image);
       await image[Symbol.asyncDispose]();
-    }, () => {});
+    }).catch(() => {});
   }
 }
 

@@ -13,6 +13,9 @@ export const PID_LABEL = 'io.slim.pid';
 export const HOST_LABEL = 'io.slim.host';
 export const VERSION_LABEL = 'io.slim.version';
 
+/** Docker's default read-only paths of a container, which an explicit list replaces. */
+const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
 export interface EngineInfo {
   version: string;
   apiVersion: string;
@@ -52,6 +55,8 @@ export interface ContainerSpec {
   network?: string;
   /** Extra files put into the container before it starts: path of a directory, tar archive. */
   files?: Array<{ dir: string; archive: Buffer }>;
+  /** Paths mounted read-only over themselves (the engine's own read-only /proc paths stay). */
+  readOnlyPaths?: string[];
   /** false: the image's HEALTHCHECK does not run (it is the app's code). */
   healthcheck?: false;
 }
@@ -298,7 +303,11 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
           },
           NetworkDisabled: spec.network === 'none' ? true : undefined,
           Healthcheck: spec.healthcheck === false ? { Test: ['NONE'] } : undefined,
-          HostConfig: { PortBindings: bindings, CapAdd: spec.capAdd, Privileged: false, AutoRemove: false, Binds: spec.binds, NetworkMode: spec.network },
+          HostConfig: {
+            PortBindings: bindings, CapAdd: spec.capAdd, Privileged: false, AutoRemove: false, Binds: spec.binds, NetworkMode: spec.network,
+            // Setting ReadonlyPaths replaces the engine's defaults: keep them.
+            ReadonlyPaths: spec.readOnlyPaths ? [...DEFAULT_READONLY_PATHS, ...spec.readOnlyPaths] : undefined,
+          },
         }),
       );
       const container = wrap(raw, name);

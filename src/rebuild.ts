@@ -29,8 +29,10 @@ export async function rebuild(engine: Engine, image: ImageSource, keep: Iterable
   for (const target of outputs) {
     written.push(await withContext(`writing image ${tag} (${describeTarget(target)})`, async () => {
       const archive = slimImageArchive(image, entries, (layer) => slimConfig(image, layer), onBytes);
-      signal?.addEventListener('abort', () => archive.stream.destroy(), { once: true });
-      const [where, done] = await Promise.all([outputNamed(target.kind).write(archive.stream, { engine, tag, done: archive.done, signal }, target.path), archive.done]);
+      const stop = () => archive.stream.destroy();
+      signal?.addEventListener('abort', stop, { once: true });
+      const [where, done] = await Promise.all([outputNamed(target.kind).write(archive.stream, { engine, tag, done: archive.done, signal }, target.path), archive.done])
+        .finally(() => signal?.removeEventListener('abort', stop));
       if (result && result.id !== done.id) throw new SlimError(`the image came out as ${done.id}, after ${result.id} for an earlier output`);
       result = { id: done.id, tag, layerBytes: done.layer.size, files: done.layer.files };
       return where;

@@ -14,7 +14,7 @@ import type { ProbeResult } from './drivers/result.js';
 import type { Cleanup } from './session.js';
 import type { Trace } from './trace/trace.js';
 import { TRACERS, type TracerName } from './tracers/index.js';
-import { OUT_DIR, probeBinDir, SLIM_PROBE, STARTED_MARK, type AppLaunch, type Tracer } from './tracers/tracer.js';
+import { OUT_DIR, PROBE_DIR, probeBinDir, SLIM_PROBE, STARTED_MARK, type AppLaunch, type Tracer } from './tracers/tracer.js';
 import { chooseWaits, waitReady, type ReadyOptions, type Waiter, type WaitTarget } from './wait.js';
 
 /**
@@ -103,7 +103,7 @@ async function probeArchive(name: TracerName): Promise<Buffer> {
   const pack = tar.pack();
   const entry = (path: string, mode: number, data?: Buffer) => pack.entry({ name: path, mode, uid: 0, gid: 0, mtime: new Date(0), type: data ? 'file' : 'directory' }, data ?? Buffer.alloc(0));
   entry('.slim/', 0o755);
-  entry('.slim/out/', 0o700);
+  entry('.slim-out/', 0o700);
   entry('.slim/slim-probe', 0o755, readFileSync(join(dir, 'slim-probe')));
   if (bundle) {
     entry(`.slim/${bundle}/`, 0o755);
@@ -254,18 +254,24 @@ async function driveProbes(target: WaitTarget, ref: string, http: HttpProbe[], e
   return results;
 }
 
-/** Waits until the run may end, as --continue-after says (the app's exit is awaited by the caller). */
-/** Waits as `after` says, or until the run is torn down (Ctrl-C), whichever comes first. */
+/**
+ * Waits until the run may end, as --continue-after says (the app's exit is
+ * awaited by the caller), or until the run is torn down (Ctrl-C).
+ */
 async function continueAfter(after: ContinueAfter, onEvent: (e: RunEvent) => void, teardown: AbortSignal): Promise<void> {
-  const aborted = new Promise<void>((resolve) => teardown.addEventListener('abort', () => resolve(), { once: true }));
-  if (after.kind === 'timeout') {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([new Promise((r) => (timer = setTimeout(r, after.seconds * 1000))), aborted]);
+  let stop = () => {};
+  const aborted = new Promise<void>((resolve) => (stop = resolve));
+  teardown.addEventListener('abort', stop, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    if (after.kind === 'timeout') await Promise.race([new Promise((r) => (timer = setTimeout(r, after.seconds * 1000))), aborted]);
+    if (after.kind === 'signal') {
+      onEvent({ stage: 'probing', detail: 'waiting for the signal that ends the run' });
+      await Promise.race([after.until(), aborted]);
+    }
+  } finally {
     clearTimeout(timer);
-  }
-  if (after.kind === 'signal') {
-    onEvent({ stage: 'probing', detail: 'waiting for the signal that ends the run' });
-    await Promise.race([after.until(), aborted]);
+    teardown.removeEventListener('abort', stop);
   }
   teardown.throwIfAborted();
 }
@@ -286,6 +292,8 @@ async function containerSpec(image: ImageSummary, run: RunConfig, ports: number[
     network: o.network,
     publish: ports.map((p) => `${p}/tcp`),
     capAdd: tracer !== 'none' && opts.grantCapability !== false ? [TRACERS[tracer].capability] : [],
+    // A root app (or a command probe) could otherwise replace slim-probe, which every exec runs with the capability.
+    readOnlyPaths: tracer === 'none' ? undefined : [PROBE_DIR],
     files: tracer === 'none' ? [] : [{ dir: '/', archive: await probeArchive(tracer) }],
   };
 }
@@ -375,7 +383,7 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
     if (tracer !== 'none') {
       onEvent({ stage: 'collecting' });
       trace = TRACERS[tracer].parse(await readFiles(container, OUT_DIR), container.name, run.workdir);
-      if (trace.overflow) throw new SlimError('the fanotify queue overflowed: the trace is incomplete', { hint: 'run again, or use --tracer strace' });
+      if (trace.overflow) throw new SlimError(`the ${tracer} tracer lost events (its queue overflowed): the trace is incomplete`, { hint: 'run again, or use another --tracer' });
     }
     return { trace, results, logs, exitCode: state.exitCode, ranToExit: after.kind === 'exit' };
   } finally {

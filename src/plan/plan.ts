@@ -8,7 +8,7 @@ import type { FileTree } from '../image/tree.js';
 import { ancestors, joinPath, parentOf, showPath } from '../paths.js';
 import type { Trace } from '../trace/trace.js';
 import type { Rule } from './allowlist.js';
-import { globToRegExp } from './glob.js';
+import { globToRegExp, isGlob, literalPath } from './glob.js';
 import { Keeper, type RuleTotal } from './keeper.js';
 import { claimedByLanguage, LANGUAGE_TABLE, type Language } from './languages/index.js';
 import { readPackageDatabase, type PackageDatabase } from './packagedb.js';
@@ -264,8 +264,9 @@ const keepSymlinksToKept: Phase = ({ tree, keeper }) => {
 
 /** Exclusions win over everything but parents of kept paths. */
 const applyExclusions: Phase = ({ opts, keeper }) => {
-  const excludes = opts.rules.filter((r) => r.exclude).map((rule) => ({ rule, re: globToRegExp(rule.pattern) }));
-  if (excludes.length > 0) keeper.drop((path) => excludes.some(({ rule, re }) => re.test(path) || path.startsWith(`${rule.pattern}/`)));
+  // A pattern matches paths; a plain path also everything below it.
+  const excludes = opts.rules.filter((r) => r.exclude).map((rule) => ({ re: globToRegExp(rule.pattern), below: isGlob(rule.pattern) ? undefined : `${literalPath(rule.pattern)}/` }));
+  if (excludes.length > 0) keeper.drop((path) => excludes.some(({ re, below }) => re.test(path) || (below !== undefined && path.startsWith(below))));
 };
 
 export async function planKeep(tree: FileTree, trace: Trace, opts: PlanOptions, content: ContentSource): Promise<KeepPlan> {

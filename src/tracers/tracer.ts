@@ -7,7 +7,8 @@ import type { Trace } from '../trace/trace.js';
 
 /** Where the probe tree lives inside the container, and its parts. */
 export const PROBE_DIR = '/.slim';
-export const OUT_DIR = `${PROBE_DIR}/out`;
+/** The trace output: beside the probe tree, which is mounted read-only so nothing in the container can swap the tracer. */
+export const OUT_DIR = `${PROBE_DIR}-out`;
 export const SLIM_PROBE = `${PROBE_DIR}/slim-probe`;
 /** Created by slim-probe just before the app starts: from then on an exit is the app's, not a refusal. */
 export const STARTED_MARK = `${OUT_DIR}/started`;
