@@ -297,7 +297,7 @@ function addBuildOptions(cmd: Command, tuneRounds: number): Command {
   .option('--include-pack <name>', `force a pack on (${PACK_NAMES.join(', ')}; repeatable)`, collect)
   .option('--exclude-pack <name>', 'force a pack off (also spelled --no-include-pack; repeatable)', collect)
   .option('--skip-lang <language>', `do not keep whole packages for a language (${LANGUAGES.join(', ')}; also --no-keep-lang; repeatable)`, collect)
-  .option('--no-app-dirs', "do not keep the app's own directories (those no package installed) whole")
+  .option('--no-app-dirs', "do not keep the app's own files whole: those no package installed, those its USER owns, VOLUME contents")
   .option('--no-verify', 'skip running the probes against the slim image')
   .option('--verify-probe-file <file>', 'more probes, sent only when verifying', collect)
   .option('--verify-cmd <cmd>', 'your own test command, run on the host against the slim container (SLIM_HTTP_URL set)')

@@ -205,9 +205,12 @@ async function applyRules(input: PlanInput, from: 'image' | 'kept'): Promise<boo
   return grew;
 }
 
-/** The app's state (what the runtime user owns, VOLUME contents, which the tracer does not see): from the image alone. */
+/**
+ * The app's state (what the runtime user owns, VOLUME contents, which the tracer does not see):
+ * from the image alone. Like the app's own files, off with --no-app-dirs.
+ */
 const keepState: Phase = async (input) => {
-  await applyRules(input, 'image');
+  if (input.opts.appDirs) await applyRules(input, 'image');
 };
 
 /**
