@@ -52,7 +52,10 @@ export const RUNTIMES: Runtime[] = [
     name: 'ruby',
     recognise: /^(.*)\/(?:bin\/ruby[\d.]*|lib\/(?:[^/]+\/)?libruby[-\d.]*\.so(?:\.[\d.]+)?)$/,
     async loads(ctx, home) {
-      const roots = [joinPath(home, 'lib/ruby'), ...children(ctx.tree, joinPath(home, 'lib')).flatMap((d) => [joinPath(d, 'ruby'), joinPath(d, 'rubygems-integration')]), joinPath(home, 'share/rubygems-integration'), '/var/lib/gems', '/usr/local/bundle'];
+      // Gem homes: the prefix's own, the ones the environment names (GEM_HOME, GEM_PATH, BUNDLE_PATH), and
+      // /var/lib/gems, where Debian's RubyGems installs by default.
+      const named = ['GEM_HOME', 'GEM_PATH', 'BUNDLE_PATH'].flatMap((v) => (ctx.env.get(v) ?? '').split(':')).filter((p) => p.startsWith('/'));
+      const roots = [joinPath(home, 'lib/ruby'), ...children(ctx.tree, joinPath(home, 'lib')).flatMap((d) => [joinPath(d, 'ruby'), joinPath(d, 'rubygems-integration')]), joinPath(home, 'share/rubygems-integration'), ...named, '/var/lib/gems'];
       const out: Array<{ path: string; why: string }> = [];
       for (const root of roots) {
         for (const dir of dirsNamed(ctx.tree, root, /^enc$/)) if (/\/ruby\/\d[\d.]*(\/[^/]+)?\/enc$/.test(dir)) out.push({ path: dir, why: 'loads encodings by name from enc/' });
