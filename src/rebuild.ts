@@ -4,7 +4,7 @@ import type { Engine } from './engine.js';
 import { SlimError, withContext } from './errors.js';
 import type { ImageSource } from './image/content.js';
 import { checkImageRef, splitTag } from './image/read.js';
-import { layerEntries, slimConfig, slimImageArchive } from './image/write.js';
+import { shapedEntries, slimConfig, slimImageArchive, type LayerShape } from './image/write.js';
 
 export interface RebuildResult {
   id: string;
@@ -13,11 +13,11 @@ export interface RebuildResult {
   files: number;
 }
 
-/** `onBytes` sees the slim layer's bytes as they are written, and its total size. */
-export async function rebuild(engine: Engine, image: ImageSource, keep: Iterable<string>, tag: string, signal?: AbortSignal, onBytes?: (written: number, total: number) => void): Promise<RebuildResult> {
+/** `onBytes` sees the slim layer's bytes as they are written, and its total size; `shape` puts it on a shared base, or strips. */
+export async function rebuild(engine: Engine, image: ImageSource, keep: Iterable<string>, tag: string, signal?: AbortSignal, onBytes?: (written: number, total: number) => void, shape: LayerShape = {}): Promise<RebuildResult> {
   checkImageRef(tag);
   return withContext(`writing image ${tag}`, async () => {
-    const archive = slimImageArchive(image, layerEntries(image.tree, keep), (layer) => slimConfig(image, layer), onBytes);
+    const archive = slimImageArchive(image, shapedEntries(image.tree, keep, shape), (layer) => slimConfig(image, layer, {}, shape.base), onBytes, shape.base);
     signal?.addEventListener('abort', () => archive.stream.destroy(), { once: true });
     // Both must succeed: the engine's load, and our writing of what it loads.
     const [loaded, written] = await Promise.all([engine.loadImage(archive.stream), archive.done]);
