@@ -10,7 +10,10 @@ import { checkImageRef, openImage, requireImage, splitTag, type ReadVia } from '
 import { parseAllowlist, type Rule } from './plan/allowlist.js';
 import type { Language } from './plan/languages/index.js';
 import { planKeep, type KeepPlan } from './plan/plan.js';
+import type { ImageSource } from './image/content.js';
+import type { LayerShape } from './image/write.js';
 import { rebuild } from './rebuild.js';
+import { packedExecutables, stripKept, type StrippedFile } from './strip/kept.js';
 import { TracerRefusedError, runWithProbes, type ContinueAfter, type Probes, type RunEvent, type RunOptions, type RunOverrides } from './run.js';
 import type { Cleanup } from './session.js';
 import { mergeAllowlist, readTextIfExists, suggest, writeAllowlist, type Suggestion } from './tune.js';
@@ -47,9 +50,13 @@ export interface BuildOptions {
   readVia?: ReadVia;
   /** Simulates an engine that refuses the tracer's capability (tests). */
   grantCapability?: boolean;
+  /** --strip: debug sections out of the kept ELF files, except those matching these paths or globs (--no-strip). */
+  strip?: { except: string[] };
+  /** Where the slim layer goes (a fleet's shared base), given the kept paths and the stripped bytes. */
+  shapeLayer?: (kept: Set<string>, image: ImageSource, replaced: Map<number, Buffer>) => Promise<LayerShape>;
 }
 
-export type Stage = 'trace' | 'read' | 'plan' | 'rebuild' | 'verify' | 'tune';
+export type Stage = 'trace' | 'read' | 'plan' | 'strip' | 'rebuild' | 'verify' | 'tune';
 
 export type BuildEvent =
   | { stage: Stage; state: 'start' | 'done'; detail?: string }
@@ -79,6 +86,10 @@ export interface BuildResult {
   env: string[];
   /** Odd layer contents found while flattening. */
   imageWarnings: string[];
+  /** The slim image's layers: its own layer's bytes, and the shared base under it. */
+  layers: { own: number; base?: { diffId: string; size: number } };
+  /** What --strip took out, per file. */
+  stripped?: { files: StrippedFile[]; saved: number };
 }
 
 export interface TuneRound {
@@ -193,13 +204,21 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
         appDirs: opts.appDirs,
       }, image), (p) => `${p.paths.size} of ${tree.size} paths kept`);
       if (round === 1) {
+        plan.warnings.push(...(await packedExecutables(image, tree, plan.paths.keys())));
         for (const warning of plan.warnings) onEvent({ stage: 'notice', message: warning });
         for (const u of plan.unresolved) onEvent({ stage: 'notice', message: `unresolved library ${u.library} needed by ${showPath(u.neededBy)}` });
       }
       // The original's answers do not depend on the slim image: they are taken while it is written.
       if (opts.verify) originalAnswers ??= runWithProbes(engine, source.id, { ...verifyRun, role: 'verify-original' }, cleanup, onRun).then((r) => r.results);
       originalAnswers?.catch(() => {}); // awaited by verification, or below when the rebuild fails
-      const rebuilt = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, plan.paths.keys(), tag, cleanup.signal, (done, total) => onEvent({ stage: 'rebuild', state: 'progress', done, total })), (r) => `${tag} (${r.id.slice(7, 19)})`).catch(async (err: unknown) => {
+      const strip = opts.strip;
+      const stripped = strip ? await timed('strip', () => stripKept(image, tree, plan.paths.keys(), strip.except), (s) => `${s.files.length} files, ${s.saved} bytes saved`) : undefined;
+      const replaced = stripped?.replaced ?? new Map<number, Buffer>();
+      const rebuilt = await (async () => {
+        const shape = opts.shapeLayer ? await opts.shapeLayer(new Set(plan.paths.keys()), image, replaced) : { replaced };
+        const written = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, plan.paths.keys(), tag, cleanup.signal, (done, total) => onEvent({ stage: 'rebuild', state: 'progress', done, total }), shape), (r) => `${tag} (${r.id.slice(7, 19)})`);
+        return { ...written, base: shape.base && { diffId: shape.base.diffId, size: shape.base.size } };
+      })().catch(async (err: unknown) => {
         await originalAnswers?.catch(() => {}); // its containers are gone before the error is
         throw err;
       });
@@ -209,6 +228,8 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
         original: { size: source.size, files: tree.size },
         slim: { size: slimInfo?.size ?? rebuilt.layerBytes, files: rebuilt.files },
         plan, trace, probeResults: traced.run.results, seconds, readVia: image.fallback ? `${image.via} (${image.fallback})` : image.via, rounds, suggestions: [], env: config.Env ?? [], imageWarnings: tree.warnings,
+        layers: { own: rebuilt.layerBytes, base: rebuilt.base },
+        stripped: stripped && { files: stripped.files, saved: stripped.saved },
       };
       if (!opts.verify) return result;
 
@@ -263,6 +284,8 @@ export function buildReport(result: BuildResult): object {
     env: result.env.map((e) => (REDACT.test(e.split('=')[0]!) ? `${e.split('=')[0]}=<redacted>` : e)),
     packs: result.plan.packs,
     keepRules: result.plan.rules,
+    layers: result.layers,
+    stripped: result.stripped,
     unresolvedLibraries: result.plan.unresolved.map((u) => ({ library: u.library, neededBy: showPath(u.neededBy) })),
     warnings: [...result.imageWarnings, ...result.plan.warnings],
     rounds: result.rounds,

@@ -116,7 +116,7 @@ function progress(): { onEvent: (e: BuildEvent) => void; stop: () => void } {
   const tty = process.stderr.isTTY;
   let spinner: Ora | undefined;
   const line = (text: string) => (tty ? spinner?.start(text) ?? (spinner = ora({ text, stream: process.stderr }).start()) : console.error(`slim: ${text}`));
-  const titles: Record<Stage, string> = { trace: 'tracing the app', read: 'reading the image', plan: 'planning what to keep', rebuild: 'writing the slim image', verify: 'verifying the slim image', tune: 'looking for what the slim image misses (strace)' };
+  const titles: Record<Stage, string> = { trace: 'tracing the app', read: 'reading the image', plan: 'planning what to keep', strip: 'stripping debug sections', rebuild: 'writing the slim image', verify: 'verifying the slim image', tune: 'looking for what the slim image misses (strace)' };
   return {
     onEvent(e) {
       if (e.stage === 'notice') {

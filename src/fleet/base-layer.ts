@@ -78,10 +78,13 @@ export class SharedBaseBarrier {
   private readonly ready: Promise<SharedBaseLayer | undefined>;
   private release!: () => void;
 
-  constructor(count: number, file: string, minImages: number) {
+  constructor(count: number, file: string, minImages: number, signal?: AbortSignal) {
     this.members = new Array<BaseMember | undefined>(count).fill(undefined);
     const all = new Promise<void>((resolve) => (this.release = resolve));
-    this.ready = all.then(() => writeSharedBase(this.members, file, minImages));
+    this.ready = all.then(() => {
+      signal?.throwIfAborted();
+      return writeSharedBase(this.members, file, minImages);
+    });
     this.ready.catch(() => {}); // every joiner awaits it
     if (count === 0) this.release();
   }
