@@ -13,6 +13,8 @@ import { planKeep, type KeepPlan } from './plan/plan.js';
 import type { ImageSource } from './image/content.js';
 import type { LayerShape } from './image/write.js';
 import { rebuild } from './rebuild.js';
+import { keptFiles } from './report/from-build.js';
+import type { KeptFile } from './report/html.js';
 import { packedExecutables, stripKept, type StrippedFile } from './strip/kept.js';
 import { TracerRefusedError, runWithProbes, type ContinueAfter, type Probes, type RunEvent, type RunOptions, type RunOverrides } from './run.js';
 import type { Cleanup } from './session.js';
@@ -90,6 +92,8 @@ export interface BuildResult {
   layers: { own: number; base?: { diffId: string; size: number } };
   /** What --strip took out, per file. */
   stripped?: { files: StrippedFile[]; saved: number };
+  /** Every kept path with its bytes in the slim image and why it is kept. */
+  kept: KeptFile[];
 }
 
 export interface TuneRound {
@@ -229,6 +233,7 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
         slim: { size: slimInfo?.size ?? rebuilt.layerBytes, files: rebuilt.files },
         plan, trace, probeResults: traced.run.results, seconds, readVia: image.fallback ? `${image.via} (${image.fallback})` : image.via, rounds, suggestions: [], env: config.Env ?? [], imageWarnings: tree.warnings,
         layers: { own: rebuilt.layerBytes, base: rebuilt.base },
+        kept: keptFiles(tree, plan.paths, replaced),
         stripped: stripped && { files: stripped.files, saved: stripped.saved },
       };
       if (!opts.verify) return result;

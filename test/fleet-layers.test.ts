@@ -1,0 +1,130 @@
+// The layers of a fleet on generated images (no engine): the shared base is
+// byte-identical whichever image it is written from, hard links stay one
+// file, each image's own layer holds what the base does not, with whiteouts
+// for what it did not keep, stripped bytes replace the source's, and the
+// barrier waits for every image, joined or failed.
+import { createHash } from 'node:crypto';
+import { open, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SharedBaseBarrier, shapeOnBase, writeSharedBase, type BaseMember } from '../src/fleet/base-layer.js';
+import { fleetBytes } from '../src/fleet/fleet.js';
+import { archiveSource, type ImageSource } from '../src/image/content.js';
+import { readImageFile } from '../src/image/read.js';
+import { readTarHeaders } from '../src/image/tar.js';
+import { shapedEntries, whiteoutEntries } from '../src/image/write.js';
+import { imageArchiveFile, layerFile, tempDir, type Spec } from './fixtures.js';
+
+const dirs: string[] = [];
+const sources: ImageSource[] = [];
+afterAll(async () => {
+  for (const s of sources) await s[Symbol.asyncDispose]();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function work(): Promise<string> {
+  const dir = await tempDir();
+  dirs.push(dir);
+  return dir;
+}
+
+async function sourceOf(specs: Spec[]): Promise<ImageSource> {
+  const dir = await work();
+  const source = await archiveSource(await readImageFile(await imageArchiveFile(dir, [await layerFile(dir, 'l.tar', specs)])));
+  sources.push(source);
+  return source;
+}
+
+const dirSpec = (name: string, mtime = 1_700_000_000): Spec => ({ name, type: 'dir', mode: 0o755, mtime });
+const LIBC = 'x'.repeat(3000);
+
+async function names(file: string): Promise<Array<[string, string]>> {
+  const handle = await open(file, 'r');
+  const out: Array<[string, string]> = [];
+  for await (const r of readTarHeaders(handle, 'base')) out.push([r.header.name, r.header.type === 'hardlink' ? `-> ${r.header.linkname}` : r.header.type]);
+  await handle.close();
+  return out;
+}
+
+const member = (source: ImageSource): BaseMember => ({ source, kept: new Set([...source.tree.paths()].filter((p) => p !== '/')) });
+
+describe('the shared base layer', async () => {
+  // a and b share libc (hard-linked in both), /etc/os (identical) and /usr; b's /etc/passwd differs; c is the odd one.
+  const common: Spec[] = [dirSpec('usr/'), dirSpec('usr/lib/'), { name: 'usr/lib/libc.so.6', data: LIBC }, { name: 'usr/lib/libc-hard.so', type: 'hardlink', linkname: 'usr/lib/libc.so.6' }, dirSpec('etc/'), { name: 'etc/os', data: 'debian' }];
+  const a = await sourceOf([...common, { name: 'etc/passwd', data: 'root:a' }, { name: 'app/a', data: 'A' }]);
+  const b = await sourceOf([...common, { name: 'etc/passwd', data: 'root:b' }, { name: 'app/b', data: 'B' }]);
+  const c = await sourceOf([dirSpec('usr/', 1), { name: 'tool', data: 'C' }]);
+
+  it('holds what both images have identically, hard links as one file, and is the same bytes whichever image writes it', async () => {
+    const dir = await work();
+    const ab = (await writeSharedBase([member(a), member(b)], join(dir, 'ab.tar'), 2))!;
+    const ba = (await writeSharedBase([member(b), member(a)], join(dir, 'ba.tar'), 2))!;
+    // /app is implied by app/a and app/b (no entry of its own), so it is the same in both.
+    expect(ab.paths).toEqual(['/app', '/etc', '/etc/os', '/usr', '/usr/lib', '/usr/lib/libc-hard.so', '/usr/lib/libc.so.6']);
+    expect(await names(ab.layer.path)).toEqual([
+      ['app/', 'dir'], ['etc/', 'dir'], ['etc/os', 'file'], ['usr/', 'dir'], ['usr/lib/', 'dir'], ['usr/lib/libc-hard.so', 'file'], ['usr/lib/libc.so.6', '-> usr/lib/libc-hard.so'],
+    ]);
+    const digest = async (f: string) => `sha256:${createHash('sha256').update(await readFile(f)).digest('hex')}`;
+    expect(await digest(ab.layer.path)).toBe(ab.layer.diffId);
+    expect(ba.layer.diffId).toBe(ab.layer.diffId);
+    expect(ab.bytes).toBe(LIBC.length + 'debian'.length); // two names, one file
+  });
+
+  it("an image's own layer: what the base does not hold, whiteouts for base paths it did not keep, stripped bytes", async () => {
+    const dir = await work();
+    const base = (await writeSharedBase([member(a), member(b), member(c)], join(dir, 'abc.tar'), 2))!;
+    expect(base.held[2]).toEqual(new Set());
+    // c keeps /usr with another mtime, and nothing else of the base: /app and /etc are hidden whole, /usr/lib too.
+    const cShape = shapeOnBase(base, 2, member(c).kept);
+    expect(cShape.whiteouts).toEqual(['/app', '/etc', '/usr/lib']);
+    const cEntries = shapedEntries(c.tree, member(c).kept, cShape);
+    expect(cEntries.map((e) => e.header.name)).toEqual(['.wh.app', '.wh.etc', 'tool', 'usr/', 'usr/.wh.lib']);
+    const aKept = member(a).kept;
+    const libc = a.tree.get('/usr/lib/libc.so.6')!;
+    const aEntries = shapedEntries(a.tree, aKept, { ...shapeOnBase(base, 0, aKept), replaced: new Map([[libc.inode, Buffer.from('stripped')]]) });
+    expect(aEntries.map((e) => e.header.name)).toEqual(['app/a', 'etc/passwd']);
+    // Without a base, a stripped file carries its new bytes and size, and its hard link still points at it.
+    const alone = shapedEntries(a.tree, aKept, { replaced: new Map([[libc.inode, Buffer.from('stripped')]]) });
+    const carrier = alone.find((e) => e.data)!;
+    expect([carrier.header.name, carrier.header.size, carrier.data!.toString()]).toEqual(['usr/lib/libc-hard.so', 8, 'stripped']);
+    expect(alone.find((e) => e.header.name === 'usr/lib/libc.so.6')!.header).toMatchObject({ type: 'hardlink', linkname: 'usr/lib/libc-hard.so' });
+  });
+
+  it('whiteout names sit in the parent directory, the root included', () => {
+    expect(whiteoutEntries(['/etc', '/usr/share/doc', `/caf\xc3\xa9`]).map((e) => [e.header.name, e.header.size])).toEqual([['.wh.etc', 0], ['usr/share/.wh.doc', 0], ['.wh.caf\xc3\xa9', 0]]);
+  });
+
+  it('the barrier waits for every image, and one that failed does not hold the others', async () => {
+    const dir = await work();
+    const barrier = new SharedBaseBarrier(3, join(dir, 'barrier.tar'), 2);
+    let settled = false;
+    const first = barrier.join(0, member(a)).then((r) => ((settled = true), r));
+    const second = barrier.join(1, member(b));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(settled).toBe(false);
+    barrier.leave(2);
+    barrier.leave(2);
+    const [x, y] = await Promise.all([first, second]);
+    expect(x).toBe(y);
+    expect(x!.paths).toContain('/usr/lib/libc.so.6');
+  });
+
+  it('no base when fewer than two images are left', async () => {
+    const dir = await work();
+    const barrier = new SharedBaseBarrier(2, join(dir, 'none.tar'), 2);
+    barrier.leave(1);
+    expect(await barrier.join(0, member(a))).toBeUndefined();
+  });
+});
+
+describe('fleet bytes', () => {
+  it('counts the base once in unique bytes, in every image in the sum, and not at all without it', () => {
+    const images = [
+      { image: 'a', engine: 'default', result: {} as never, ownBytes: 10, aloneBytes: 110 },
+      { image: 'b', engine: 'default', result: {} as never, ownBytes: 20, aloneBytes: 120 },
+      { image: 'c', engine: 'default', error: new Error('broken') as never },
+    ];
+    expect(fleetBytes(images, { size: 100 })).toEqual({ sumOfSizes: 230, uniqueBytes: 130, withoutSharedBase: { sumOfSizes: 230, uniqueBytes: 230 }, sharedBaseBytes: 100 });
+    expect(fleetBytes(images.map((i) => ({ ...i, aloneBytes: undefined })))).toEqual({ sumOfSizes: 30, uniqueBytes: 30, withoutSharedBase: { sumOfSizes: 30, uniqueBytes: 30 }, sharedBaseBytes: 0 });
+  });
+});
