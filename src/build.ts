@@ -2,7 +2,7 @@
 // module; this one only joins them and reports progress as events.
 import { writeFile } from 'node:fs/promises';
 import { compareResults, type Comparison } from './compare.js';
-import type { Engine } from './engine.js';
+import { engineLost, type Engine } from './engine.js';
 import { SlimError, showPath } from './errors.js';
 import { runHostCommand } from './drivers/commands.js';
 import type { HttpProbe, ProbeResult } from './drivers/http.js';
@@ -122,6 +122,14 @@ function lookupTracer(): TracerName {
 }
 
 export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup, onEvent: (e: BuildEvent) => void = () => {}): Promise<BuildResult> {
+  try {
+    return await buildStages(engine, opts, cleanup, onEvent);
+  } catch (err) {
+    throw (await engineLost(engine, err)) ?? err;
+  }
+}
+
+async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup, onEvent: (e: BuildEvent) => void): Promise<BuildResult> {
   const seconds: Record<string, number> = {};
   const timed = async <T>(stage: Stage, fn: () => Promise<T>, detail?: (r: T) => string): Promise<T> => {
     onEvent({ stage, state: 'start' });

@@ -1,6 +1,7 @@
 // The one place that talks to the container engine. Everything else gets an
 // Engine passed in, so tests and the CLI choose which engine, and nothing
 // holds a global connection.
+import { connect } from 'node:net';
 import { hostname } from 'node:os';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import Docker from 'dockerode';
@@ -109,6 +110,24 @@ export interface Engine {
   readonly session: string;
   /** Where the engine listens, as given (DOCKER_HOST's forms), or 'default'. */
   readonly host: string;
+  /**
+   * Whether the engine accepts a new connection. A stopping engine closes its
+   * listener first and keeps serving open connections while it stops the
+   * containers, so only a new connection tells.
+   */
+  listening(): Promise<boolean>;
+}
+
+/** The error of a build whose engine went away: say so, not what the dying engine did to the app. */
+export async function engineLost(engine: Engine, err: unknown): Promise<SlimError | undefined> {
+  if (err instanceof SlimError && (err.kind === 'interrupted' || err.kind === 'usage')) return undefined;
+  if (await engine.listening()) return undefined;
+  const which = engine.host === 'default' ? 'the container engine' : `the container engine at ${engine.host}`;
+  const what = (err as Error).message?.split('\n')[0] ?? String(err);
+  return new SlimError(`cannot reach ${which}: it stopped during the build (${what})`, {
+    hint: `start it again; then slim prune${engine.host === 'default' ? '' : ` --engine ${engine.host}`} removes what this run left there`,
+    cause: err,
+  });
 }
 
 /** Errors of a connection that is gone or never was: the engine is down, not the request wrong. */
@@ -255,6 +274,19 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
   return {
     session,
     host,
+    listening() {
+      const modem = docker.modem as { socketPath?: string; host?: string; port?: number | string };
+      return new Promise<boolean>((resolve) => {
+        const socket = modem.socketPath ? connect(modem.socketPath) : connect(Number(modem.port ?? 2375), modem.host ?? 'localhost');
+        const end = (up: boolean) => {
+          socket.destroy();
+          resolve(up);
+        };
+        socket.setTimeout(3000, () => end(false));
+        socket.once('connect', () => end(true));
+        socket.once('error', () => end(false));
+      });
+    },
     async info() {
       const info = await call('asking the engine for its version', () => docker.info());
       const version = await call('asking the engine for its version', () => docker.version());

@@ -4,6 +4,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, removeImage, sampleCheck } from './engine-helpers.js';
@@ -23,10 +24,6 @@ const docker = (host: string | undefined, args: string[]) =>
 const containersOf = (host: string | undefined, pid: number) =>
   docker(host, ['ps', '-aq', '--filter', `label=io.slim.pid=${pid}`]).stdout.split('\n').filter(Boolean);
 const layersOf = (image: string): string[] => JSON.parse(docker(undefined, ['image', 'inspect', image, '--format', '{{json .RootFS.Layers}}']).stdout) as string[];
-const until = async (what: () => boolean, ms: number) => {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) if (what()) return true;
-  return false;
-};
 
 beforeAll(async () => {
   dir = await tempDir();
@@ -157,10 +154,16 @@ describe('two engines', () => {
     expect(run.stderr).toContain(`cannot reach the container engine at ${second}`);
     expect(Date.now() - start).toBeLessThan(60_000);
     execFileSync('bash', [SECOND, 'start', engineDir], { stdio: 'ignore' });
-    const prune = await cli(['prune', '--engine', second]);
+    // And what a run killed outright (SIGKILL, pid gone) left on that engine.
+    const dead = 2 ** 22 + 1;
+    const labels = ['io.slim.tool=slim', 'io.slim.session=killed', `io.slim.pid=${dead}`, `io.slim.host=${hostname()}`].flatMap((l) => ['--label', l]);
+    expect(docker(second, ['create', ...labels, 'slim-samples/c-hello:latest']).status).toBe(0);
+    const prune = await cli(['prune', '--engine', 'unix:///var/run/docker.sock', '--engine', second]);
     expect(prune.code, prune.stderr).toBe(0);
+    console.log(`engine stopped mid-build:\n${run.stderr}\nslim prune after its restart: ${prune.stdout} ${prune.stderr} ${prune.code}`);
+    expect(prune.stdout).toMatch(new RegExp(`removed \\d+ container\\(s\\) on ${second.replace(/[/.]/g, '\\$&')}`));
     expect(containersOf(second, pid)).toEqual([]);
-    expect(await until(() => containersOf(second, pid).length === 0, 1000)).toBe(true);
+    expect(containersOf(second, dead)).toEqual([]);
   });
 });
 

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
-import { build, type BuildEvent, type BuildOptions, type BuildResult } from '../build.js';
+import { build, buildReport, type BuildEvent, type BuildOptions, type BuildResult } from '../build.js';
 import type { Engine } from '../engine.js';
 import { SlimError } from '../errors.js';
 import type { ImageSource } from '../image/content.js';
@@ -138,4 +138,19 @@ export async function buildFleet(engines: Engine[], items: BuildOptions[], opts:
   const users = images.filter((i) => i.result?.layers.base).length;
   const usedBase = base && users > 0 ? { diffId: base.layer.diffId, size: base.layer.size, files: base.layer.files, users } : undefined;
   return { images, base: usedBase, bytes: fleetBytes(images, usedBase) };
+}
+
+/** The fleet's report (--report): the fleet's bytes and base, and each image's own report or its error. */
+export function fleetJsonReport(fleet: FleetResult): object {
+  return {
+    format: 'slim-fleet-report/1',
+    bytes: fleet.bytes,
+    sharedBase: fleet.base,
+    images: fleet.images.map((i) => ({
+      image: i.image,
+      engine: i.engine,
+      ...(i.error ? { error: i.error.message, hint: i.error.hint } : {}),
+      ...(i.result ? { layers: { own: i.ownBytes, alone: i.aloneBytes }, report: buildReport(i.result) } : {}),
+    })),
+  };
 }
