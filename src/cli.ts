@@ -3,11 +3,11 @@
 // exit code (0 ok, 1 error, 2 usage, 3 divergent, 130 interrupted). Nothing
 // else in slim exits.
 import { existsSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import ora, { type Ora } from 'ora';
-import { build, buildReport, writeReport, type BuildEvent, type BuildOptions, type BuildResult, type Stage } from './build.js';
+import { build, buildReport, checkBuildOptions, DEFAULT_ALLOWLIST, writeReport, type BuildEvent, type BuildOptions, type BuildResult, type Stage } from './build.js';
 import { compareResults, type Comparison } from './compare.js';
 import { connectionOptions, dockerEngine, type Engine } from './engine.js';
 import { SlimError } from './errors.js';
@@ -20,13 +20,16 @@ import { readImage, readImageFile, type ReadVia } from './image/read.js';
 import { parseRule, readAllowlist, type Rule } from './plan/allowlist.js';
 import { LANGUAGES, type Language } from './plan/languages/index.js';
 import { PACK_NAMES } from './plan/packs.js';
+import { OUTPUT_SYNTAX, parseOutput, type OutputTarget } from './output/outputs.js';
+import { hasControl, shellQuote } from './quote.js';
 import { checkTracer, probesBuilt, runWithProbes, type ContinueAfter, type Probes, type RunOverrides } from './run.js';
-import { TRACER_NAMES, TRACERS } from './tracers/index.js';
+import { TRACER_NAMES, TRACERS, type TracerName } from './tracers/index.js';
 import type { ReadyOptions } from './wait.js';
 import { Cleanup, reapContainers } from './session.js';
 import { fleetReport, singleReport } from './report/from-build.js';
 import { renderHtmlReport } from './report/html.js';
 import { packedExecutables } from './strip/kept.js';
+import { tuneAllowlist } from './tune.js';
 import { xray, type XrayReport } from './xray.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -49,6 +52,29 @@ function parsePositive(name: string) {
     if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} takes a positive number`);
     return n;
   };
+}
+
+/** Counts and rounds: whole numbers. */
+function parseCount(name: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} takes a whole number above 0`);
+    return n;
+  };
+}
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('a port is a whole number from 1 to 65535');
+  return n;
+}
+
+function parseOutputFlag(value: string, previous: OutputTarget[] = []): OutputTarget[] {
+  try {
+    return [...previous, parseOutput(value)];
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }
 
 /** --continue-after signal ends the run at SIGUSR1: the handler is the CLI's, installed only when asked for. */
@@ -207,16 +233,49 @@ interface ProbeFlags {
   exec?: string[];
   hostExec?: string[];
   defaultProbe: boolean;
+  readyTimeout: number;
+}
+
+/** The flags of build and tune, as commander hands them over. */
+interface BuildFlags extends ProbeFlags, RunFlags {
+  tag?: string;
+  tracer: TracerName | 'auto';
+  continueAfter?: ContinueAfter;
+  includePath?: string[];
+  includePathFile?: string[];
+  excludePath?: string[];
+  includePack?: string[];
+  excludePack?: string[];
+  skipLang?: string[];
+  appDirs: boolean;
+  verify: boolean;
+  verifyProbeFile?: string[];
+  verifyCmd?: string;
+  planOut?: string;
+  report: string;
+  tune: number;
+  allowlistFile: string;
+  output?: OutputTarget[];
+  readVia: ReadVia;
+  timings?: boolean;
+  imagesFile?: string[];
+  jobs: number;
+  /** true: --shared-base alone (every image). */
+  sharedBase?: true | number;
+  engine?: string[];
+  strip?: boolean;
+  stripExcept?: string[];
+  reportHtml?: string;
 }
 
 function addProbeOptions(cmd: Command): Command {
   return cmd
     .option('--http-probe <probe>', "HTTP probe: PATH or 'METHOD PATH' (repeatable; default GET / on every exposed port)", collect)
     .option('--http-probe-file <file>', 'JSON list of probes: method, path, port, headers, body, form, expectStatus, compare, mask', collect)
-    .option('--http-probe-port <port>', 'container port the HTTP probes go to', parsePositive('--http-probe-port'))
+    .option('--http-probe-port <port>', 'container port the HTTP probes go to', parsePort)
     .option('--http-crawl', 'follow same-origin links (a, link, script, img, GET forms) from HTML answers')
-    .option('--http-crawl-depth <n>', 'how many links deep the crawl goes', parsePositive('--http-crawl-depth'), 3)
-    .option('--http-crawl-pages <n>', 'how many pages the crawl visits at most', parsePositive('--http-crawl-pages'), 50)
+    .option('--http-crawl-depth <n>', 'how many links deep the crawl goes', parseCount('--http-crawl-depth'), 3)
+    .option('--http-crawl-pages <n>', 'how many pages the crawl visits at most', parseCount('--http-crawl-pages'), 50)
     .option('--exec <cmd>', 'command run inside the running container as a probe (repeatable)', collect)
     .option('--host-exec <cmd>', 'command run on the host with SLIM_HTTP_URL etc. in its environment (repeatable)', collect)
     .option('--no-default-probe', 'do not send GET / when no HTTP probe is given')
@@ -316,8 +375,9 @@ function addBuildOptions(cmd: Command, tuneRounds: number): Command {
   .option('--timings', "print each stage's seconds and how the image was read")
   .option('--plan-out <file>', 'write the keep plan (every path and why) as JSON')
   .option('--report <file>', 'where to write the report', 'slim.report.json')
-  .option('--tune <rounds>', 'when the slim image diverges, add what it missed and build again, up to N rounds', parsePositive('--tune'), tuneRounds)
-  .option('--allowlist-file <file>', 'where tuning writes what it adds (commit it next to the Dockerfile)', 'slim.allow');
+  .option('--tune <rounds>', 'when the slim image diverges, add what it missed and build again, up to N rounds (reads the allowlist file when it exists)', parseCount('--tune'), tuneRounds)
+  .option('--allowlist-file <file>', 'where tuning reads and writes what it adds (commit it next to the Dockerfile)', DEFAULT_ALLOWLIST)
+  .option('--output <where>', `where the slim image goes: ${OUTPUT_SYNTAX} (repeatable; default docker)`, parseOutputFlag);
 }
 
 /** Flags of the whole run, not of one image: an --images-file line may not set them. */
@@ -340,10 +400,7 @@ addBuildOptions(program.command('build'), 0)
 
 addBuildOptions(program.command('tune'), 3)
   .description('build, and while the slim image diverges, add what it missed to the allowlist file and build again (reads the allowlist file when it exists)')
-  .action(async (images: string[], flags) => {
-    if (existsSync(flags.allowlistFile)) flags.includePathFile = [...(flags.includePathFile ?? []), flags.allowlistFile];
-    await runBuild(images, flags);
-  });
+  .action(runBuild);
 
 function printRounds(result: BuildResult): void {
   if (result.rounds.length < 2) return;
@@ -351,50 +408,55 @@ function printRounds(result: BuildResult): void {
   table(['round', 'paths added', 'probes equivalent'], result.rounds.map((r) => [String(r.round), String(r.added), `${r.same}/${r.total}`]));
 }
 
-/** Commander hands flags over untyped; these are the build command's. */
-type BuildFlags = ProbeFlags & RunFlags & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-/** One image's build options, from its flags. */
-async function buildOptionsFrom(image: string, flags: BuildFlags): Promise<BuildOptions> {
+/** Everything build takes from flags and files, read and checked before the engine is asked anything. */
+async function buildOptions(image: string, flags: BuildFlags): Promise<BuildOptions> {
   const rules: Rule[] = [
-    ...((flags.includePath as string[] | undefined) ?? []).map((p) => parseRule(p, '--include-path')),
-    ...((flags.excludePath as string[] | undefined) ?? []).map((p) => parseRule(p, '--exclude-path', true)),
+    ...(flags.includePath ?? []).map((p) => parseRule(p, '--include-path')),
+    ...(flags.excludePath ?? []).map((p) => parseRule(p, '--exclude-path', true)),
   ];
   const allowPacks: string[] = [];
-  for (const file of (flags.includePathFile as string[] | undefined) ?? []) {
+  for (const file of flags.includePathFile ?? []) {
     const list = await readAllowlist(file);
     rules.push(...list.rules);
     allowPacks.push(...list.packs);
   }
-  const offPacks: string[] = flags.excludePack ?? [];
-  const offLangs: string[] = flags.skipLang ?? [];
-  for (const name of [...((flags.includePack as string[] | undefined) ?? []), ...allowPacks, ...offPacks]) {
+  // The tuning allowlist is read here, once, and counts from the first round.
+  const allowlist = flags.tune > 0 ? tuneAllowlist(flags.allowlistFile, existsSync(flags.allowlistFile) ? await readFile(flags.allowlistFile, 'utf8') : '') : undefined;
+  const offPacks = flags.excludePack ?? [];
+  const offLangs = flags.skipLang ?? [];
+  for (const name of [...(flags.includePack ?? []), ...allowPacks, ...(allowlist?.packs ?? []), ...offPacks]) {
     if (!PACK_NAMES.includes(name)) throw new SlimError(`unknown pack '${name}'`, { kind: 'usage', hint: `packs: ${PACK_NAMES.join(', ')}` });
   }
   for (const name of offLangs) if (!LANGUAGES.includes(name as Language)) throw new SlimError(`unknown language '${name}'`, { kind: 'usage', hint: `languages: ${LANGUAGES.join(', ')}` });
   const verifyProbes: HttpProbe[] = [];
-  for (const file of (flags.verifyProbeFile as string[] | undefined) ?? []) verifyProbes.push(...(await readHttpProbeFile(file)));
+  for (const file of flags.verifyProbeFile ?? []) verifyProbes.push(...(await readHttpProbeFile(file)));
   return {
     image,
     tag: flags.tag,
-    tracer: flags.tracer,
-    probes: await probesFrom(flags),
-    ...runFlagsFrom(flags),
-    readyTimeoutMs: flags.readyTimeout * 1000,
-    continueAfter: flags.continueAfter,
-    rules,
-    includePacks: [...(flags.includePack ?? []), ...allowPacks],
-    excludePacks: offPacks,
-    languages: new Set(LANGUAGES.filter((l) => !offLangs.includes(l))),
-    appDirs: flags.appDirs,
-    verify: flags.verify,
-    verifyProbes,
-    verifyCmd: flags.verifyCmd,
-    tune: flags.tune,
-    allowlistFile: flags.allowlistFile,
+    run: { tracer: flags.tracer, probes: await probesFrom(flags), ...runFlagsFrom(flags), readyTimeoutMs: flags.readyTimeout * 1000, continueAfter: flags.continueAfter },
+    plan: {
+      rules,
+      includePacks: [...(flags.includePack ?? []), ...allowPacks],
+      excludePacks: offPacks,
+      languages: new Set(LANGUAGES.filter((l) => !offLangs.includes(l))),
+      appDirs: flags.appDirs,
+    },
+    verify: flags.verify && { probes: verifyProbes, cmd: flags.verifyCmd },
+    tune: allowlist && { rounds: flags.tune, allowlist },
+    outputs: flags.output,
     readVia: flags.readVia,
-  strip: flags.strip ? { except: flags.stripExcept ?? [] } : undefined,
+    strip: flags.strip ? { except: flags.stripExcept ?? [] } : undefined,
   };
+}
+
+/**
+ * The command that applies the suggestions, quoted so that it pastes as one
+ * command whatever the paths hold; none when an argument cannot be quoted safely.
+ */
+function applyHint(result: BuildResult): string | undefined {
+  const words = result.suggestions.flatMap((s) => (s.line.startsWith('pack ') ? ['--include-pack', s.line.slice(5)] : ['--include-path', s.line]));
+  const all = ['slim', ...process.argv.slice(2), ...words];
+  return all.some(hasControl) ? undefined : all.map(shellQuote).join(' ');
 }
 
 /** The flags of an --images-file line: the command line's, with the line's own on top (repeatable ones added). */
@@ -407,13 +469,13 @@ function lineFlags(base: BuildFlags, words: string[], where: string): BuildFlags
     throw new SlimError(`${where}: ${(err as Error).message.replace(/^error: /, '')}`, { kind: 'usage' });
   }
   if (cmd.args.length > 1) throw new SlimError(`${where}: one image a line (got ${cmd.args.join(', ')})`, { kind: 'usage' });
-  const merged: BuildFlags = { ...base };
+  const merged: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(cmd.opts())) {
     if (cmd.getOptionValueSource(key) !== 'cli') continue;
     if (RUN_FLAGS.includes(key)) throw new SlimError(`${where}: --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is a flag of the whole run, not of one image`, { kind: 'usage', hint: 'give it on the command line' });
-    merged[key] = Array.isArray(value) && Array.isArray(base[key]) ? [...(base[key] as unknown[]), ...value] : value;
+    merged[key] = Array.isArray(value) && Array.isArray(merged[key]) ? [...(merged[key] as unknown[]), ...value] : value;
   }
-  return merged;
+  return merged as unknown as BuildFlags;
 }
 
 async function runBuild(images: string[], flags: BuildFlags): Promise<void> {
@@ -421,7 +483,8 @@ async function runBuild(images: string[], flags: BuildFlags): Promise<void> {
   for (const file of (flags.imagesFile as string[] | undefined) ?? []) lines.push(...(await readImagesFile(file)));
   if (lines.length === 0) throw new SlimError('build needs an IMAGE or --images-file FILE', { kind: 'usage' });
   if (lines.length > 1 && flags.tag) throw new SlimError('--tag names one image, and this run has several', { kind: 'usage', hint: 'give each image its tag on its line of --images-file (app:1 --tag app:slim)' });
-  const items = await Promise.all(lines.map((l) => buildOptionsFrom(l.words[0]!, lineFlags(flags, l.words, l.where))));
+  const items = await Promise.all(lines.map((l) => buildOptions(l.words[0]!, lineFlags(flags, l.words, l.where))));
+  items.forEach(checkBuildOptions);
   const engines = enginesFrom(flags.engine);
   if (items.length === 1 && engines.length === 1 && flags.sharedBase === undefined) await runSingle(engines[0]!, items[0]!, flags);
   else await runFleet(engines, items, flags);
@@ -479,6 +542,8 @@ async function runSingle(eng: Engine, opts: BuildOptions, flags: BuildFlags): Pr
   try {
     const result = await build(eng, opts, cleanup, ui.onEvent);
     ui.stop();
+    // Tuning hands back the allowlist it grew; the file is written here, also when the build still diverges.
+    if (result.allowlist) await writeFile(result.allowlist.file, result.allowlist.text);
     const report = buildReport(result);
     await writeReport(flags.report, report);
     if (flags.planOut) await writeReport(flags.planOut, { kept: (report as { kept: object }).kept, packs: result.plan.packs, rules: result.plan.rules, unresolved: result.plan.unresolved });
@@ -489,6 +554,7 @@ async function runSingle(eng: Engine, opts: BuildOptions, flags: BuildFlags): Pr
       ['files', String(result.original.files), String(result.slim.files)],
     ]);
     console.log(`reduction: ${((1 - result.slim.size / result.original.size) * 100).toFixed(1)}% (${(result.original.size / result.slim.size).toFixed(1)}x smaller), traced with ${result.tracer}`);
+    console.log(`written: ${result.written.join(', ')}`);
     const sent = result.probeResults.filter((r) => r.ok).length;
     console.log(`probes answered by the original: ${sent}/${result.probeResults.length}`);
     printStripped(result);
@@ -503,11 +569,11 @@ async function runSingle(eng: Engine, opts: BuildOptions, flags: BuildFlags): Pr
           console.log('\nthe slim image looked for these and did not find them (the original has them):');
           for (const s of result.suggestions) console.log(`  ${s.line}    # ${s.comment}`);
         }
-        const apply = result.suggestions.map((s) => (s.line.startsWith('pack ') ? `--include-pack ${s.line.slice(5)}` : `--include-path '${s.line}'`)).join(' ');
+        const apply = applyHint(result);
         throw new SlimError(`the slim image ${result.tag} diverges from the original on ${result.verification.total - result.verification.same} probe(s); it is kept for inspection`, {
           kind: 'divergent',
           hint: result.suggestions.length
-            ? `apply them with: slim ${process.argv.slice(2).join(' ')} ${apply}\n      or let slim add them itself: slim tune ${image} (writes ${flags.allowlistFile})`
+            ? `${apply ? `apply them with: ${apply}\n      or ` : ''}let slim add them itself: slim tune ${shellQuote(image)} (writes ${flags.allowlistFile})`
             : `see ${flags.report}; keep what is missing with --include-path and build again`,
         });
       }
@@ -521,15 +587,18 @@ async function runSingle(eng: Engine, opts: BuildOptions, flags: BuildFlags): Pr
 addRunOptions(addProbeOptions(program.command('compare').argument('<original>').argument('<slim>')))
   .description('run both images with the same probes and compare the answers side by side')
   .option('--json', 'print the comparison as JSON')
-  .action(async (original: string, slim: string, flags) => {
-    const eng = engine();
+  .action(async (original: string, slim: string, flags: ProbeFlags & RunFlags & { json?: boolean }) => {
     const probes = await probesFrom(flags);
+    const eng = engine();
     const base = { tracer: 'none' as const, probes, ...runFlagsFrom(flags), readyTimeoutMs: flags.readyTimeout * 1000 };
     const a = await runWithProbes(eng, original, { ...base, role: 'compare' }, cleanup);
     const b = await runWithProbes(eng, slim, { ...base, role: 'compare' }, cleanup);
     const comparison = compareResults(a.results, b.results);
     if (flags.json) console.log(JSON.stringify(comparison, null, 2));
     else printComparison(comparison);
+    if (comparison.total === 0) throw new SlimError(`nothing was verified: no probe reached ${original}`, { hint: 'add a probe: --http-probe PATH (with --http-probe-port when no port is exposed), --exec CMD or --host-exec CMD' });
+    const unanswered = comparison.rows.find((r) => r.verdict === 'unanswered');
+    if (unanswered) throw new SlimError(`${unanswered.name} got no answer from ${original}: ${unanswered.why}`, { hint: 'fix or drop that probe, or raise --ready-timeout' });
     if (!comparison.equivalent) throw new SlimError(`${slim} diverges from ${original}`, { kind: 'divergent' });
   });
 
@@ -538,7 +607,7 @@ program.command('xray')
   .option('--archive <file>', 'read a docker save archive instead of asking the engine')
   .option('--json', 'print the report as JSON')
   .description('show what an image is made of: layers, largest directories, waste, caches, setuid files')
-  .action(async (ref: string | undefined, flags) => {
+  .action(async (ref: string | undefined, flags: { archive?: string; json?: boolean }) => {
     if (!ref && !flags.archive) throw new SlimError('xray needs an IMAGE or --archive FILE', { kind: 'usage' });
     await using image = cleanup.add(flags.archive ? await readImageFile(flags.archive) : await readImage(engine(), ref!));
     // The source reads the image's spooled layers; disposing it disposes the image too (twice is harmless).
@@ -567,7 +636,7 @@ function printXray(r: XrayReport): void {
 program.command('doctor')
   .description('check the engine, its capabilities and the probes, and say what to do about each problem')
   .option('--image <image>', 'local image to test the probes in', 'slim-samples/debian:bookworm')
-  .action(async (flags) => {
+  .action(async (flags: { image: string }) => {
     const eng = engine();
     const problems: string[] = [];
     let engineUp = false;

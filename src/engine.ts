@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import Docker from 'dockerode';
 import { SlimError } from './errors.js';
-import type { ContainerConfig } from './image/archive.js';
+import type { ContainerConfig } from './image-config.js';
 
 export const TOOL_LABEL = 'io.slim.tool';
 export const SESSION_LABEL = 'io.slim.session';

@@ -30,9 +30,3 @@ export function addContext(context: string, err: unknown): SlimError {
   }
   return new SlimError(`${context}: ${message}`, { cause: err });
 }
-
-/** Printable form of a byte-string path (see image/tar.ts). */
-export const showPath = (path: string): string => Buffer.from(path, 'latin1').toString('utf8');
-
-/** Byte-string form of a path typed by a user (UTF-8). */
-export const bytePath = (path: string): string => Buffer.from(path, 'utf8').toString('latin1');

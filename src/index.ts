@@ -1,5 +1,6 @@
 // slim as a library: each stage of the pipeline is a module; the CLI is a thin layer over them.
 export * from './errors.js';
+export * from './paths.js';
 export * from './engine.js';
 export * from './session.js';
 export * from './image/archive.js';
@@ -14,6 +15,7 @@ export * from './tracers/index.js';
 export * from './wait.js';
 export * from './drivers/http.js';
 export * from './drivers/commands.js';
+export * from './drivers/result.js';
 export * from './run.js';
 export * from './plan/plan.js';
 export * from './plan/allowlist.js';
@@ -22,5 +24,8 @@ export * from './plan/packs.js';
 export * from './plan/languages/index.js';
 export * from './rebuild.js';
 export * from './compare.js';
+export * from './tune.js';
+export * from './quote.js';
+export * from './output/outputs.js';
 export * from './build.js';
 export * from './xray.js';

@@ -1,32 +1,41 @@
-// Rebuild: the kept paths of an image become a new single-layer image, loaded
-// into the engine untagged and tagged only once the load succeeded.
+// Rebuild: the kept paths of an image become a new single-layer image, written
+// to each output (loaded into the engine by default); nothing is written under
+// its final name (tag, file, directory) unless the image is complete.
 import type { Engine } from './engine.js';
 import { SlimError, withContext } from './errors.js';
 import type { ImageSource } from './image/content.js';
-import { checkImageRef, splitTag } from './image/read.js';
+import { checkImageRef } from './image/read.js';
 import { shapedEntries, slimConfig, slimImageArchive, type LayerShape } from './image/write.js';
+import { describeTarget, outputNamed, type OutputTarget } from './output/outputs.js';
 
 export interface RebuildResult {
   id: string;
   tag: string;
   layerBytes: number;
   files: number;
+  /** Where the image went, one line per output. */
+  written: string[];
+  /** Whether the engine has it now (the docker output). */
+  loaded: boolean;
 }
 
 /** `onBytes` sees the slim layer's bytes as they are written, and its total size; `shape` puts it on a shared base, or strips. */
-export async function rebuild(engine: Engine, image: ImageSource, keep: Iterable<string>, tag: string, signal?: AbortSignal, onBytes?: (written: number, total: number) => void, shape: LayerShape = {}): Promise<RebuildResult> {
+export async function rebuild(engine: Engine, image: ImageSource, keep: Iterable<string>, tag: string, outputs: OutputTarget[] = [{ kind: 'docker' }], signal?: AbortSignal, onBytes?: (written: number, total: number) => void, shape: LayerShape = {}): Promise<RebuildResult> {
   checkImageRef(tag);
-  return withContext(`writing image ${tag}`, async () => {
-    const archive = slimImageArchive(image, shapedEntries(image.tree, keep, shape), (layer) => slimConfig(image, layer, {}, shape.base), onBytes, shape.base);
-    signal?.addEventListener('abort', () => archive.stream.destroy(), { once: true });
-    // Both must succeed: the engine's load, and our writing of what it loads.
-    const [loaded, written] = await Promise.all([engine.loadImage(archive.stream), archive.done]);
-    if (loaded !== written.id) throw new SlimError(`the engine loaded ${loaded}, but the archive holds ${written.id}`);
-    const id = loaded;
-    // An interrupted run writes no tag, even when the load itself got through.
-    signal?.throwIfAborted();
-    const { repo, tag: version } = splitTag(tag);
-    await engine.tagImage(id, repo, version);
-    return { id, tag, layerBytes: written.layer.size, files: written.layer.files };
-  });
+  const entries = shapedEntries(image.tree, keep, shape);
+  let result: Omit<RebuildResult, 'written' | 'loaded'> | undefined;
+  const written: string[] = [];
+  // Each output reads its own copy of the archive: the bytes, hence the ID, are the same every time.
+  for (const target of outputs) {
+    written.push(await withContext(`writing image ${tag} (${describeTarget(target)})`, async () => {
+      const archive = slimImageArchive(image, entries, (layer) => slimConfig(image, layer, {}, shape.base), onBytes, shape.base);
+      signal?.addEventListener('abort', () => archive.stream.destroy(), { once: true });
+      const [where, done] = await Promise.all([outputNamed(target.kind).write(archive.stream, { engine, tag, done: archive.done, signal }, target.path), archive.done]);
+      if (result && result.id !== done.id) throw new SlimError(`the image came out as ${done.id}, after ${result.id} for an earlier output`);
+      result = { id: done.id, tag, layerBytes: done.layer.size, files: done.layer.files };
+      return where;
+    }));
+  }
+  if (!result) throw new SlimError(`writing image ${tag}: no output given`, { kind: 'usage', hint: 'pass --output docker, oci:DIR or archive:FILE' });
+  return { ...result, written, loaded: outputs.some((o) => o.kind === 'docker') };
 }

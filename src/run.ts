@@ -9,7 +9,8 @@ import type { Container, ContainerSpec, Engine, ImageSummary } from './engine.js
 import { SlimError } from './errors.js';
 import { requireImage } from './image/read.js';
 import { addressEnv, commandResult, execArgv, runExecProbe, runHostCommand } from './drivers/commands.js';
-import { runHttpProbes, type CrawlOptions, type HttpProbe, type ProbeResult } from './drivers/http.js';
+import { runHttpProbes, type CrawlOptions, type HttpProbe } from './drivers/http.js';
+import type { ProbeResult } from './drivers/result.js';
 import type { Cleanup } from './session.js';
 import type { Trace } from './trace/trace.js';
 import { TRACERS, type TracerName } from './tracers/index.js';

@@ -1,10 +1,11 @@
 // Tuning: what the slim image looked for and did not find, where the original
 // has it, becomes allowlist suggestions at the right granularity (a pack, a
-// language package, or the exact path), written to a file users commit.
-import { readFile, writeFile } from 'node:fs/promises';
-import { bytePath, showPath } from './errors.js';
-import { parentOf, type FileTree } from './image/tree.js';
-import { parseAllowlist } from './plan/allowlist.js';
+// language package, or the exact path), merged into the text of a file users
+// commit. Pure: the CLI reads and writes the file.
+import type { FileTree } from './image/tree.js';
+import { bytePath, parentOf, showPath } from './paths.js';
+import { parseAllowlist, type Allowlist } from './plan/allowlist.js';
+import { escapeControl, hasControl } from './quote.js';
 import { globToRegExp } from './plan/glob.js';
 import { packageOf, type Language } from './plan/languages/index.js';
 import { PACKS } from './plan/packs.js';
@@ -36,8 +37,10 @@ const extname = (path: string): string => /\.[^./]+$/.exec(path)?.[0] ?? '';
 export function suggest(original: FileTree, slimTrace: Trace, kept: Set<string>, languages: Set<Language>, diverging: string[]): Suggestion[] {
   const byLine = new Map<string, Set<string>>();
   const add = (line: string, path: string) => {
+    // An allowlist is one path a line: a path with a newline in it could add lines of its own.
+    if (hasControl(showPath(line))) return;
     if (!byLine.has(line)) byLine.set(line, new Set());
-    byLine.get(line)!.add(showPath(path));
+    byLine.get(line)!.add(escapeControl(showPath(path)));
   };
   for (const [path, ops] of slimTrace.paths) {
     if (!ops.has('missing')) continue;
@@ -57,33 +60,34 @@ export function suggest(original: FileTree, slimTrace: Trace, kept: Set<string>,
     const dir = parentOf(real);
     add(original.get(real)?.type === 'file' && kept.has(dir) && sameKindDir(original, dir, extname(real)) ? dir : real, path);
   }
-  const probes = diverging.length ? ` (diverging: ${diverging.slice(0, 3).join(', ')}${diverging.length > 3 ? ', …' : ''})` : '';
+  const probes = diverging.length ? ` (diverging: ${diverging.slice(0, 3).map(escapeControl).join(', ')}${diverging.length > 3 ? ', …' : ''})` : '';
   return [...byLine].sort(([a], [b]) => (a < b ? -1 : 1)).map(([line, paths]) => {
     const list = [...paths].slice(0, 2).join(', ');
     return { line: showPath(line), comment: `slim image looked for ${list}${paths.size > 2 ? ` and ${paths.size - 2} more` : ''}${probes}` };
   });
 }
 
+/** The tuning allowlist: its file name, its text, and what it says. */
+export interface TuneAllowlist extends Allowlist {
+  file: string;
+  text: string;
+}
+
+export const tuneAllowlist = (file: string, text: string): TuneAllowlist => ({ file, text, ...parseAllowlist(text, file) });
+
 /**
- * Merges suggestions into an allowlist file's text: existing lines stay as
- * they are, new ones are appended in sorted order with their comment, and a
- * line already present (or already covered by a pattern) is not repeated.
+ * One tuning round's change to the allowlist: existing lines stay as they
+ * are, new ones are appended in sorted order under their comment, and a line
+ * already present (or covered by a pattern) is not repeated. A line or comment
+ * never spans two lines, whatever the image's paths hold.
  */
-export function mergeAllowlist(existing: string, suggestions: Suggestion[], file: string): { text: string; added: Suggestion[] } {
-  const { rules, packs } = parseAllowlist(existing, file);
+export function addSuggestions(list: TuneAllowlist, suggestions: Suggestion[]): { list: TuneAllowlist; added: Suggestion[] } {
   const covered = (line: string) =>
-    line.startsWith('pack ') ? packs.includes(line.slice(5)) : rules.some((r) => !r.exclude && (globToRegExp(r.pattern).test(bytePath(line)) || bytePath(line).startsWith(`${r.pattern}/`)));
-  const added = suggestions.filter((s) => !covered(s.line));
-  if (added.length === 0) return { text: existing, added };
-  const lines = added.flatMap((s) => [`# ${s.comment}`, s.line]);
+    line.startsWith('pack ') ? list.packs.includes(line.slice(5)) : list.rules.some((r) => !r.exclude && (globToRegExp(r.pattern).test(bytePath(line)) || bytePath(line).startsWith(`${r.pattern}/`)));
+  const added = suggestions.filter((s) => !hasControl(s.line) && !covered(s.line));
+  if (added.length === 0) return { list, added };
+  const lines = added.flatMap((s) => [`# ${escapeControl(s.comment)}`, s.line]);
+  const existing = list.text;
   const header = existing.trim() === '' ? '# slim allowlist: what the slim image needs beyond what tracing saw. Commit it next to the Dockerfile.\n' : '';
-  return { text: `${header}${existing}${existing && !existing.endsWith('\n') ? '\n' : ''}${lines.join('\n')}\n`, added };
-}
-
-export async function readTextIfExists(file: string): Promise<string> {
-  return readFile(file, 'utf8').catch(() => '');
-}
-
-export async function writeAllowlist(file: string, text: string): Promise<void> {
-  await writeFile(file, text);
+  return { list: tuneAllowlist(list.file, `${header}${existing}${existing && !existing.endsWith('\n') ? '\n' : ''}${lines.join('\n')}\n`), added };
 }

@@ -5,7 +5,8 @@
 // connected to.
 import { connect } from 'node:net';
 import type { Container } from './engine.js';
-import { fetchWithin, type ProbeResult } from './drivers/http.js';
+import { fetchWithin } from './drivers/http.js';
+import type { ProbeResult } from './drivers/result.js';
 
 /** What the user asked readiness to wait for (--ready-log, --ready-exec, --ready-delay). */
 export interface ReadyOptions {

@@ -1,7 +1,7 @@
 // slim xray: what an image is made of, as data (the CLI formats it).
 import type { Image } from './image/archive.js';
 import type { FileTree } from './image/tree.js';
-import { showPath } from './errors.js';
+import { showPath } from './paths.js';
 
 export interface XrayReport {
   image: string;

@@ -12,7 +12,8 @@ import { parseAllowlist, parseRule, readAllowlist } from '../src/plan/allowlist.
 import { header, imageArchiveFile, layerFile, tempDir, type Spec } from './fixtures.js';
 import tar from 'tar-stream';
 
-const cliSync = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
+// No engine: DOCKER_HOST points nowhere, so a check that asks the engine first would fail here.
+const cliSync = (args: string[], env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' }) =>
   spawnSync(process.execPath, [new URL('../dist/cli.js', import.meta.url).pathname, ...args], { encoding: 'utf8', env, timeout: 30_000 });
 
 async function probeFile(content: string): Promise<string> {
@@ -63,6 +64,17 @@ describe('probe flags and probe files', () => {
     ['[{"path": "/"}, {"path": "/", "compare": "fuzzy"}]', /probe 2: 'compare' is 'full' or 'status'/],
     ['[{"path": "/", "mask": ["(unclosed"]}]', /probe 1: mask '\(unclosed' is not a valid regular expression/],
     ['[42]', /probe 1: expected an object/],
+    ['[{"path": "/", "port": "8080"}]', /probe 1: 'port' must be a whole number from 1 to 65535/],
+    ['[{"path": "/", "port": 70000}]', /probe 1: 'port' must be a whole number from 1 to 65535/],
+    ['[{"path": "/", "port": 80.5}]', /probe 1: 'port' must be a whole number/],
+    ['[{"path": "/", "headers": ["accept: text/html"]}]', /probe 1: 'headers' must be an object of string values/],
+    ['[{"path": "/", "headers": {"x-n": 1}}]', /probe 1: 'headers' must be an object of string values/],
+    ['[{"path": "/", "method": 7}]', /probe 1: 'method' must be an HTTP method/],
+    ['[{"path": "/", "method": "GET /x"}]', /probe 1: 'method' must be an HTTP method/],
+    ['[{"path": "/", "expectStatus": "404"}]', /probe 1: 'expectStatus' must be an HTTP status/],
+    ['[{"path": "/", "expectStatus": 1000}]', /probe 1: 'expectStatus' must be an HTTP status/],
+    ['[{"path": "/", "mask": "\\\\d+"}]', /probe 1: 'mask' must be a list of regular expressions/],
+    ['[{"path": "/", "form": {"n": 1}}]', /probe 1: 'form' must be an object of string values/],
   ])('rejects %s', async (content, message) => {
     await expect(readHttpProbeFile(await probeFile(content))).rejects.toThrow(message);
   });
@@ -164,9 +176,17 @@ describe('the command line', () => {
   it.each([
     [['build'], /missing required argument 'image'/],
     [['build', 'x', '--probe', 'ebpf'], /argument 'ebpf' is invalid. Allowed choices are fanotify, strace, auto/],
-    [['build', 'x', '--continue-after', 'later'], /use probe, exec, signal or timeout:SECONDS/],
+    [['build', 'x', '--continue-after', 'later'], /use probe, exec, exit, signal or timeout:SECONDS/],
     [['build', 'x', '--ready-timeout', '-1'], /--ready-timeout takes a positive number/],
-    [['build', 'x', '--tune', '0'], /--tune takes a positive number/],
+    [['build', 'x', '--tune', '0'], /--tune takes a whole number above 0/],
+    [['build', 'x', '--tune', '1.5'], /--tune takes a whole number above 0/],
+    [['build', 'x', '--http-crawl-pages', '2.5'], /--http-crawl-pages takes a whole number above 0/],
+    [['build', 'x', '--http-probe-port', '70000'], /a port is a whole number from 1 to 65535/],
+    [['compare', 'a', 'b', '--http-probe-port', '80.5'], /a port is a whole number from 1 to 65535/],
+    [['build', 'x', '--output', 'tarball:x.tar'], /unknown output 'tarball'/],
+    [['build', 'x', '--output', 'oci'], /oci needs a directory, as in oci:DIR/],
+    [['build', 'x', '--output', 'docker:x'], /docker takes no path/],
+    [['build', 'x:1', '--output', 'oci:/tmp/x'], /no --output loads it there/],
     [['frobnicate'], /unknown command 'frobnicate'/],
     [['xray'], /xray needs an IMAGE or --archive FILE/],
     [['build', 'x:1', '--http-probe', 'GET'], /expected PATH or 'METHOD PATH'/],

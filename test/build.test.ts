@@ -27,7 +27,7 @@ describe('slim build', () => {
   for (const sample of SAMPLES) {
     it(`slims ${sample.name} into an image that passes its whole functional check`, async () => {
       const dir = await tempDir();
-      const tag = `slim-test/${sample.name}:slim`;
+      const tag = `slim-test/shell-${sample.name}:slim`;
       made.push(tag);
       const run = await cli(['build', `slim-samples/${sample.name}:latest`, '--tag', tag], { cwd: dir });
       expect(run.code, run.stderr + run.stdout).toBe(0);
@@ -37,7 +37,17 @@ describe('slim build', () => {
       console.log(`${sample.name}: ${(report.sizes.original.size / 1e6).toFixed(1)} MB -> ${(report.sizes.slim.size / 1e6).toFixed(1)} MB (${(ratio * 100).toFixed(1)}%), ${report.sizes.slim.files}/${report.sizes.original.files} files`);
       expect(ratio).toBeLessThanOrEqual(sample.maxRatio);
       expect(report.verification.equivalent).toBe(true);
-      for (const reasons of Object.values(report.kept)) expect(reasons.length).toBeGreaterThan(0);
+      // The plan is the image: one layer entry per kept path, and every reason that names the file it serves names a kept one.
+      const kept = report.kept;
+      expect(report.sizes.slim.files).toBe(Object.keys(kept).filter((p) => p !== '/').length);
+      for (const [path, reasons] of Object.entries(kept)) {
+        expect(reasons.length, path).toBeGreaterThan(0);
+        for (const reason of reasons) {
+          const named = /^(?:ELF dependency of|parent of|source of) (\/.*)$/.exec(reason)?.[1];
+          if (named) expect(kept[named], `${path}: ${reason}`).toBeDefined();
+        }
+      }
+      expect(Object.values(kept).flat().filter((r) => r.startsWith('traced')).length).toBeGreaterThan(0);
       const check = sampleCheck(sample.name, tag);
       expect(check.ok, check.output).toBe(true);
     });
@@ -54,7 +64,7 @@ describe('slim build', () => {
 
 describe('bad input', () => {
   it('names a missing image and what to do', async () => {
-    const run = await cli(['build', 'slim-test/no-such-image:1']);
+    const run = await cli(['build', 'slim-test/shell-no-such-image:1']);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/no such image/);
     expect(run.stderr).toMatch(/hint: build or load it first/);

@@ -12,9 +12,15 @@ export interface CliResult {
   stderr: string;
 }
 
+/** Processes whose containers are ours: this test process and the CLIs it started (others may share the engine). */
+const ourPids = new Set([process.pid]);
+
 /** Starts dist/cli.js (built by `npm test`) with arguments. */
-export const startCli = (args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) =>
-  spawn(process.execPath, [new URL('../dist/cli.js', import.meta.url).pathname, ...args], { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+  const child = spawn(process.execPath, [new URL('../dist/cli.js', import.meta.url).pathname, ...args], { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid) ourPids.add(child.pid);
+  return child;
+}
 
 /** Runs the CLI to its end; `onStderr` sees the progress as it comes. */
 export function cli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; onStderr?: (text: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<CliResult> {
@@ -31,9 +37,10 @@ export function cli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEn
   });
 }
 
-/** Containers slim made that still exist. */
+/** Containers slim made for these tests that still exist. */
 export const slimContainers = (): string[] =>
-  spawnSync('docker', ['ps', '-aq', '--filter', 'label=io.slim.tool=slim'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  spawnSync('docker', ['ps', '-a', '--filter', 'label=io.slim.tool=slim', '--format', '{{.ID}} {{.Label "io.slim.pid"}}'], { encoding: 'utf8' }).stdout
+    .split('\n').filter(Boolean).map((line) => line.split(' ')).filter(([, pid]) => ourPids.has(Number(pid))).map(([id]) => id!);
 
 /** sha256 of every regular file's bytes, by path, streamed the way the writer reads them. */
 export async function contentDigests(source: ImageSource): Promise<Map<string, string>> {

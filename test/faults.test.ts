@@ -1,26 +1,27 @@
 // Faults on the real engine: apps that fail in every way, a dead engine,
 // Ctrl-C at each stage. Each gives a clear error and leaves nothing behind.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, imageExists, removeImage, slimContainers } from './engine-helpers.js';
+import { tempDir } from './fixtures.js';
 
 const FAULTS = new URL('../fixtures/fault-apps/', import.meta.url).pathname;
 
 beforeAll(() => {
   for (const name of ['exits-at-once', 'never-listens', 'server-error']) {
-    execFileSync('docker', ['build', '-q', '-t', `slim-test/${name}:1`, join(FAULTS, name)], { stdio: 'ignore' });
+    execFileSync('docker', ['build', '-q', '-t', `slim-test/shell-${name}:1`, join(FAULTS, name)], { stdio: 'ignore' });
   }
-  execFileSync('docker', ['build', '-q', '-t', 'slim-test/crashes:1', '-f', '-', join(FAULTS, 'server-error')], {
-    input: 'FROM slim-test/server-error:1\nENV MODE=crash\n', stdio: ['pipe', 'ignore', 'ignore'],
+  execFileSync('docker', ['build', '-q', '-t', 'slim-test/shell-crashes:1', '-f', '-', join(FAULTS, 'server-error')], {
+    input: 'FROM slim-test/shell-server-error:1\nENV MODE=crash\n', stdio: ['pipe', 'ignore', 'ignore'],
   });
 });
+afterAll(() => ['exits-at-once', 'never-listens', 'server-error', 'crashes', 'two-ports'].forEach((name) => removeImage(`slim-test/shell-${name}:1`)));
 
 describe('apps that fail', () => {
   it('an app that exits at once: its exit code and log tail', async () => {
-    const run = await cli(['build', 'slim-test/exits-at-once:1']);
+    const run = await cli(['build', 'slim-test/shell-exits-at-once:1']);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/exited with code 3 before it answered/);
     expect(run.stderr).toMatch(/fatal: \/etc\/app.conf is missing/);
@@ -28,7 +29,7 @@ describe('apps that fail', () => {
 
   it('an app that never opens its port: the timeout and the flag to change', async () => {
     const start = Date.now();
-    const run = await cli(['build', 'slim-test/never-listens:1', '--ready-timeout', '3']);
+    const run = await cli(['build', 'slim-test/shell-never-listens:1', '--ready-timeout', '3']);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/did not answer HTTP on port 8080 within 3s/);
     expect(run.stderr).toMatch(/hint: raise --ready-timeout/);
@@ -36,26 +37,38 @@ describe('apps that fail', () => {
   });
 
   it('an app that answers 500: every probe failed, with its log', async () => {
-    const run = await cli(['build', 'slim-test/server-error:1']);
+    const run = await cli(['build', 'slim-test/shell-server-error:1']);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/every probe failed against the original image \(GET \/ :8000: status 500\)/);
     expect(run.stderr).toMatch(/database unreachable/);
   });
 
   it('an app that crashes mid-probe: every probe failed, with its log', async () => {
-    const run = await cli(['build', 'slim-test/crashes:1', '--http-probe', '/crash']);
+    const run = await cli(['build', 'slim-test/shell-crashes:1', '--http-probe', '/crash']);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/every probe failed against the original image/);
     expect(run.stderr).toMatch(/crashing on purpose/);
   });
 
+  it('a probe the original does not answer when verifying is an error, not "same"', async () => {
+    const dir = await tempDir();
+    const probes = join(dir, 'verify.json');
+    writeFileSync(probes, JSON.stringify([{ method: 'GET', path: '/crash' }]));
+    const tag = 'slim-test/shell-crashes:slim';
+    const run = await cli(['build', 'slim-test/shell-crashes:1', '--tag', tag, '--http-probe', '/', '--verify-probe-file', probes], { cwd: dir });
+    removeImage(tag);
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stderr).toMatch(/got no answer from the original image .*nothing to compare/);
+    expect(run.stderr).toMatch(/hint: fix or drop that probe/);
+  });
+
   it('a port that does not speak HTTP gets no default probe, and the build goes on', async () => {
-    execFileSync('docker', ['build', '-q', '-t', 'slim-test/two-ports:1', '-'], { input: 'FROM slim-samples/c-hello:latest\nEXPOSE 9443\n', stdio: ['pipe', 'ignore', 'inherit'] });
-    const run = await cli(['build', 'slim-test/two-ports:1', '--tag', 'slim-test/two-ports:slim', '--no-verify']);
+    execFileSync('docker', ['build', '-q', '-t', 'slim-test/shell-two-ports:1', '-'], { input: 'FROM slim-samples/c-hello:latest\nEXPOSE 9443\n', stdio: ['pipe', 'ignore', 'inherit'] });
+    const run = await cli(['build', 'slim-test/shell-two-ports:1', '--tag', 'slim-test/shell-two-ports:slim', '--no-verify']);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/port 9443 does not answer HTTP: no default probe goes there/);
     expect(run.stdout).toMatch(/probes answered by the original: 1\/1/);
-    removeImage('slim-test/two-ports:slim');
+    removeImage('slim-test/shell-two-ports:slim');
   });
 
   it('a dead engine: a clear error, no hang', async () => {
@@ -75,7 +88,7 @@ describe('apps that fail', () => {
 });
 
 describe('Ctrl-C (SIGINT) and SIGTERM at each stage', () => {
-  const tag = 'slim-test/interrupted:slim';
+  const tag = 'slim-test/shell-interrupted:slim';
   afterAll(() => removeImage(tag));
 
   // Markers in the plain progress output, one per stage of the pipeline. By verify
@@ -92,7 +105,7 @@ describe('Ctrl-C (SIGINT) and SIGTERM at each stage', () => {
     const signal = index % 2 === 0 ? 'SIGINT' : 'SIGTERM';
     it(`${signal} during ${stage}: exit 130, no container, no temp files, ${complete ? 'the complete image kept' : 'no output tag'}, original untouched`, async () => {
       removeImage(tag);
-      const tmp = mkdtempSync(join(tmpdir(), 'slim-int-'));
+      const tmp = await tempDir();
       const run = await cli(['build', 'slim-samples/django-site:latest', '--tag', tag, '--continue-after', 'timeout:3'], {
         env: { ...process.env, TMPDIR: tmp },
         onStderr: (text, child) => {
@@ -111,7 +124,7 @@ describe('Ctrl-C (SIGINT) and SIGTERM at each stage', () => {
 
 describe('a run killed outright', () => {
   it('leaves a labelled container that slim prune removes', async () => {
-    const killed = await cli(['build', 'slim-samples/c-hello:latest', '--tag', 'slim-test/killed:slim', '--continue-after', 'timeout:30'], {
+    const killed = await cli(['build', 'slim-samples/c-hello:latest', '--tag', 'slim-test/shell-killed:slim', '--continue-after', 'timeout:30'], {
       onStderr: (text, child) => {
         if (/slim: probing/.test(text) && !child.killed) child.kill('SIGKILL');
       },
@@ -120,17 +133,17 @@ describe('a run killed outright', () => {
     expect(slimContainers().length).toBe(1);
     const prune = await cli(['prune']);
     expect(prune.code, prune.stderr).toBe(0);
-    expect(prune.stdout).toMatch(/removed 1 container\(s\): slim-trace-/);
+    expect(prune.stdout).toMatch(/removed \d+ container\(s\): .*slim-trace-/);
     expect(slimContainers()).toEqual([]);
-    expect(imageExists('slim-test/killed:slim')).toBe(false);
+    expect(imageExists('slim-test/shell-killed:slim')).toBe(false);
   });
 });
 
 describe('reproducible', () => {
-  afterAll(() => ['slim-test/repro:a', 'slim-test/repro:b'].forEach(removeImage));
+  afterAll(() => ['slim-test/shell-repro:a', 'slim-test/shell-repro:b'].forEach(removeImage));
   it('two builds of the same image with the same probes give the same image ID', async () => {
     const ids: string[] = [];
-    for (const tag of ['slim-test/repro:a', 'slim-test/repro:b']) {
+    for (const tag of ['slim-test/shell-repro:a', 'slim-test/shell-repro:b']) {
       const run = await cli(['build', 'slim-samples/c-hello:latest', '--tag', tag, '--no-verify']);
       expect(run.code, run.stderr).toBe(0);
       ids.push(execFileSync('docker', ['image', 'inspect', '-f', '{{.Id}}', tag], { encoding: 'utf8' }).trim());

@@ -1,7 +1,7 @@
 // Generated fixtures: layer tars and image archives built in code, so that
 // nasty inputs (whiteouts, hard links, odd names, xattrs) are exact and reviewable.
 import { createHash } from 'node:crypto';
-import { mkdtemp, open, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tar from 'tar-stream';
@@ -15,8 +15,18 @@ export const header = (spec: Spec): TarHeader => ({
   size: spec.data === undefined ? 0 : Buffer.from(spec.data).length,
 });
 
+const tempDirs = new Set<string>();
+
+/** A fresh directory, removed when the test file is done (test/temp-cleanup.ts). */
 export async function tempDir(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'slim-test-'));
+  const dir = await mkdtemp(join(tmpdir(), 'slim-test-'));
+  tempDirs.add(dir);
+  return dir;
+}
+
+export async function removeTempDirs(): Promise<void> {
+  for (const dir of tempDirs) await rm(dir, { recursive: true, force: true });
+  tempDirs.clear();
 }
 
 /** Writes a layer tar with our codec; returns the file path. */
@@ -34,9 +44,10 @@ export async function layerFile(dir: string, name: string, entries: Spec[]): Pro
 }
 
 /** A `docker save`-style archive (legacy layout) of the given layer files. */
-export async function imageArchiveFile(dir: string, layers: string[], opts: { corruptDigest?: boolean; repoTags?: string[] } = {}): Promise<string> {
-  const blobs = await Promise.all(layers.map((l) => readFile(l)));
-  const diffIds = blobs.map((b) => `sha256:${createHash('sha256').update(b).digest('hex')}`);
+export async function imageArchiveFile(dir: string, layers: string[], opts: { corruptDigest?: boolean; repoTags?: string[]; compress?: (layer: Buffer) => Buffer } = {}): Promise<string> {
+  const raw = await Promise.all(layers.map((l) => readFile(l)));
+  const diffIds = raw.map((b) => `sha256:${createHash('sha256').update(b).digest('hex')}`);
+  const blobs = opts.compress ? raw.map(opts.compress) : raw;
   if (opts.corruptDigest) diffIds[0] = `sha256:${'0'.repeat(64)}`;
   const config = Buffer.from(JSON.stringify({
     architecture: 'amd64', os: 'linux', created: '2026-01-01T00:00:00Z',
@@ -55,4 +66,23 @@ export async function imageArchiveFile(dir: string, layers: string[], opts: { co
   const file = join(dir, 'image.tar');
   await writeFile(file, Buffer.concat(chunks));
   return file;
+}
+
+/**
+ * A zstd frame of raw (stored) blocks, written by hand: a valid zstd stream on
+ * any Node.js, for the decoder path, without a compressor.
+ */
+export function zstdFrame(data: Buffer): Buffer {
+  const MAX_BLOCK = 100_000;
+  const magic = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+  // Frame header: no content size, no checksum, no dictionary; a 128 KiB window (2^(10+7)).
+  const header = Buffer.from([0x00, 7 << 3]);
+  const blocks: Buffer[] = [];
+  for (let at = 0; at < data.length || blocks.length === 0; at += MAX_BLOCK) {
+    const chunk = data.subarray(at, at + MAX_BLOCK);
+    const last = at + MAX_BLOCK >= data.length ? 1 : 0;
+    const blockHeader = (chunk.length << 3) | (0 << 1) | last; // type 0: raw
+    blocks.push(Buffer.from([blockHeader & 0xff, (blockHeader >> 8) & 0xff, (blockHeader >> 16) & 0xff]), chunk);
+  }
+  return Buffer.concat([magic, header, ...blocks]);
 }

@@ -1,5 +1,5 @@
-// Makes sure the engine runs and the sample images exist before any test.
-// Engine tests must fail loudly when there is no engine, never skip.
+// Engine project only: makes sure the engine runs and the sample images exist
+// before any engine test (vitest.config.ts runs it only where an engine answers).
 import { execFileSync } from 'node:child_process';
 
 export default function setup(): void {

@@ -134,7 +134,15 @@ describe('flatten', () => {
     expect(tree.waste.get(0)).toMatchObject({ files: 4 });
   });
 
-  it('keeps hard links across layers as one inode, even after the target is replaced', async () => {
+  it('keeps a hard link made in a later layer as one inode with its target', async () => {
+    const tree = await treeOf([
+      [{ name: 'usr/bin/tool', mode: 0o755, data: 'v1' }],
+      [{ name: 'usr/bin/alias', type: 'hardlink', linkname: 'usr/bin/tool' }],
+    ]);
+    expect(tree.get('/usr/bin/alias')!.inode).toBe(tree.get('/usr/bin/tool')!.inode);
+  });
+
+  it('splits the inode when a later layer replaces the target: the link keeps the old content', async () => {
     const tree = await treeOf([
       [{ name: 'usr/bin/tool', mode: 0o755, data: 'v1' }],
       [{ name: 'usr/bin/alias', type: 'hardlink', linkname: 'usr/bin/tool' }],
@@ -142,6 +150,7 @@ describe('flatten', () => {
     ]);
     const alias = tree.get('/usr/bin/alias')!;
     expect(alias).toMatchObject({ type: 'file', size: 2, mode: 0o755 });
+    expect(tree.get('/usr/bin/tool')).toMatchObject({ size: 8 });
     expect(alias.inode).not.toBe(tree.get('/usr/bin/tool')!.inode);
   });
 

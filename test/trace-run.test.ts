@@ -35,9 +35,10 @@ describe('trace run', () => {
     await expect(refused).rejects.toBeInstanceOf(TracerRefusedError);
     const notices: string[] = [];
     const result = await build(engine, {
-      image: 'slim-samples/c-hello:latest', tag: 'slim-test/run-fallback:slim', tracer: 'auto', grantCapability: false,
-      probes: { http: [], exec: [], hostExec: [], defaultHttp: true }, readyTimeoutMs: 30_000, continueAfter: { kind: 'probe' },
-      rules: [], includePacks: [], excludePacks: [], languages: new Set(), appDirs: true, verify: true, verifyProbes: [], tune: 0,
+      image: 'slim-samples/c-hello:latest', tag: 'slim-test/run-fallback:slim',
+      run: { tracer: 'auto', grantCapability: false, probes: { http: [], exec: [], hostExec: [], defaultHttp: true }, readyTimeoutMs: 30_000, continueAfter: { kind: 'probe' } },
+      plan: { rules: [], includePacks: [], excludePacks: [], languages: new Set(), appDirs: true },
+      verify: { probes: [] },
     }, new Cleanup(), (e) => e.stage === 'notice' && notices.push(e.message));
     expect(result.tracer).toBe('strace');
     expect(notices.join()).toMatch(/refused CAP_SYS_ADMIN.*strace/);

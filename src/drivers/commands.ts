@@ -2,7 +2,8 @@
 // host with the app's published address in its environment.
 import { spawn } from 'node:child_process';
 import type { Container } from '../engine.js';
-import { DEFAULT_MASKS, digestBody, type ProbeResult } from './http.js';
+import { DEFAULT_MASKS, digestBody } from './http.js';
+import type { ProbeResult } from './result.js';
 
 const SHELL_SYNTAX = /[|&;<>()$`*?[\]{}~!"'\\]/;
 

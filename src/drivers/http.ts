@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import { SlimError } from '../errors.js';
+import type { ProbeResult } from './result.js';
 
 export interface HttpProbe {
   method: string;
@@ -27,24 +28,6 @@ export interface HttpProbe {
 export interface CrawlOptions {
   maxDepth: number;
   maxPages: number;
-}
-
-export interface ProbeResult {
-  kind: 'http' | 'exec' | 'host-exec' | 'run';
-  name: string;
-  /** HTTP status, or exit code for commands and batch runs. */
-  status: number;
-  contentType?: string;
-  size: number;
-  digest: string;
-  compare: 'full' | 'status';
-  /** False when the probe could not be sent or the expected status was not met. */
-  ok: boolean;
-  error?: string;
-  /** The first bytes of the (masked) body or output, to show in a divergence. */
-  excerpt: string;
-  /** The HTTP probe as sent (crawled pages included), so that another run can send it again. */
-  probe?: HttpProbe;
 }
 
 /**
@@ -135,13 +118,23 @@ export async function readHttpProbeFile(file: string): Promise<HttpProbe[]> {
     const probe = entry as Record<string, unknown>;
     const unknown = Object.keys(probe).filter((k) => !PROBE_KEYS.has(k));
     if (unknown.length) throw new SlimError(`${where}: unknown field '${unknown[0]}'`, { kind: 'usage', hint: `fields: ${[...PROBE_KEYS].join(', ')}` });
-    if (typeof probe.path !== 'string' || !probe.path.startsWith('/')) throw new SlimError(`${where}: 'path' must be a string starting with /`, { kind: 'usage' });
-    if (probe.compare !== undefined && probe.compare !== 'full' && probe.compare !== 'status') throw new SlimError(`${where}: 'compare' is 'full' or 'status'`, { kind: 'usage' });
+    const bad = (message: string) => new SlimError(`${where}: ${message}`, { kind: 'usage', hint: 'e.g. {"method": "POST", "path": "/items", "port": 8080, "headers": {"accept": "text/html"}, "expectStatus": 201, "mask": ["id=\\\\d+"]}' });
+    const stringMap = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+    if (typeof probe.path !== 'string' || !probe.path.startsWith('/')) throw bad(`'path' must be a string starting with /`);
+    if (probe.method !== undefined && (typeof probe.method !== 'string' || !/^[A-Za-z]+$/.test(probe.method))) throw bad(`'method' must be an HTTP method such as "GET" or "POST"`);
+    if (probe.port !== undefined && !(Number.isInteger(probe.port) && (probe.port as number) >= 1 && (probe.port as number) <= 65535)) throw bad(`'port' must be a whole number from 1 to 65535`);
+    if (probe.expectStatus !== undefined && !(Number.isInteger(probe.expectStatus) && (probe.expectStatus as number) >= 100 && (probe.expectStatus as number) <= 599)) throw bad(`'expectStatus' must be an HTTP status from 100 to 599`);
+    if (probe.headers !== undefined && !stringMap(probe.headers)) throw bad(`'headers' must be an object of string values`);
+    if (probe.form !== undefined && !stringMap(probe.form)) throw bad(`'form' must be an object of string values`);
+    for (const key of ['body', 'name'] as const) if (probe[key] !== undefined && typeof probe[key] !== 'string') throw bad(`'${key}' must be a string`);
+    if (probe.formFrom !== undefined && (typeof probe.formFrom !== 'string' || !probe.formFrom.startsWith('/'))) throw bad(`'formFrom' must be a path starting with /`);
+    if (probe.compare !== undefined && probe.compare !== 'full' && probe.compare !== 'status') throw bad(`'compare' is 'full' or 'status'`);
+    if (probe.mask !== undefined && !(Array.isArray(probe.mask) && probe.mask.every((m) => typeof m === 'string'))) throw bad(`'mask' must be a list of regular expressions (strings)`);
     for (const m of (probe.mask as string[] | undefined) ?? []) {
       try {
         new RegExp(m);
       } catch {
-        throw new SlimError(`${where}: mask '${m}' is not a valid regular expression`, { kind: 'usage' });
+        throw bad(`mask '${m}' is not a valid regular expression`);
       }
     }
     return { ...(probe as unknown as HttpProbe), method: String(probe.method ?? 'GET').toUpperCase() };

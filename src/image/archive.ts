@@ -10,38 +10,15 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
+import { Decompress as ZstdDecompress } from 'fzstd';
 import tar from 'tar-stream';
 import { SlimError } from '../errors.js';
 import { readTarHeaders } from './tar.js';
 import { FileTree } from './tree.js';
 
-/** The parts of an OCI image config that slim reads or carries over. */
-export interface ImageConfig {
-  created?: string;
-  architecture?: string;
-  os?: string;
-  config?: ContainerConfig;
-  rootfs: { type: string; diff_ids: string[] };
-  history?: Array<{ created?: string; created_by?: string; empty_layer?: boolean; comment?: string }>;
-  [key: string]: unknown;
-}
-
-export interface ContainerConfig {
-  User?: string;
-  Env?: string[];
-  Entrypoint?: string[] | null;
-  Cmd?: string[] | null;
-  WorkingDir?: string;
-  ExposedPorts?: Record<string, object>;
-  Volumes?: Record<string, object> | null;
-  Labels?: Record<string, string> | null;
-  StopSignal?: string;
-  Healthcheck?: unknown;
-  OnBuild?: string[] | null;
-  Shell?: string[];
-  ArgsEscaped?: boolean;
-  [key: string]: unknown;
-}
+// The config types are shared with the engine, which reads the same fields from inspect.
+export type { ContainerConfig, ImageConfig } from '../image-config.js';
+import type { ImageConfig } from '../image-config.js';
 
 export interface Layer {
   index: number;
@@ -147,12 +124,34 @@ async function sniff(file: string): Promise<Compression> {
   }
 }
 
-function decompressor(kind: Compression, where: string): Transform {
-  if (kind === 'gzip') return zlib.createGunzip();
-  const zstd = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
-  if (!zstd) throw new SlimError(`${where}: layer is zstd-compressed and this Node.js has no zstd support`, { hint: 'use Node.js 22.15 or newer, or save the image with gzip or uncompressed layers' });
-  return zstd();
+/** zstd in plain JavaScript (fzstd): Node.js has zstd only from 22.15, and slim runs on 20. */
+function zstdDecompress(where: string): Transform {
+  const decoder = new ZstdDecompress();
+  const fail = (err: unknown) => new SlimError(`${where}: the zstd layer cannot be decompressed (${(err as Error).message})`, { hint: 'check that the image was saved completely' });
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      try {
+        decoder.push(chunk);
+        done();
+      } catch (err) {
+        done(fail(err));
+      }
+    },
+    flush(done) {
+      try {
+        decoder.push(new Uint8Array(0), true);
+        done();
+      } catch (err) {
+        done(fail(err));
+      }
+    },
+  });
+  // The decoder hands out views of its window, which it overwrites: copy them.
+  decoder.ondata = (data) => void stream.push(Buffer.from(data));
+  return stream;
 }
+
+const decompressor = (kind: Compression, where: string): Transform => (kind === 'gzip' ? zlib.createGunzip() : zstdDecompress(where));
 
 /** Makes the layer an uncompressed file on disk and returns its diff_id. */
 async function uncompressedLayer(spooled: SpooledFile, where: string): Promise<{ file: string; diffId: string; size: number }> {

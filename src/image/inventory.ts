@@ -22,12 +22,13 @@ import type { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import type { Container, Engine, ImageSummary } from '../engine.js';
-import { SlimError, showPath } from '../errors.js';
+import { SlimError } from '../errors.js';
 import { probeBinDir } from '../tracers/tracer.js';
 import type { ImageConfig } from './archive.js';
 import type { ImageSource } from './content.js';
 import { readTarHeaders, type RandomAccess, type TarRecord } from './tar.js';
 import { FileTree, type FileEntry } from './tree.js';
+import { showPath } from '../paths.js';
 
 const HELPER = '/.slim-fs';
 const LAYERS = '/.slim-layers';

@@ -1,7 +1,8 @@
 // The flattened file system of an image: layers applied oldest first, as the
 // OCI layer spec says (whiteouts, opaque directories, hard links across layers).
 // Paths are absolute byte strings ("/usr/bin/python3"); "/" is the root.
-import { SlimError, showPath } from '../errors.js';
+import { SlimError } from '../errors.js';
+import { baseName, joinPath, parentOf, showPath } from '../paths.js';
 import type { EntryType, TarHeader } from './tar.js';
 
 export type FileType = Exclude<EntryType, 'hardlink'>;
@@ -38,13 +39,6 @@ const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 const MAX_SYMLINK_HOPS = 40;
 
-export const parentOf = (path: string): string => {
-  const cut = path.lastIndexOf('/');
-  return cut <= 0 ? '/' : path.slice(0, cut);
-};
-export const baseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
-export const joinPath = (dir: string, name: string): string => (dir === '/' ? `/${name}` : `${dir}/${name}`);
-
 /** Normalises a tar entry name to an absolute path; rejects names that climb out of the root. */
 export function normaliseEntryName(name: string, where: string): string {
   const parts: string[] = [];
@@ -54,13 +48,6 @@ export function normaliseEntryName(name: string, where: string): string {
     parts.push(part);
   }
   return '/' + parts.join('/');
-}
-
-/** All ancestors of a path, nearest first, excluding the root. */
-export function ancestors(path: string): string[] {
-  const out: string[] = [];
-  for (let p = parentOf(path); p !== '/'; p = parentOf(p)) out.push(p);
-  return out;
 }
 
 export interface Resolution {

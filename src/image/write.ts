@@ -8,11 +8,13 @@ import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import { SlimError, showPath } from '../errors.js';
+import { SlimError } from '../errors.js';
+import { showPath } from '../paths.js';
 import type { ContainerConfig, ImageConfig } from './archive.js';
 import type { ImageSource } from './content.js';
 import { fileSink, tarSize, TarWriter, type TarHeader } from './tar.js';
-import { baseName, parentOf, type FileEntry, type FileTree } from './tree.js';
+import { baseName, parentOf } from '../paths.js';
+import type { FileEntry, FileTree } from './tree.js';
 
 /** Config fields carried over from the source image. */
 const CARRIED = ['User', 'Env', 'Entrypoint', 'Cmd', 'WorkingDir', 'ExposedPorts', 'Volumes', 'Labels', 'StopSignal', 'Healthcheck', 'OnBuild', 'Shell', 'ArgsEscaped'] as const;

@@ -1,7 +1,8 @@
 // User allowlists: --include-path, --include-path-file (one pattern a line,
 // '#' comments, '!' to exclude, 'pack NAME' to turn a pack on), --exclude-path.
 import { readFile } from 'node:fs/promises';
-import { SlimError, bytePath } from '../errors.js';
+import { SlimError } from '../errors.js';
+import { bytePath } from '../paths.js';
 import { globToRegExp } from './glob.js';
 
 export interface Rule {

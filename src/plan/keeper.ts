@@ -3,11 +3,11 @@
 // on the way, the targets of symlinks, ELF interpreters and libraries, script
 // interpreters). Each keep is charged to the rule that asked for it, so the
 // plan can say how many bytes each rule added.
-import { showPath } from '../errors.js';
 import type { ContentSource } from '../image/content.js';
-import { ancestors, joinPath, parentOf, type FileEntry, type FileTree } from '../image/tree.js';
+import { type FileEntry, type FileTree } from '../image/tree.js';
 import { expandOrigin, isElf, parseElf, type ElfInfo } from './elf.js';
 import { globBase, globToRegExp, isGlob } from './glob.js';
+import { ancestors, joinPath, parentOf, showPath } from '../paths.js';
 
 const MAX_REASONS = 3;
 const DEFAULT_LIB_DIRS = ['/lib', '/usr/lib', '/lib64', '/usr/lib64'];

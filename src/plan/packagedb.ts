@@ -5,7 +5,8 @@
 // image has it and which paths it lists. Without any, the image's layers
 // answer: what layers above the base OS layer added.
 import type { ContentSource } from '../image/content.js';
-import { baseName, joinPath, parentOf, type FileTree } from '../image/tree.js';
+import { type FileTree } from '../image/tree.js';
+import { baseName, joinPath, parentOf } from '../paths.js';
 
 export interface PackageDatabase {
   /** Where the answer comes from, for reasons and reports. */

@@ -3,9 +3,9 @@
 // shebangs, configs, package databases) through a ContentSource and changes
 // nothing. It is a list of phases; after each, the keeper brings in the
 // closure (parents, symlinks, ELF libraries, interpreters) of what it added.
-import { showPath } from '../errors.js';
 import type { ContentSource } from '../image/content.js';
-import { ancestors, joinPath, parentOf, type FileTree } from '../image/tree.js';
+import type { FileTree } from '../image/tree.js';
+import { ancestors, joinPath, parentOf, showPath } from '../paths.js';
 import type { Trace } from '../trace/trace.js';
 import type { Rule } from './allowlist.js';
 import { globToRegExp } from './glob.js';

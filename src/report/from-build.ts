@@ -2,7 +2,7 @@
 // hard-linked file counts once, a stripped one at its new size) and reasons,
 // the verdicts, and a fleet's bytes.
 import type { BuildResult } from '../build.js';
-import { showPath } from '../errors.js';
+import { showPath } from '../paths.js';
 import type { FileTree } from '../image/tree.js';
 import type { FleetResult } from '../fleet/fleet.js';
 import type { HtmlReportInput, ImageReport, KeptFile } from './html.js';

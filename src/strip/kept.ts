@@ -2,7 +2,7 @@
 // An ELF file is an executable (an x bit) or a shared object (named *.so or
 // *.so.N); only those are read, so a Python tree of thousands of .py files
 // costs nothing here.
-import { bytePath, showPath } from '../errors.js';
+import { bytePath, showPath } from '../paths.js';
 import type { ContentSource } from '../image/content.js';
 import type { FileEntry, FileTree } from '../image/tree.js';
 import { globToRegExp } from '../plan/glob.js';

@@ -4,10 +4,10 @@
 // stat-only accesses, and is much slower than fanotify.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { joinPath } from '../image/tree.js';
 import { addOp, emptyTrace, mergeTrace, normalise, type Trace } from '../trace/trace.js';
 import { SlimError } from '../errors.js';
 import { launchApp, OUT_DIR, PROBE_DIR, probeBinDir, SLIM_PROBE, STARTED_MARK, type Tracer } from './tracer.js';
+import { joinPath } from '../paths.js';
 
 const MAIN_RECORD = 'trace.strace';
 

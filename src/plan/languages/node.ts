@@ -1,10 +1,10 @@
 // Node: packages under node_modules (and Debian's /usr/share/nodejs). Node
 // loads a package on its first require(), often deep inside a route no probe
 // reached, so kept JavaScript is scanned for the packages it requires.
-import { showPath } from '../../errors.js';
-import { ancestors, type FileTree } from '../../image/tree.js';
+import { type FileTree } from '../../image/tree.js';
 import type { Keeper } from '../keeper.js';
 import type { LanguageSupport, PackageDir } from './index.js';
+import { ancestors, showPath } from '../../paths.js';
 
 const PACKAGE = /^(.*\/node_modules\/(?:@[^/]+\/)?[^/]+)(\/|$)/;
 const DEBIAN_PACKAGE = /^(\/usr\/(?:share|lib)\/nodejs\/(?:@[^/]+\/)?[^/]+)(\/|$)/;

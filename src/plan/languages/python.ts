@@ -1,9 +1,9 @@
 // Python: packages in site-/dist-packages, and the standard library as one
 // package. Source is kept beside bytecode (tracebacks and linecache read it).
-import { showPath } from '../../errors.js';
-import { baseName, joinPath, parentOf, type FileTree } from '../../image/tree.js';
+import { type FileTree } from '../../image/tree.js';
 import type { Keeper } from '../keeper.js';
 import type { LanguageSupport, PackageDir } from './index.js';
+import { baseName, joinPath, parentOf, showPath } from '../../paths.js';
 
 const SITE = /^(.*\/(?:site|dist)-packages)\/([^/]+)(\/|$)/;
 const STDLIB = /^(\/(?:usr\/(?:local\/)?)?lib(?:64)?\/python3\.\d+)(\/|$)/;

@@ -1,9 +1,9 @@
 // dpkg's database: /var/lib/dpkg/status (Depends, Conffiles) with the file
 // lists in info/NAME[:ARCH].list, or distroless' status.d/NAME paragraphs with
 // status.d/NAME.md5sums as the file list.
-import { joinPath } from '../../image/tree.js';
 import { readTextAt, type RuleContext } from '../rules/context.js';
 import type { Package } from './index.js';
+import { joinPath } from '../../paths.js';
 
 type Source = Pick<RuleContext, 'tree' | 'content'>;
 

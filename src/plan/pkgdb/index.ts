@@ -1,11 +1,12 @@
 // One index over every package database an image carries: dpkg, apk, pip,
 // npm and gems. Paths are indexed by where they really are in the image
 // (dpkg lists /lib/..., which a merged /usr holds under /usr/lib/...).
-import { baseName, type FileTree } from '../../image/tree.js';
+import { type FileTree } from '../../image/tree.js';
 import type { RuleContext } from '../rules/context.js';
 import { readApk } from './apk.js';
 import { readDpkg } from './dpkg.js';
 import { readGem, readNpm, readPip } from './languages.js';
+import { baseName } from '../../paths.js';
 
 export type Manager = 'dpkg' | 'apk' | 'pip' | 'npm' | 'gem';
 

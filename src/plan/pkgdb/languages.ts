@@ -1,9 +1,10 @@
 // Language package managers' own records: pip's RECORD in *.dist-info, npm's
 // package.json in node_modules, and gem specifications (RubyGems' gems/NAME-VER
 // layout and Debian's rubygems-integration specs whose code is in vendor_ruby).
-import { baseName, joinPath, parentOf, type FileTree } from '../../image/tree.js';
+import { type FileTree } from '../../image/tree.js';
 import { readTextAt, resolvePath, type RuleContext } from '../rules/context.js';
 import type { Package } from './index.js';
+import { baseName, joinPath, parentOf } from '../../paths.js';
 
 type Source = Pick<RuleContext, 'tree' | 'content'>;
 

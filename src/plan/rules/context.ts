@@ -2,7 +2,8 @@
 // kept set in, "keep requests" out. The caller keeps each requested path
 // (directories whole, following symlinks) and then the ELF closure of it.
 import type { ContentSource } from '../../image/content.js';
-import { joinPath, parentOf, type FileEntry, type FileTree } from '../../image/tree.js';
+import { type FileEntry, type FileTree } from '../../image/tree.js';
+import { joinPath, parentOf } from '../../paths.js';
 
 export interface RuleContext {
   tree: FileTree;

@@ -2,10 +2,9 @@
 // used (12.2), the files made at install time beside a kept package's files
 // (15.2), and a kept package's configuration, data packages and the programs
 // its configuration names (15.4).
-import { showPath } from '../../errors.js';
-import { ancestors, joinPath } from '../../image/tree.js';
 import { isForPeople, packageIndexOf, type Package, type PackageIndex } from '../pkgdb/index.js';
 import { dedupe, findOnPath, readTextAt, searchPath, type KeepRequest, type RuleContext } from './context.js';
+import { ancestors, joinPath, showPath } from '../../paths.js';
 
 /** Files that are interpreted code: when one is used, the rest of its package will be loaded later. */
 const CODE_FILE = /\.(rb|erb|py|pyc|pm|pl|php|inc|js|mjs|cjs|lua|tcl|jar|class)$/;

@@ -3,11 +3,10 @@
 // from a directory of plugins (gconv modules, ImageMagick coders, SASL, PAM,
 // PHP and Perl XS extensions...). Its siblings are loaded the same way for
 // other inputs, so they are kept too. Derived from the image, not from names.
-import { showPath } from '../../errors.js';
-import { baseName, joinPath, parentOf } from '../../image/tree.js';
 import { isElf, parseElf } from '../elf.js';
 import { globToRegExp } from '../glob.js';
 import { dedupe, readTextAt, type KeepRequest, type RuleContext } from './context.js';
+import { baseName, joinPath, parentOf, showPath } from '../../paths.js';
 
 const SHARED_OBJECT = /\.so(\.[0-9]+)*$/;
 /** libtool's descriptors beside plugins: ltdl-based loaders (ImageMagick) open a plugin through its .la file. */

@@ -2,9 +2,9 @@
 // later by convention, never through DT_NEEDED or a path the probe touched:
 // one table entry per runtime says how to recognise it among the kept files
 // and what it loads lazily. Node's node_modules resolution lives in the plan.
-import { showPath } from '../../errors.js';
-import { baseName, joinPath, parentOf, type FileTree } from '../../image/tree.js';
+import { type FileTree } from '../../image/tree.js';
 import { dedupe, readTextAt, type KeepRequest, type RuleContext } from './context.js';
+import { baseName, joinPath, parentOf, showPath } from '../../paths.js';
 
 export interface Runtime {
   name: string;

@@ -3,12 +3,12 @@
 // reads one kind of kept file and resolves the names the way that language's
 // runtime would, on the search paths the image itself has. Files found are
 // scanned in turn. The lead hangs each scanner on its language's table entry.
-import { showPath } from '../../errors.js';
-import { joinPath, parentOf, type FileTree } from '../../image/tree.js';
+import { type FileTree } from '../../image/tree.js';
 import { jarManifest, zipEntries, zipRead } from '../zip.js';
 import { dedupe, fileAt, readFileAt, resolvePath, type KeepRequest, type RuleContext } from './context.js';
 import { codeInUse } from './packages.js';
 import { loaderDirs } from './plugins.js';
+import { joinPath, parentOf, showPath } from '../../paths.js';
 
 export interface Scanner {
   language: string;

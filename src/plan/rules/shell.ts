@@ -3,9 +3,9 @@
 // command words out of it and keeps the programs they name on the image's PATH
 // (and, when those are shell scripts too, what they call). Code in Python,
 // Ruby, PHP, Perl and JavaScript that runs a literal command counts too.
-import { showPath } from '../../errors.js';
 import { codeInUse } from './packages.js';
 import { dedupe, fileAt, findOnPath, readFileAt, searchPath, type KeepRequest, type RuleContext } from './context.js';
+import { showPath } from '../../paths.js';
 
 const SHELLS = /^(ba|da|a|k|z|mk|po)?sh$/;
 const KEYWORDS = new Set(['if', 'then', 'else', 'elif', 'fi', 'for', 'in', 'do', 'done', 'while', 'until', 'case', 'esac', 'function', 'select', '{', '}', '!', '[[', ']]', 'time', 'coproc']);

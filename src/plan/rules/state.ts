@@ -2,9 +2,8 @@
 // runtime user: its data, its home) and the image's VOLUME directories are the
 // app's state, kept whole with their owner and mode, whether or not a probe
 // reached them.
-import { showPath } from '../../errors.js';
-import { ancestors } from '../../image/tree.js';
 import { dedupe, readTextAt, type KeepRequest, type RuleContext } from './context.js';
+import { ancestors, showPath } from '../../paths.js';
 
 /** Places that are never the app's state: kernel file systems the engine mounts. */
 const NOT_STATE = /^\/(proc|sys|dev)(\/|$)/;

@@ -2,10 +2,10 @@
 // interpreter's native module such as PHP's iconv.so) that imports iconv_open
 // will load gconv modules later, whatever the probe exercised. The needs are
 // named after the packs that satisfy them.
-import { showPath } from '../../errors.js';
 import { isElf } from '../elf.js';
 import { importedSymbols } from '../elf-symbols.js';
 import type { RuleContext } from './context.js';
+import { showPath } from '../../paths.js';
 
 export type NeedName = 'gconv' | 'locales' | 'nss' | 'passwd' | 'certs';
 
