@@ -4,12 +4,17 @@
 // for what it did not keep, stripped bytes replace the source's, and the
 // barrier waits for every image, joined or failed.
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SharedBaseBarrier, shapeOnBase, writeSharedBase, type BaseMember } from '../src/fleet/base-layer.js';
 import { fleetBytes } from '../src/fleet/fleet.js';
+import type { Engine } from '../src/engine.js';
+import { flatten, readImageArchive } from '../src/image/archive.js';
 import { archiveSource, type ImageSource } from '../src/image/content.js';
+import { parseOutput } from '../src/output/outputs.js';
+import { rebuild } from '../src/rebuild.js';
 import { readImageFile } from '../src/image/read.js';
 import { readTarHeaders } from '../src/image/tar.js';
 import { shapedEntries, whiteoutEntries } from '../src/image/write.js';
@@ -88,6 +93,39 @@ describe('the shared base layer', async () => {
     const carrier = alone.find((e) => e.data)!;
     expect([carrier.header.name, carrier.header.size, carrier.data!.toString()]).toEqual(['usr/lib/libc-hard.so', 8, 'stripped']);
     expect(alone.find((e) => e.header.name === 'usr/lib/libc.so.6')!.header).toMatchObject({ type: 'hardlink', linkname: 'usr/lib/libc-hard.so' });
+  });
+
+  it('images written on the base read back, layers applied, as exactly what each kept', async () => {
+    const dir = await work();
+    const noEngine = new Proxy({}, { get: (_t, name) => { throw new Error(`the engine was asked for ${String(name)}`); } }) as Engine;
+    const members = [member(a), member(c)];
+    members[1]!.kept.delete('/tool'); // c keeps only /usr: the base's /usr/lib must be hidden
+    const base = (await writeSharedBase([member(a), member(b), ...members.slice(1)], join(dir, 'base.tar'), 2))!;
+    const read: string[][] = [];
+    const firstLayers = new Set<string>();
+    for (const [i, m] of [[0, members[0]!], [2, members[1]!]] as const) {
+      const file = join(dir, `slim-${i}.tar`);
+      const oci = join(dir, `oci-${i}`);
+      const result = await rebuild(noEngine, m.source, m.kept, `slim-test/fleet-unit-${i}:1`, [parseOutput(`archive:${file}`), parseOutput(`oci:${oci}`)], undefined, undefined, shapeOnBase(base, i, m.kept));
+      const index = JSON.parse(await readFile(join(oci, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+      const manifest = JSON.parse(await readFile(join(oci, 'blobs', 'sha256', index.manifests[0]!.digest.slice(7)), 'utf8')) as { layers: Array<{ digest: string }> };
+      expect(manifest.layers.map((l) => l.digest)[0]).toBe(base.layer.diffId);
+      expect(manifest.layers).toHaveLength(2);
+      const back = await readImageArchive(createReadStream(file), file);
+      try {
+        expect(back.id).toBe(result.id);
+        expect(back.layers).toHaveLength(2);
+        firstLayers.add(back.config.rootfs.diff_ids[0]!);
+        const tree = await flatten(back);
+        read.push([...tree.paths()].sort());
+        // Metadata comes through the layers: c's /usr keeps its own mtime over the base's.
+        if (i === 2) expect(tree.get('/usr')!.mtime).toBe(1);
+      } finally {
+        await back[Symbol.asyncDispose]();
+      }
+    }
+    expect(firstLayers).toEqual(new Set([base.layer.diffId]));
+    expect(read).toEqual([['/', ...members[0]!.kept].sort(), ['/', '/usr']]);
   });
 
   it('whiteout names sit in the parent directory, the root included', () => {

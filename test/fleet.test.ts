@@ -160,7 +160,7 @@ describe('two engines', () => {
     expect(docker(second, ['create', ...labels, 'slim-samples/c-hello:latest']).status).toBe(0);
     const prune = await cli(['prune', '--engine', 'unix:///var/run/docker.sock', '--engine', second]);
     expect(prune.code, prune.stderr).toBe(0);
-    console.log(`engine stopped mid-build:\n${run.stderr}\nslim prune after its restart: ${prune.stdout} ${prune.stderr} ${prune.code}`);
+    console.log(`engine stopped mid-build:\n${run.stderr}\nslim prune after its restart: ${prune.stdout}`);
     expect(prune.stdout).toMatch(new RegExp(`removed \\d+ container\\(s\\) on ${second.replace(/[/.]/g, '\\$&')}`));
     expect(containersOf(second, pid)).toEqual([]);
     expect(containersOf(second, dead)).toEqual([]);
