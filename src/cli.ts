@@ -485,6 +485,8 @@ async function runBuild(images: string[], flags: BuildFlags): Promise<void> {
   if (lines.length > 1 && flags.tag) throw new SlimError('--tag names one image, and this run has several', { kind: 'usage', hint: 'give each image its tag on its line of --images-file (app:1 --tag app:slim)' });
   const items = await Promise.all(lines.map((l) => buildOptions(l.words[0]!, lineFlags(flags, l.words, l.where))));
   items.forEach(checkBuildOptions);
+  const tuned = items.flatMap((i) => (i.tune ? [i.tune.allowlist.file] : []));
+  if (new Set(tuned).size < tuned.length) throw new SlimError('several images would tune into the same allowlist file', { kind: 'usage', hint: 'give each image its own --allowlist-file on its line of --images-file' });
   const engines = enginesFrom(flags.engine);
   if (items.length === 1 && engines.length === 1 && flags.sharedBase === undefined) await runSingle(engines[0]!, items[0]!, flags);
   else await runFleet(engines, items, flags);
@@ -507,6 +509,7 @@ async function runFleet(engines: Engine[], items: BuildOptions[], flags: BuildFl
   } finally {
     ui.stop();
   }
+  for (const i of fleet.images) if (i.result?.allowlist) await writeFile(i.result.allowlist.file, i.result.allowlist.text);
   await writeReport(flags.report, fleetJsonReport(fleet));
   if (flags.reportHtml) await writeFile(flags.reportHtml, renderHtmlReport(fleetReport(fleet)));
   console.log();

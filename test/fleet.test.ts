@@ -103,6 +103,13 @@ describe('a fleet', () => {
     const run = await cli(['build', 'slim-samples/c-hello:latest', 'slim-samples/c-text:latest', '--tag', 'slim-test/fleet-x:1']);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/--images-file/);
+    const tune = await cli(['tune', 'slim-samples/c-hello:latest', 'slim-samples/c-text:latest']);
+    expect(tune.code).toBe(2);
+    expect(tune.stderr).toMatch(/several images would tune into the same allowlist file/);
+    writeFileSync(join(dir, 'bad-line'), 'slim-samples/c-hello:latest --jobs 3\n');
+    const line = await cli(['build', '--images-file', join(dir, 'bad-line')]);
+    expect(line.code).toBe(2);
+    expect(line.stderr).toMatch(/bad-line:1: --jobs is a flag of the whole run/);
   });
 });
 

@@ -16,12 +16,17 @@ export function splitWords(line: string): string[] {
   let word: string | undefined;
   for (let i = 0; i < line.length; i++) {
     const c = line[i]!;
-    if (c === "'" || c === '"') {
+    if (c === "'") {
       const end = line.indexOf(c, i + 1);
       if (end === -1) throw new Error(`unclosed ${c}`);
-      const body = line.slice(i + 1, end);
-      word = (word ?? '') + (c === '"' ? body.replace(/\\([\\"$`])/g, '$1') : body);
+      word = (word ?? '') + line.slice(i + 1, end);
       i = end;
+    } else if (c === '"') {
+      // Inside double quotes a backslash escapes only another backslash, ", $ and `.
+      let body = '';
+      for (i++; i < line.length && line[i] !== '"'; i++) body += line[i] === '\\' && /[\\"$`]/.test(line[i + 1] ?? '') ? line[++i] : line[i];
+      if (i >= line.length) throw new Error('unclosed "');
+      word = (word ?? '') + body;
     } else if (c === '\\' && i + 1 < line.length) {
       word = (word ?? '') + line[++i];
     } else if (/\s/.test(c)) {
