@@ -386,7 +386,7 @@ const RUN_FLAGS = ['imagesFile', 'jobs', 'sharedBase', 'engine', 'report', 'repo
 function addFleetOptions(cmd: Command): Command {
   return cmd
     .option('--images-file <file>', 'images to slim, one a line followed by its own flags (repeatable)', collect)
-    .option('--jobs <n>', 'builds that run at once', parsePositive('--jobs'), 1)
+    .option('--jobs <n>', 'builds that run at once', parseCount('--jobs'), 1)
     .option('--shared-base [share]', 'put the kept entries that all images (or this share of them, 0..1) have identically into one base layer under each', parseShare)
     .option('--engine <url>', 'engine to build on, as in DOCKER_HOST: unix:///path or tcp://HOST:PORT (repeatable: images spread over the engines that have them)', parseEngine)
     .option('--strip', 'strip debug sections from the kept ELF files')

@@ -121,14 +121,18 @@ export interface Engine {
 /** The error of a build whose engine went away: say so, not what the dying engine did to the app. */
 export async function engineLost(engine: Engine, err: unknown): Promise<SlimError | undefined> {
   if (err instanceof SlimError && (err.kind === 'interrupted' || err.kind === 'usage')) return undefined;
+  // Already said (the engine was down from the start, or the call that failed found it gone).
+  if (err instanceof Error && err.message.includes(UNREACHABLE_TEXT)) return undefined;
   if (await engine.listening()) return undefined;
   const which = engine.host === 'default' ? 'the container engine' : `the container engine at ${engine.host}`;
   const what = (err as Error).message?.split('\n')[0] ?? String(err);
-  return new SlimError(`cannot reach ${which}: it stopped during the build (${what})`, {
+  return new SlimError(`${UNREACHABLE_TEXT} ${which}: it stopped during the build (${what})`, {
     hint: `start it again; then slim prune${engine.host === 'default' ? '' : ` --engine ${engine.host}`} removes what this run left there`,
     cause: err,
   });
 }
+
+const UNREACHABLE_TEXT = 'cannot reach';
 
 /** Errors of a connection that is gone or never was: the engine is down, not the request wrong. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
@@ -138,7 +142,7 @@ function engineError(action: string, err: unknown, host = 'default'): SlimError 
   const detail = e.json?.message ?? e.message ?? String(err);
   if (e.code && UNREACHABLE.has(e.code)) {
     const which = host === 'default' ? 'the container engine' : `the container engine at ${host}`;
-    return new SlimError(`${action}: cannot reach ${which} (${e.code})`, {
+    return new SlimError(`${action}: ${UNREACHABLE_TEXT} ${which} (${e.code})`, {
       hint: host === 'default'
         ? 'start Docker (npm run engine, or scripts/ensure-engine.sh), or point DOCKER_HOST at a running engine; slim doctor checks the setup'
         : `start that engine, or drop --engine ${host}; slim doctor checks the setup`,
