@@ -44,6 +44,8 @@ const engine = (): Engine => (engineInstance ??= dockerEngine({ version: VERSION
 const enginesFrom = (hosts: string[] | undefined): Engine[] => (hosts?.length ? hosts.map((host) => dockerEngine({ version: VERSION, session, host })) : [engine()]);
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+/** Small amounts (bytes --strip saved) in kB, so they do not read as 0.0 MB. */
+const size = (bytes: number) => (bytes < 1e6 ? `${(bytes / 1e3).toFixed(1)} kB` : mb(bytes));
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 function parsePositive(name: string) {
@@ -495,7 +497,7 @@ async function runBuild(images: string[], flags: BuildFlags): Promise<void> {
 function printStripped(result: BuildResult): void {
   if (!result.stripped) return;
   const { files, saved } = result.stripped;
-  console.log(`--strip: ${mb(saved)} of debug sections out of ${files.length} file(s)${files.length ? `, most from ${files.slice(0, 3).map((f) => `${f.path} (${mb(f.before - f.after)})`).join(', ')}` : ''}`);
+  console.log(`--strip: ${size(saved)} of debug sections out of ${files.length} file(s)${files.length ? `, most from ${files.slice(0, 3).map((f) => `${f.path} (${size(f.before - f.after)})`).join(', ')}` : ''}`);
 }
 
 /** A fleet: every image built, a table of how each went, the fleet's bytes; fails when any image did. */
@@ -517,7 +519,7 @@ async function runFleet(engines: Engine[], items: BuildOptions[], flags: BuildFl
   table(['image', 'engine', 'result', 'original', 'slim', 'own layer', 'why'], fleet.images.map((i) => [
     i.image, i.engine, i.result ? verdict(i.result) : 'failed',
     i.result ? mb(i.result.original.size) : '-', i.result ? mb(i.result.slim.size) : '-', i.ownBytes === undefined ? '-' : mb(i.ownBytes),
-    i.error ? i.error.message.split('\n')[0]! : i.result?.stripped ? `--strip saved ${mb(i.result.stripped.saved)}` : '',
+    i.error ? i.error.message.split('\n')[0]! : i.result?.stripped ? `--strip saved ${size(i.result.stripped.saved)}` : '',
   ]));
   const b = fleet.bytes;
   console.log();
