@@ -14,6 +14,7 @@ const SECOND = new URL('../scripts/second-engine.sh', import.meta.url).pathname;
 const SAMPLES = new URL('../sample-apps/', import.meta.url).pathname;
 const DEBUG_IMAGE = 'slim-test/fleet-debug:1';
 const made: string[] = [DEBUG_IMAGE];
+const FIRST = process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
 let dir = '';
 let engineDir = '';
 let second = '';
@@ -124,7 +125,7 @@ describe('two engines', () => {
     let pid = 0;
     let both = false;
     let signalled = false;
-    const run = await cli(['build', '--images-file', join(dir, 'two'), '--jobs', '2', '--engine', 'unix:///var/run/docker.sock', '--engine', second], {
+    const run = await cli(['build', '--images-file', join(dir, 'two'), '--jobs', '2', '--engine', FIRST, '--engine', second], {
       cwd: dir,
       onStderr: (_text, child) => {
         pid = child.pid!;
@@ -165,7 +166,7 @@ describe('two engines', () => {
     const dead = 2 ** 22 + 1;
     const labels = ['io.slim.tool=slim', 'io.slim.session=killed', `io.slim.pid=${dead}`, `io.slim.host=${hostname()}`].flatMap((l) => ['--label', l]);
     expect(docker(second, ['create', ...labels, 'slim-samples/c-hello:latest']).status).toBe(0);
-    const prune = await cli(['prune', '--engine', 'unix:///var/run/docker.sock', '--engine', second]);
+    const prune = await cli(['prune', '--engine', FIRST, '--engine', second]);
     expect(prune.code, prune.stderr).toBe(0);
     console.log(`engine stopped mid-build:\n${run.stderr}\nslim prune after its restart: ${prune.stdout}`);
     expect(prune.stdout).toMatch(new RegExp(`removed \\d+ container\\(s\\) on ${second.replace(/[/.]/g, '\\$&')}`));
@@ -180,6 +181,10 @@ describe('--strip', () => {
     const plain = await cli(['build', DEBUG_IMAGE, '--tag', 'slim-test/fleet-debug:plain', '--report', join(dir, 'plain.json')], { cwd: dir });
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.stderr).toMatch(/\/usr\/local\/bin\/packed is packed with UPX: it unpacks itself/);
+    const xray = await cli(['xray', DEBUG_IMAGE]);
+    expect(xray.code, xray.stderr).toBe(0);
+    expect(xray.stdout).toMatch(/warning: \/usr\/local\/bin\/packed is packed with UPX/);
+    expect(xray.stdout).not.toMatch(/\/usr\/local\/bin\/hello is packed/);
     const run = await cli(['build', DEBUG_IMAGE, '--tag', 'slim-test/fleet-debug:stripped', '--strip', '--no-strip', '/usr/local/bin/packed', '--report', join(dir, 'stripped.json'), '--report-html', join(dir, 'one.html')], { cwd: dir });
     expect(run.code, run.stderr).toBe(0);
     const report = JSON.parse(readFileSync(join(dir, 'stripped.json'), 'utf8')) as { sizes: { slim: { size: number } }; stripped: { saved: number; files: Array<{ path: string; before: number; after: number; removed: string[] }> } };

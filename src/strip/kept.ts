@@ -16,7 +16,7 @@ export interface StrippedFile {
   removed: string[];
 }
 
-export interface StripResult {
+export interface StrippedKept {
   /** New bytes by inode, for the writer. */
   replaced: Map<number, Buffer>;
   /** One row per stripped file (hard links: their first path), largest saving first. */
@@ -44,7 +44,7 @@ function keptElfCandidates(tree: FileTree, kept: Iterable<string>): Array<{ entr
  * Strips debug sections from the kept ELF files, except those matching a
  * `noStrip` path or glob (any name of a hard-linked file counts).
  */
-export async function stripKept(source: ContentSource, tree: FileTree, kept: Iterable<string>, noStrip: string[] = []): Promise<StripResult> {
+export async function stripKept(source: ContentSource, tree: FileTree, kept: Iterable<string>, noStrip: string[] = []): Promise<StrippedKept> {
   const excluded = noStrip.map((p) => globToRegExp(bytePath(p)));
   const replaced = new Map<number, Buffer>();
   const files: StrippedFile[] = [];
