@@ -75,6 +75,20 @@ describe('the shared base layer', async () => {
     expect(ab.bytes).toBe(LIBC.length + 'debian'.length); // two names, one file
   });
 
+  it('shares stripped bytes (--strip) where both images stripped a file the same, and nothing where only one did', async () => {
+    const dir = await work();
+    const strippedLibc = (m: BaseMember) => ({ ...m, replaced: new Map([[m.source.tree.get('/usr/lib/libc.so.6')!.inode, Buffer.from('stripped libc')]]) });
+    const both = (await writeSharedBase([strippedLibc(member(a)), strippedLibc(member(b))], join(dir, 'both.tar'), 2))!;
+    expect(both.paths).toContain('/usr/lib/libc.so.6');
+    const handle = await open(both.layer.path, 'r');
+    let carried = '';
+    for await (const r of readTarHeaders(handle, 'base')) if (r.header.type === 'file' && r.header.size > 0 && r.header.name.startsWith('usr/lib/')) carried = `${r.header.name} ${r.header.size}`;
+    await handle.close();
+    expect(carried).toBe(`usr/lib/libc-hard.so ${'stripped libc'.length}`);
+    const one = (await writeSharedBase([strippedLibc(member(a)), member(b)], join(dir, 'one.tar'), 2))!;
+    expect(one.paths).not.toContain('/usr/lib/libc.so.6');
+  });
+
   it("an image's own layer: what the base does not hold, whiteouts for base paths it did not keep, stripped bytes", async () => {
     const dir = await work();
     const base = (await writeSharedBase([member(a), member(b), member(c)], join(dir, 'abc.tar'), 2))!;

@@ -6,12 +6,14 @@
 import { createHash } from 'node:crypto';
 import type { ImageSource } from '../image/content.js';
 import type { FileEntry } from '../image/tree.js';
-import { entriesOf, writeLayerFile, type LayerFile, type LayerShape } from '../image/write.js';
+import { entriesOf, replaceBytes, writeLayerFile, type LayerFile, type LayerShape } from '../image/write.js';
 import { hiddenBase, planSharedBase, type FleetEntry } from './shared-base.js';
 
 export interface BaseMember {
   source: ImageSource;
   kept: Set<string>;
+  /** New bytes of files by inode (--strip): what the image holds, so what is compared and shared. */
+  replaced?: Map<number, Buffer>;
 }
 
 export interface SharedBaseLayer {
@@ -23,9 +25,11 @@ export interface SharedBaseLayer {
   bytes: number;
 }
 
-async function contentDigest(source: ImageSource, entry: FileEntry): Promise<string> {
+async function contentDigest(member: BaseMember, entry: FileEntry): Promise<string> {
   const hash = createHash('sha256');
-  for await (const bytes of source.files([entry])) for await (const chunk of bytes) hash.update(chunk);
+  const data = member.replaced?.get(entry.inode);
+  if (data) hash.update(data);
+  else for await (const bytes of member.source.files([entry])) for await (const chunk of bytes) hash.update(chunk);
   return hash.digest('hex');
 }
 
@@ -39,21 +43,23 @@ export async function writeSharedBase(members: Array<BaseMember | undefined>, fi
   if (present.length < 2) return undefined;
   const maps = present.map((m) => new Map<string, FleetEntry>([...m.kept].flatMap((p) => {
     const e = p === '/' ? undefined : m.source.tree.get(p);
-    return e ? [[p, e] as [string, FleetEntry]] : [];
+    const size = e && m.replaced?.get(e.inode)?.length;
+    return e ? [[p, size === undefined ? e : { ...e, size }] as [string, FleetEntry]] : [];
   })));
-  const plan = await planSharedBase(maps, (i, entry) => contentDigest(present[i]!.source, entry as FileEntry), minImages);
+  const plan = await planSharedBase(maps, (i, entry) => contentDigest(present[i]!, entry as FileEntry), minImages);
   if (plan.base.length === 0) return undefined;
   // Each base path is written as the first image holding it has it; hard links are one file within that image.
   const owner = new Map<string, number>();
   const heldBy = present.map((_, i) => new Set(plan.own[i]!.paths));
   for (const path of plan.base) owner.set(path, present.findIndex((m, i) => m.kept.has(path) && !heldBy[i]!.has(path)));
   const entryOf = (path: string) => present[owner.get(path)!]!.source.tree.get(path);
-  const sourceOf = new Map<FileEntry, ImageSource>();
-  for (const path of plan.base) sourceOf.set(entryOf(path)!, present[owner.get(path)!]!.source);
-  const entries = entriesOf(plan.base, entryOf, (e) => `${present.findIndex((m) => m.source === sourceOf.get(e))}:${e.inode}`);
+  const memberOf = new Map<FileEntry, BaseMember>();
+  for (const path of plan.base) memberOf.set(entryOf(path)!, present[owner.get(path)!]!);
+  const ownerIndex = (e: FileEntry) => present.findIndex((m) => m.source === memberOf.get(e)!.source);
+  const entries = replaceBytes(entriesOf(plan.base, entryOf, (e) => `${ownerIndex(e)}:${e.inode}`), (file) => memberOf.get(file)!.replaced?.get(file.inode));
   const layer = await writeLayerFile(file, {
     async *files(wanted) {
-      for (const entry of wanted) yield* sourceOf.get(entry)!.files([entry]);
+      for (const entry of wanted) yield* memberOf.get(entry)!.source.files([entry]);
     },
   }, entries);
   const held = members.map(() => new Set<string>());

@@ -113,7 +113,7 @@ export async function buildFleet(engines: Engine[], items: BuildOptions[], opts:
         if (!barrier) return { replaced };
         release();
         try {
-          base = await barrier.join(index, { source: image, kept });
+          base = await barrier.join(index, { source: image, kept, replaced });
         } finally {
           release = await slot();
         }

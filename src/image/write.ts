@@ -96,13 +96,17 @@ export interface LayerShape {
   replaced?: Map<number, Buffer>;
 }
 
+/** Entries whose files get new bytes (stripped ELF files) where `bytesFor` has them. */
+export const replaceBytes = (entries: LayerEntry[], bytesFor: (file: FileEntry) => Buffer | undefined): LayerEntry[] =>
+  entries.map((e) => {
+    const data = e.bytesOf && bytesFor(e.bytesOf);
+    return data ? { ...e, header: { ...e.header, size: data.length }, data } : e;
+  });
+
 /** The entries of an image's own layer. */
 export function shapedEntries(tree: FileTree, keep: Iterable<string>, shape: LayerShape = {}): LayerEntry[] {
   const own = [...keep].filter((p) => !shape.inBase?.has(p));
-  const entries = layerEntries(tree, own).map((e) => {
-    const data = e.bytesOf && shape.replaced?.get(e.bytesOf.inode);
-    return data ? { ...e, header: { ...e.header, size: data.length }, data } : e;
-  });
+  const entries = replaceBytes(layerEntries(tree, own), (file) => shape.replaced?.get(file.inode));
   return shape.whiteouts?.length ? sortEntries([...entries, ...whiteoutEntries(shape.whiteouts)]) : entries;
 }
 
