@@ -516,7 +516,7 @@ async function runFleet(engines: Engine[], items: BuildOptions[], flags: BuildFl
   if (flags.reportHtml) await writeFile(flags.reportHtml, renderHtmlReport(fleetReport(fleet)));
   console.log();
   const verdict = (r: BuildResult) => (!r.verification || r.verification.equivalent ? 'ok' : `DIVERGENT ${r.verification.same}/${r.verification.total}`);
-  table(['image', 'engine', 'result', 'original', 'slim', 'own layer', 'why'], fleet.images.map((i) => [
+  table(['image', 'engine', 'result', 'original', 'slim', 'own layer (tar)', 'why'], fleet.images.map((i) => [
     i.image, i.engine, i.result ? verdict(i.result) : 'failed',
     i.result ? mb(i.result.original.size) : '-', i.result ? mb(i.result.slim.size) : '-', i.ownBytes === undefined ? '-' : mb(i.ownBytes),
     i.error ? i.error.message.split('\n')[0]! : i.result?.stripped ? `--strip saved ${size(i.result.stripped.saved)}` : '',

@@ -49,14 +49,12 @@ export async function writeSharedBase(members: Array<BaseMember | undefined>, fi
   const plan = await planSharedBase(maps, (i, entry) => contentDigest(present[i]!, entry as FileEntry), minImages);
   if (plan.base.length === 0) return undefined;
   // Each base path is written as the first image holding it has it; hard links are one file within that image.
-  const owner = new Map<string, number>();
-  const heldBy = present.map((_, i) => new Set(plan.own[i]!.paths));
-  for (const path of plan.base) owner.set(path, present.findIndex((m, i) => m.kept.has(path) && !heldBy[i]!.has(path)));
-  const entryOf = (path: string) => present[owner.get(path)!]!.source.tree.get(path);
-  const memberOf = new Map<FileEntry, BaseMember>();
-  for (const path of plan.base) memberOf.set(entryOf(path)!, present[owner.get(path)!]!);
-  const ownerIndex = (e: FileEntry) => present.findIndex((m) => m.source === memberOf.get(e)!.source);
-  const entries = replaceBytes(entriesOf(plan.base, entryOf, (e) => `${ownerIndex(e)}:${e.inode}`), (file) => memberOf.get(file)!.replaced?.get(file.inode));
+  const ownPaths = plan.own.map((o) => new Set(o.paths));
+  const holds = (i: number, path: string) => present[i]!.kept.has(path) && !ownPaths[i]!.has(path);
+  const owner = new Map(plan.base.map((path) => [path, present[present.findIndex((_, i) => holds(i, path))]!]));
+  const entryOf = (path: string) => owner.get(path)!.source.tree.get(path);
+  const memberOf = new Map(plan.base.map((path) => [entryOf(path)!, owner.get(path)!]));
+  const entries = replaceBytes(entriesOf(plan.base, entryOf, (e) => `${memberOf.get(e)!.index}:${e.inode}`), (file) => memberOf.get(file)!.replaced?.get(file.inode));
   const layer = await writeLayerFile(file, {
     async *files(wanted) {
       for (const entry of wanted) yield* memberOf.get(entry)!.source.files([entry]);
@@ -64,7 +62,7 @@ export async function writeSharedBase(members: Array<BaseMember | undefined>, fi
   }, entries);
   const held = members.map(() => new Set<string>());
   present.forEach((m, i) => {
-    for (const path of plan.base) if (m.kept.has(path) && !heldBy[i]!.has(path)) held[m.index]!.add(path);
+    for (const path of plan.base) if (holds(i, path)) held[m.index]!.add(path);
   });
   return { layer, paths: plan.base, held, bytes: plan.baseBytes };
 }
