@@ -98,8 +98,8 @@ export interface BuildResult {
   env: string[];
   /** Odd layer contents found while flattening. */
   imageWarnings: string[];
-  /** The slim image's layers: its own layer's bytes, and the shared base under it. */
-  layers: { own: number; base?: { diffId: string; size: number } };
+  /** The slim image's layers: its own layer's bytes, and the shared base under it with the base entries it hides. */
+  layers: { own: number; base?: { diffId: string; size: number; whiteouts: number } };
   /** What --strip took out, per file. */
   stripped?: { files: StrippedFile[]; saved: number };
   /** Every kept path with its bytes in the slim image and why it is kept. */
@@ -268,7 +268,7 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
       const rebuilt = await (async () => {
         const shape = opts.shapeLayer ? await opts.shapeLayer(new Set(plan.paths.keys()), image, replaced) : { replaced };
         const written = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, plan.paths.keys(), tag, outputs, cleanup.signal, onBytes, shape), (r) => `${r.written.join(', ')} (${r.id.slice(7, 19)})`);
-        return { ...written, base: shape.base && { diffId: shape.base.diffId, size: shape.base.size } };
+        return { ...written, base: shape.base && { diffId: shape.base.diffId, size: shape.base.size, whiteouts: shape.whiteouts?.length ?? 0 } };
       })().catch(async (err: unknown) => {
         await originalAnswers?.catch(() => {}); // its containers are gone before the error is
         throw err;

@@ -54,19 +54,27 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
+let allShareBase = 0;
+
+/** An --images-file of three samples, each with its own flags (csv-batch its input mount); returns sample → slim tag. */
+function fleetFile(file: string, prefix: string): Record<string, string> {
+  const data = join(dir, `${prefix}-data`);
+  cpSync(join(SAMPLES, 'csv-batch', 'input'), join(data, 'in'), { recursive: true });
+  const tags = { 'c-hello': `slim-test/${prefix}-c-hello:slim`, 'static-site': `slim-test/${prefix}-static-site:slim`, 'csv-batch': `slim-test/${prefix}-csv-batch:slim` };
+  made.push(...Object.values(tags));
+  writeFileSync(file, [
+    '# one image a line, with its own flags',
+    `slim-samples/c-hello:latest --tag ${tags['c-hello']}`,
+    `slim-samples/static-site:latest --tag ${tags['static-site']}`,
+    `slim-samples/csv-batch:latest --tag ${tags['csv-batch']} --mount ${data}:/data`,
+    '',
+  ].join('\n'));
+  return tags;
+}
+
 describe('a fleet', () => {
   it('three samples with --jobs 2 --shared-base: one base layer in each, every slim image passes its check, fewer unique bytes', async () => {
-    const data = join(dir, 'csv-data');
-    cpSync(join(SAMPLES, 'csv-batch', 'input'), join(data, 'in'), { recursive: true });
-    const tags = { 'c-hello': 'slim-test/fleet-c-hello:slim', 'static-site': 'slim-test/fleet-static-site:slim', 'csv-batch': 'slim-test/fleet-csv-batch:slim' };
-    made.push(...Object.values(tags));
-    writeFileSync(join(dir, 'images'), [
-      '# one image a line, with its own flags',
-      `slim-samples/c-hello:latest --tag ${tags['c-hello']}`,
-      `slim-samples/static-site:latest --tag ${tags['static-site']}`,
-      `slim-samples/csv-batch:latest --tag ${tags['csv-batch']} --mount ${data}:/data`,
-      '',
-    ].join('\n'));
+    const tags = fleetFile(join(dir, 'images'), 'fleet');
     const start = Date.now();
     const run = await cli(['build', '--images-file', join(dir, 'images'), '--jobs', '2', '--shared-base', '--report', join(dir, 'fleet.json'), '--report-html', join(dir, 'fleet.html')], { cwd: dir });
     console.log(`fleet of 3 with --shared-base: ${((Date.now() - start) / 1000).toFixed(1)}s\n${run.stdout}`);
@@ -82,6 +90,7 @@ describe('a fleet', () => {
     const report = JSON.parse(readFileSync(join(dir, 'fleet.json'), 'utf8')) as { bytes: { sumOfSizes: number; uniqueBytes: number; withoutSharedBase: { sumOfSizes: number; uniqueBytes: number }; sharedBaseBytes: number } };
     const b = report.bytes;
     expect(b.sharedBaseBytes).toBeGreaterThan(1_000_000);
+    allShareBase = b.sharedBaseBytes;
     expect(b.uniqueBytes).toBeLessThan(b.withoutSharedBase.uniqueBytes);
     expect(b.uniqueBytes).toBe(b.sumOfSizes - 2 * b.sharedBaseBytes);
     expect(run.stdout).toMatch(/unique layer bytes/);
@@ -89,6 +98,21 @@ describe('a fleet', () => {
     expect(html).toMatch(/with the shared base layer/);
     expect(html).not.toMatch(/https?:\/\//);
     for (const image of Object.keys(tags)) expect(html).toContain(`slim-samples/${image}:latest`);
+  });
+
+  it('--shared-base 0.5: entries two of the three share go into the base, the third hides them with whiteouts and still passes its check', async () => {
+    const tags = fleetFile(join(dir, 'images-half'), 'fleet-half');
+    const run = await cli(['build', '--images-file', join(dir, 'images-half'), '--jobs', '2', '--shared-base=0.5', '--report', join(dir, 'half.json')], { cwd: dir });
+    expect(run.code, run.stderr + run.stdout).toBe(0);
+    const report = JSON.parse(readFileSync(join(dir, 'half.json'), 'utf8')) as { bytes: { sharedBaseBytes: number; uniqueBytes: number; withoutSharedBase: { uniqueBytes: number } }; images: Array<{ report: { layers: { base: { whiteouts: number } } } }> };
+    expect(report.images.reduce((n, i) => n + i.report.layers.base.whiteouts, 0)).toBeGreaterThan(0);
+    console.log(`fleet of 3 with --shared-base=0.5: base ${report.bytes.sharedBaseBytes} bytes, unique ${report.bytes.uniqueBytes} (${report.bytes.withoutSharedBase.uniqueBytes} without)`);
+    if (allShareBase) expect(report.bytes.sharedBaseBytes).toBeGreaterThan(allShareBase);
+    expect(new Set(Object.values(tags).map((t) => layersOf(t)[0])).size).toBe(1);
+    for (const [name, tag] of Object.entries(tags)) {
+      const check = sampleCheck(name, tag);
+      expect(check.ok, check.output).toBe(true);
+    }
   });
 
   it('one image failing does not stop the others; the exit code and the table say which and why', async () => {
