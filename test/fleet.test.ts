@@ -149,7 +149,7 @@ describe('two engines', () => {
     let pid = 0;
     let both = false;
     let signalled = false;
-    const run = await cli(['build', '--images-file', join(dir, 'two'), '--jobs', '2', '--engine', FIRST, '--engine', second], {
+    const run = await cli(['build', '--images-file', join(dir, 'two'), '--jobs', '2', '--shared-base', '--engine', FIRST, '--engine', second], {
       cwd: dir,
       onStderr: (_text, child) => {
         pid = child.pid!;
