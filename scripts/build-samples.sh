@@ -7,7 +7,7 @@ root=$(dirname "$here")
 bash "$here/ensure-engine.sh"
 bash "$here/ensure-base-image.sh"
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(django-site c-hello node-api static-site redis-cache csv-batch)
+[ ${#names[@]} -gt 0 ] || names=(django-site c-hello node-api static-site redis-cache csv-batch ruby-gems c-text shell-cgi php-site magick java-svc data-app)
 for name in "${names[@]}"; do
   dir="$root/sample-apps/$name"
   [ -f "$dir/Dockerfile" ] || { echo "build-samples: no sample app '$name' under sample-apps/" >&2; exit 2; }

@@ -1,7 +1,7 @@
 // slim build: trace run → keep plan → rebuild → verify. Each stage is its own
 // module; this one only joins them and reports progress as events.
 import { writeFile } from 'node:fs/promises';
-import { compareResults, type Comparison } from './compare.js';
+import { compareRuns, type Comparison } from './compare.js';
 import { engineLost, type Engine } from './engine.js';
 import { SlimError } from './errors.js';
 import { showPath } from './paths.js';
@@ -195,7 +195,8 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
   const onRun = (event: RunEvent) => onEvent({ stage: 'run', event });
   // The image is read while the app is traced: neither needs the other.
   const reading = openImage(engine, source.id, { via: opts.readVia, signal: cleanup.signal });
-  reading.catch(() => {}); // awaited below; disposed at the end whatever happens
+  // Tracked from the moment it exists, so that Ctrl-C during the trace removes its helper container too.
+  reading.then((image) => cleanup.add(image), () => {});
   try {
     const traceWith = async (tracer: TracerName) => runWithProbes(engine, source.id, { ...opts.run, tracer, role: 'trace' }, cleanup, onRun);
     const traced = await timed('trace', async () => {
@@ -217,7 +218,7 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
     const failed = traced.run.results.filter((r) => !r.ok || (r.kind === 'http' && r.status >= 500 && (r.probe?.expectStatus ?? 0) < 500));
     if (failed.length > 0 && failed.length === traced.run.results.length) {
       const first = failed[0]!;
-      throw new SlimError(`every probe failed against the original image (${first.name}: ${first.error ?? `status ${first.status}`}); a trace of a broken run would not show how the app works\n--- last lines of the app's log ---\n${traced.run.logs.trimEnd()}`, {
+      throw new SlimError(`every probe failed against the original image (${first.name}: ${first.error ?? `status ${first.status}`}); a trace of a broken run would not show how the app works\n--- last lines of the app's log ---\n${traced.run.logs.trimEnd().split('\n').slice(-30).join('\n')}`, {
         hint: 'check the probe paths and ports (--http-probe, --http-probe-port), raise --ready-timeout, or set expectStatus in --http-probe-file for a deliberate error page',
       });
     }
@@ -227,7 +228,7 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
       throw new SlimError(`nothing was verified: no probe reached ${opts.image} (it exposes no port, and no command was given)`, { hint: NOTHING_VERIFIED });
     }
 
-    const image = cleanup.add(await timed('read', () => reading, (i) => `${i.tree.size} paths through ${i.via}`));
+    const image = await timed('read', () => reading, (i) => `${i.tree.size} paths through ${i.via}`);
     const tree = image.tree;
     if (image.fallback) onEvent({ stage: 'notice', message: `the image was read through docker save: ${image.fallback}` });
     for (const warning of tree.warnings) onEvent({ stage: 'notice', message: warning });
@@ -240,7 +241,7 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
       volumes: Object.keys(config.Volumes ?? {}),
     };
     // The original does not change between rounds: its answers are taken once.
-    let originalAnswers: Promise<ProbeResult[]> | undefined;
+    let originalRun: Promise<RunResult> | undefined;
 
     const rounds: TuneRound[] = [];
     // The tuning allowlist counts from round 1: what earlier runs added is kept now.
@@ -259,8 +260,8 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
         for (const u of plan.unresolved) onEvent({ stage: 'notice', message: `unresolved library ${u.library} needed by ${showPath(u.neededBy)}` });
       }
       // The original's answers do not depend on the slim image: they are taken while it is written.
-      if (verifyRun) originalAnswers ??= runWithProbes(engine, source.id, { ...verifyRun, role: 'verify-original' }, cleanup, onRun).then((r) => r.results);
-      originalAnswers?.catch(() => {}); // awaited by verification, or below when the rebuild fails
+      if (verifyRun) originalRun ??= runWithProbes(engine, source.id, { ...verifyRun, role: 'verify-original' }, cleanup, onRun);
+      originalRun?.catch(() => {}); // awaited by verification, or below when the rebuild fails
       const onBytes = (done: number, total: number) => onEvent({ stage: 'rebuild', state: 'progress', done, total });
       const strip = opts.strip;
       const stripped = strip ? await timed('strip', () => stripKept(image, tree, plan.paths.keys(), strip.except), (s) => `${s.files.length} files, ${s.saved} bytes saved`) : undefined;
@@ -270,7 +271,7 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
         const written = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, plan.paths.keys(), tag, outputs, cleanup.signal, onBytes, shape), (r) => `${r.written.join(', ')} (${r.id.slice(7, 19)})`);
         return { ...written, base: shape.base && { diffId: shape.base.diffId, size: shape.base.size, whiteouts: shape.whiteouts?.length ?? 0 } };
       })().catch(async (err: unknown) => {
-        await originalAnswers?.catch(() => {}); // its containers are gone before the error is
+        await originalRun?.catch(() => {}); // its containers are gone before the error is
         throw err;
       });
       const slimInfo = rebuilt.loaded ? await engine.inspectImage(rebuilt.id) : undefined;
@@ -291,17 +292,18 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
       const verification = await timed('verify', async () => {
         // Original and slim run side by side.
         const [original, slim] = await Promise.all([
-          originalAnswers!,
-          runWithProbes(engine, rebuilt.id, { ...verifyRun, role: 'verify-slim' }, cleanup, onRun).then((r) => r.results, (err: Error) => err),
+          originalRun!,
+          runWithProbes(engine, rebuilt.id, { ...verifyRun, role: 'verify-slim' }, cleanup, onRun).catch((err: Error) => err),
         ]);
-        const unanswered = original.find((r) => !answered(r));
+        const unanswered = original.results.find((r) => !answered(r));
         if (unanswered) {
           throw new SlimError(`verifying: ${unanswered.name} got no answer from the original image (${unanswered.error ?? `status ${unanswered.status}`}), so there is nothing to compare the slim image's answer with`, {
             hint: 'fix or drop that probe (--http-probe, --verify-probe-file, --exec, --host-exec, --verify-cmd), or raise --ready-timeout',
           });
         }
         const error = slim instanceof Error ? `the slim image did not run: ${slim.message.split('\n')[0]}` : '';
-        return compareResults(original, slim instanceof Error ? original.map((o) => ({ ...o, status: 0, size: 0, digest: '', ok: false, excerpt: '', error })) : slim);
+        const didNotRun = { results: original.results.map((o) => ({ ...o, status: 0, size: 0, digest: '', ok: false, excerpt: '', error })), logs: '' };
+        return compareRuns(original, slim instanceof Error ? didNotRun : slim);
       }, (c) => `${c.same}/${c.total} probes equivalent`);
       result.verification = verification;
       rounds.push({ round, added: added.length, same: verification.same, total: verification.total });

@@ -8,7 +8,7 @@ import { resolve as resolvePath } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import ora, { type Ora } from 'ora';
 import { build, buildReport, checkBuildOptions, DEFAULT_ALLOWLIST, writeReport, type BuildEvent, type BuildOptions, type BuildResult, type Stage } from './build.js';
-import { compareResults, type Comparison } from './compare.js';
+import { compareRuns, type Comparison } from './compare.js';
 import { connectionOptions, dockerEngine, type Engine } from './engine.js';
 import { SlimError } from './errors.js';
 import { execArgv } from './drivers/commands.js';
@@ -598,7 +598,7 @@ addRunOptions(addProbeOptions(program.command('compare').argument('<original>').
     const base = { tracer: 'none' as const, probes, ...runFlagsFrom(flags), readyTimeoutMs: flags.readyTimeout * 1000 };
     const a = await runWithProbes(eng, original, { ...base, role: 'compare' }, cleanup);
     const b = await runWithProbes(eng, slim, { ...base, role: 'compare' }, cleanup);
-    const comparison = compareResults(a.results, b.results);
+    const comparison = compareRuns(a, b);
     if (flags.json) console.log(JSON.stringify(comparison, null, 2));
     else printComparison(comparison);
     if (comparison.total === 0) throw new SlimError(`nothing was verified: no probe reached ${original}`, { hint: 'add a probe: --http-probe PATH (with --http-probe-port when no port is exposed), --exec CMD or --host-exec CMD' });

@@ -40,6 +40,31 @@ function keyed(results: ProbeResult[]): Map<string, ProbeResult> {
   }));
 }
 
+/** What a person reads as trouble in an app's log. */
+const TROUBLE = /\b(warn(ing)?|error|exception|traceback|fatal|cannot|can't|could not|couldn't|unable to|not found|no such file|failed|ignoring|missing|denied)\b/i;
+
+/** A log line without what differs between two runs of the same app: colours, times, numbers, ids. */
+const normalise = (line: string): string =>
+  line.replace(/\x1b\[[0-9;]*m/g, '').replace(/\b[0-9a-f]{12,}\b/gi, '<id>').replace(/\d+/g, '#').replace(/\s+/g, ' ').trim();
+
+/** Lines that look like trouble in the slim image's log and that the original's log, run the same way, does not have. */
+export function newWarnings(originalLog: string, slimLog: string): string[] {
+  const before = new Set(originalLog.split('\n').map(normalise));
+  const added = slimLog.split('\n').filter((line) => TROUBLE.test(line) && !before.has(normalise(line)));
+  return [...new Set(added.map((line) => line.trim()))];
+}
+
+/** The probes' answers and the app's own log, which must not gain warnings or errors. */
+export function compareRuns(original: { results: ProbeResult[]; logs: string }, slim: { results: ProbeResult[]; logs: string }): Comparison {
+  const comparison = compareResults(original.results, slim.results);
+  const warnings = newWarnings(original.logs, slim.logs);
+  if (warnings.length === 0) return comparison;
+  const path = /(?:^|[\s'"(=:])(\/[^\s'"():,]+)/.exec(warnings[0]!)?.[1];
+  const why = `new in the slim image's log: ${JSON.stringify(warnings[0]!.slice(0, 200))}${path ? ` (names ${path})` : ''}${warnings.length > 1 ? ` and ${warnings.length - 1} more line(s)` : ''}`;
+  const rows = [...comparison.rows, { name: 'app log', verdict: 'different' as const, why }];
+  return { rows, equivalent: false, same: comparison.same, total: comparison.total + 1 };
+}
+
 /** Matches probes by identity: each must give the same answer from both images. */
 export function compareResults(original: ProbeResult[], slim: ProbeResult[]): Comparison {
   const bySlim = keyed(slim);

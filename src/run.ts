@@ -70,10 +70,13 @@ export interface RunOptions {
   afterProbes?: (env: Record<string, string>) => Promise<ProbeResult[]>;
 }
 
+/** How much of an app's log a run keeps. */
+export const LOG_LINES = 400;
+
 export interface RunResult {
   trace?: Trace;
   results: ProbeResult[];
-  /** The app's logs tail, for reports and errors. */
+  /** The app's log (its last LOG_LINES lines), compared between original and slim. */
   logs: string;
   exitCode?: number;
   /** The run lasted until the app exited (a batch job): replay it the same way. */
@@ -147,7 +150,6 @@ export class TracerRefusedError extends SlimError {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function failure(container: Container, message: string, hint: string): Promise<SlimError> {
   const logs = await container.logs(30).catch(() => '');
@@ -253,12 +255,19 @@ async function driveProbes(target: WaitTarget, ref: string, http: HttpProbe[], e
 }
 
 /** Waits until the run may end, as --continue-after says (the app's exit is awaited by the caller). */
-async function continueAfter(after: ContinueAfter, onEvent: (e: RunEvent) => void): Promise<void> {
-  if (after.kind === 'timeout') await sleep(after.seconds * 1000);
+/** Waits as `after` says, or until the run is torn down (Ctrl-C), whichever comes first. */
+async function continueAfter(after: ContinueAfter, onEvent: (e: RunEvent) => void, teardown: AbortSignal): Promise<void> {
+  const aborted = new Promise<void>((resolve) => teardown.addEventListener('abort', () => resolve(), { once: true }));
+  if (after.kind === 'timeout') {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise((r) => (timer = setTimeout(r, after.seconds * 1000))), aborted]);
+    clearTimeout(timer);
+  }
   if (after.kind === 'signal') {
     onEvent({ stage: 'probing', detail: 'waiting for the signal that ends the run' });
-    await after.until();
+    await Promise.race([after.until(), aborted]);
   }
+  teardown.throwIfAborted();
 }
 
 /** The container of a run: the image's command wrapped by the tracer (which runs as root with its one capability), or as is. */
@@ -347,7 +356,7 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
       if (refused) throw refused;
       results.push(commandResult('run', `run ${run.command.join(' ')}`, exitCode, output));
     } else {
-      await continueAfter(after, onEvent);
+      await continueAfter(after, onEvent, cleanup.signal);
     }
 
     onEvent({ stage: 'stopping' });
@@ -359,7 +368,8 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
       await container.kill('SIGKILL');
       await container.waitExit(10_000);
     }
-    const logs = await container.logs(40);
+    // Enough of the log to compare what the app said from start to stop.
+    const logs = await container.logs(LOG_LINES);
     const state = await container.state();
     let trace: Trace | undefined;
     if (tracer !== 'none') {

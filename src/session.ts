@@ -7,14 +7,18 @@ import { SlimError } from './errors.js';
 export class Cleanup {
   private readonly items = new Set<AsyncDisposable>();
   private readonly controller = new AbortController();
+  /** The teardown under way, if any: the next one starts after it. */
+  private running: Promise<Error[]> = Promise.resolve([]);
 
   /** Aborted when the run is being torn down (Ctrl-C): long operations stop, no output is written. */
   get signal(): AbortSignal {
     return this.controller.signal;
   }
 
+  /** Tracks `item`; once teardown has begun, what arrives late (a container still being created) goes at once. */
   add<T extends AsyncDisposable>(item: T): T {
     this.items.add(item);
+    if (this.controller.signal.aborted) void this.run();
     return item;
   }
 
@@ -26,9 +30,19 @@ export class Cleanup {
     return this.items.size;
   }
 
-  /** Aborts the signal, then disposes everything still tracked, newest first; keeps going past failures. */
-  async run(reason?: string): Promise<Error[]> {
+  /**
+   * Aborts the signal, then disposes everything still tracked, newest first;
+   * keeps going past failures. A second call (Ctrl-C while an error unwinds)
+   * waits for the first to finish, so nobody leaves while a removal is in flight.
+   */
+  run(reason?: string): Promise<Error[]> {
     if (reason) this.controller.abort(new SlimError(reason, { kind: 'interrupted' }));
+    const previous = this.running;
+    this.running = previous.then(() => this.disposeAll());
+    return this.running;
+  }
+
+  private async disposeAll(): Promise<Error[]> {
     const errors: Error[] = [];
     for (const item of [...this.items].reverse()) {
       this.items.delete(item);

@@ -62,7 +62,7 @@ const LAYOUTS: Layout[] = [
     ],
     reasons: [
       [/\/gconv\/UTF-16\.so$/, /pack gconv/],
-      [/\/data\/notes\/greeting\.txt$/, /image content under VOLUME \/data/],
+      [/\/data\/notes\/greeting\.txt$/, /VOLUME \/data of the image/],
     ],
   },
 ];

@@ -313,13 +313,14 @@ describe('keep rules for common layouts', () => {
     ]);
     const env = ['PATH=/usr/bin', 'LANG=de_DE.UTF-8'];
     const converted = await planKeep(tree, traceOf([[`/${lib}/gconv/ISO8859-1.so`, 'open']]), options({ env, volumes: ['/data'] }), content);
-    expect(reasonOf(converted, `/${lib}/gconv/UTF-16.so`)).toBe('pack gconv');
+    // A module loaded by path from a directory of siblings brings them (plugin rule), as the pack would.
+    expect(reasonOf(converted, `/${lib}/gconv/UTF-16.so`)).toBe(`plugin beside /${lib}/gconv/ISO8859-1.so, which was loaded by path from /${lib}/gconv; pack gconv`);
     expect(reasonOf(converted, '/usr/lib/locale/de_DE.utf8/LC_CTYPE')).toBe('pack locales');
     expect(converted.packs.find((p) => p.name === 'locales')?.why).toMatch(/de_DE\.UTF-8/);
     expect(converted.paths.has('/usr/lib/locale/locale-archive')).toBe(true);
     expect(converted.paths.has('/usr/lib/locale/fr_FR.utf8/LC_CTYPE')).toBe(false);
     expect(converted.packs.map((p) => p.name)).toContain('nss');
-    expect(reasonOf(converted, '/data/seed/rows.csv')).toMatch(/image content under VOLUME \/data/);
+    expect(reasonOf(converted, '/data/seed/rows.csv')).toMatch(/VOLUME \/data of the image/);
     const configOnly = await planKeep(tree, traceOf([[`/${lib}/gconv/gconv-modules.cache`, 'open']]), options(), content);
     expect(configOnly.paths.has(`/${lib}/gconv/gconv-modules.cache`)).toBe(true);
     expect(configOnly.paths.has(`/${lib}/gconv/UTF-16.so`)).toBe(false);

@@ -83,6 +83,19 @@ describe('symbol-driven needs', () => {
     expect(await symbolNeeds(sampleContext('php-site', { kept: [] }))).toEqual([]);
   });
 
+  it('leaves out a library other kept files link: it imports for features its programs may not use', async () => {
+    const iconvSo = fixture('php-site/files/usr/lib/php/20220829/iconv.so');
+    const specs: Spec[] = [
+      { name: 'usr/lib/libconv.so.1.0', data: iconvSo },
+      { name: 'usr/lib/libconv.so.1', type: 'symlink', linkname: 'libconv.so.1.0' },
+      { name: 'usr/bin/app', mode: 0o755, data: makeElf({ needed: ['libconv.so.1'] }) },
+    ];
+    // Linked by its soname (a symlink to the file): the program decides, and it imports nothing that needs gconv.
+    expect(await symbolNeeds(generated(specs, { kept: new Set(['/usr/bin/app', '/usr/lib/libconv.so.1', '/usr/lib/libconv.so.1.0']) }))).toEqual([]);
+    // Loaded by path (nothing links it), the same object is a module whose imports count.
+    expect(await symbolNeeds(generated(specs, { kept: new Set(['/usr/lib/libconv.so.1.0']) }))).toEqual([{ need: 'gconv', reason: '/usr/lib/libconv.so.1.0 imports iconv_open' }]);
+  });
+
   it('reads LANGUAGE as a list and leaves out C and POSIX', () => {
     expect(localesNamed(new Map([['LANGUAGE', 'pt_BR:pt'], ['LC_ALL', 'C'], ['LANG', 'POSIX']]))).toEqual(['C.UTF-8', 'pt_BR', 'pt']);
   });

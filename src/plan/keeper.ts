@@ -7,10 +7,10 @@ import type { ContentSource } from '../image/content.js';
 import { type FileEntry, type FileTree } from '../image/tree.js';
 import { expandOrigin, isElf, parseElf, type ElfInfo } from './elf.js';
 import { globBase, globToRegExp, isGlob } from './glob.js';
+import { DEFAULT_LIBRARY_DIRS, readLdSoConf } from './ldsoconf.js';
 import { ancestors, joinPath, parentOf, showPath } from '../paths.js';
 
 const MAX_REASONS = 3;
-const DEFAULT_LIB_DIRS = ['/lib', '/usr/lib', '/lib64', '/usr/lib64'];
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** Rules the closure charges its keeps to. */
@@ -50,7 +50,7 @@ export class Keeper {
   }
 
   static async create(tree: FileTree, content: ContentSource, env: Map<string, string>, workdir: string): Promise<Keeper> {
-    return new Keeper(tree, content, env, workdir, [...new Set([...(await readLdSoConf(tree, content)), ...multiarchDirs(tree), ...DEFAULT_LIB_DIRS])]);
+    return new Keeper(tree, content, env, workdir, [...new Set([...(await readLdSoConf(tree, content)), ...multiarchDirs(tree), ...DEFAULT_LIBRARY_DIRS])]);
   }
 
   kept(path: string): boolean {
@@ -87,13 +87,16 @@ export class Keeper {
     }
   }
 
+  /** Keeps what a path names (after symlinks), a directory whole. */
+  keepWhole(path: string, reason: string, skip?: (path: string) => boolean): void {
+    const real = this.keepNamed(path, reason);
+    if (real && this.tree.get(real)?.type === 'dir') this.keepTree(real, reason, skip);
+  }
+
   /** Keeps what a path or glob names, directories whole; returns how many paths it matched. */
   keepMatching(pattern: string, reason: string, skip?: (path: string) => boolean): number {
     const hits = this.matching(pattern).filter((p) => !skip?.(p));
-    for (const path of hits) {
-      const real = this.keepNamed(path, reason);
-      if (real && this.tree.get(real)?.type === 'dir') this.keepTree(real, reason, skip);
-    }
+    for (const path of hits) this.keepWhole(path, reason, skip);
     return hits.length;
   }
 
@@ -215,30 +218,4 @@ export class Keeper {
 /** Debian's multiarch library directories (x86_64-linux-gnu, s390x-linux-gnu, arm-linux-gnueabihf...), for images without ld.so.conf. */
 function multiarchDirs(tree: FileTree): string[] {
   return ['/usr/lib', '/lib'].flatMap((base) => tree.children(base).filter((name) => /^[a-z0-9_]+-linux-[a-z0-9_]+$/.test(name)).map((name) => joinPath(base, name)));
-}
-
-/** Library directories from /etc/ld.so.conf and the files it includes. */
-async function readLdSoConf(tree: FileTree, content: ContentSource): Promise<string[]> {
-  const dirs: string[] = [];
-  const seen = new Set<string>();
-  const read = async (file: string): Promise<void> => {
-    const real = tree.resolve(file).path;
-    const entry = real ? tree.get(real) : undefined;
-    if (!entry || seen.has(entry.path)) return;
-    seen.add(entry.path);
-    for (const raw of (await content.read(entry)).toString('latin1').split('\n')) {
-      const line = raw.replace(/#.*/, '').trim();
-      if (!line) continue;
-      const include = /^include\s+(.+)$/.exec(line);
-      if (!include) {
-        dirs.push(line);
-        continue;
-      }
-      const pattern = include[1]!.startsWith('/') ? include[1]! : joinPath(parentOf(file), include[1]!);
-      const re = globToRegExp(pattern);
-      for (const name of tree.children(parentOf(pattern))) if (re.test(joinPath(parentOf(pattern), name))) await read(joinPath(parentOf(pattern), name));
-    }
-  };
-  await read('/etc/ld.so.conf');
-  return dirs;
 }

@@ -13,6 +13,8 @@ export interface PackContext {
   keptPaths: () => string[];
   /** Image environment (TZ, SSL_CERT_FILE...). */
   env: Map<string, string>;
+  /** Pack name → why a kept ELF file's imported symbols need it ("/usr/bin/x imports iconv_open"). */
+  needs: Map<string, string>;
   /** Sources named in the image's /etc/nsswitch.conf. */
   nssSources: string[];
   imageUser: string;
@@ -102,9 +104,10 @@ export const PACKS: Pack[] = [
     detect(ctx) {
       return touched(ctx, /\/gconv\//) && 'the app used iconv';
     },
-    // setlocale() reads only the configuration. An app that loaded a module converts to charsets chosen at run
-    // time (iconv_open() loads the module of whichever it is asked for): one probe's charset says nothing about the next.
-    patterns: (ctx) => (touched(ctx, /\/gconv\/[^/]+\.so$/) ? ['/**/gconv'] : ['/**/gconv/gconv-modules', '/**/gconv/gconv-modules.d', '/**/gconv/gconv-modules.cache']),
+    // setlocale() reads only the configuration. An app that loaded a module, or imports iconv_open, converts to
+    // charsets chosen at run time (iconv_open() loads the module of whichever it is asked for): one probe's charset
+    // says nothing about the next.
+    patterns: (ctx) => (touched(ctx, /\/gconv\/[^/]+\.so$/) || ctx.needs.has('gconv') ? ['/**/gconv'] : ['/**/gconv/gconv-modules', '/**/gconv/gconv-modules.d', '/**/gconv/gconv-modules.cache']),
   },
   {
     name: 'locales',
@@ -135,7 +138,7 @@ export function applyPacks(keeper: Keeper, ctx: PackContext, include: string[], 
   const applied: Array<{ name: string; why: string }> = [];
   for (const pack of PACKS) {
     if (exclude.includes(pack.name)) continue;
-    const why = include.includes(pack.name) ? 'asked for with --include-pack' : pack.detect(ctx);
+    const why = include.includes(pack.name) ? 'asked for with --include-pack' : (pack.detect(ctx) ?? ctx.needs.get(pack.name));
     if (!why) continue;
     applied.push({ name: pack.name, why });
     const patterns = pack.patterns(ctx);

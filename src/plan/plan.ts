@@ -13,6 +13,7 @@ import { Keeper, type RuleTotal } from './keeper.js';
 import { claimedByLanguage, LANGUAGE_TABLE, type Language } from './languages/index.js';
 import { readPackageDatabase, type PackageDatabase } from './packagedb.js';
 import { applyPacks } from './packs.js';
+import { KEEP_RULES, symbolNeeds, type RuleContext } from './rules/index.js';
 
 export interface PlanOptions {
   /** The image's runtime config. */
@@ -82,7 +83,7 @@ const keepLanguagePackages: Phase = async ({ tree, opts, keeper }) => {
       done.add(path);
       for (const language of languages) {
         keeper.rule = `${language.name} packages`;
-        const pkg = language.packageOf(path, tree);
+        const pkg = language.packageOf?.(path, tree);
         if (pkg && !done.has(`${pkg.dir}/`)) {
           done.add(`${pkg.dir}/`);
           keeper.keepTree(pkg.dir, `${pkg.language} package ${showPath(pkg.dir)}`, pkg.skip);
@@ -183,17 +184,50 @@ function appPlaceOf(path: string): string | undefined {
   return dir;
 }
 
-/** VOLUME paths are separate mounts in the trace container, which the tracer's mark on the root mount does not see. */
-const keepVolumes: Phase = ({ opts, keeper }) => {
-  keeper.rule = 'VOLUME contents';
-  for (const volume of opts.volumes) keeper.keepTree(volume, `image content under VOLUME ${showPath(volume)} (the tracer does not see volume mounts)`);
+/** What the keep rules see: the image, the kept set as it is now, and the real paths the app touched. */
+function ruleContext({ tree, trace, opts, keeper }: PlanInput): RuleContext {
+  const traced = new Set<string>();
+  for (const [path, ops] of trace.paths) if ([...ops].some((op) => op !== 'missing')) traced.add(tree.resolve(path).path ?? path);
+  return { tree, content: keeper.content, env: keeper.env, user: opts.user, volumes: opts.volumes, kept: new Set(keeper.paths.keys()), traced, languages: opts.languages };
+}
+
+/** Runs keep rules in turn, each charged to its name, with the closure of what it kept; says whether any kept something new. */
+async function applyRules(input: PlanInput, from: 'image' | 'kept'): Promise<boolean> {
+  const { keeper } = input;
+  let grew = false;
+  for (const { name, issue, rule } of KEEP_RULES.filter((r) => r.from === from)) {
+    const before = keeper.paths.size;
+    keeper.rule = `${name} (${issue})`;
+    for (const request of await rule(ruleContext(input))) keeper.keepWhole(request.path, request.reason);
+    await keeper.drain();
+    if (keeper.paths.size > before) grew = true;
+  }
+  return grew;
+}
+
+/** The app's state (what the runtime user owns, VOLUME contents, which the tracer does not see): from the image alone. */
+const keepState: Phase = async (input) => {
+  await applyRules(input, 'image');
+};
+
+/**
+ * What programs load later, predicted from what is kept (the language table, then the rules of
+ * rules/index.ts), until nothing new is kept: a package kept whole holds scripts that call
+ * programs, an interpreter a script calls brings its standard library...
+ */
+const keepPredicted: Phase = async (input) => {
+  do {
+    await keepLanguagePackages(input);
+  } while (await applyRules(input, 'kept'));
 };
 
 function packsPhase(content: ContentSource): Phase {
-  return async ({ tree, trace, opts, keeper, plan }) => {
+  return async (input) => {
+    const { tree, trace, opts, keeper, plan } = input;
     const nssSources = await readNssSources(tree, content);
+    const needs = new Map((await symbolNeeds(ruleContext(input))).map((n) => [n.need as string, n.reason]));
     const ctx = {
-      tree, trace, nssSources, env: keeper.env, imageUser: opts.user, libraryDirs: keeper.libraryDirs,
+      tree, trace, nssSources, needs, env: keeper.env, imageUser: opts.user, libraryDirs: keeper.libraryDirs,
       kept: (p: string) => keeper.kept(p), keptPaths: () => [...keeper.paths.keys()],
     };
     plan.packs.push(...applyPacks(keeper, ctx, opts.includePacks, opts.excludePacks));
@@ -240,7 +274,7 @@ export async function planKeep(tree: FileTree, trace: Trace, opts: PlanOptions, 
   let db: Promise<PackageDatabase> | undefined;
   const packageDb = () => (db ??= readPackageDatabase(tree, content, plan.warnings));
   const phases: Phase[] = [
-    keepTraced, appFilesPhase(packageDb, content), keepVolumes, keepLanguagePackages, packsPhase(content),
+    keepTraced, keepState, appFilesPhase(packageDb, content), keepPredicted, packsPhase(content),
     keepAllowlisted, keepRuntimeDirs, keepSymlinksToKept, applyExclusions,
   ];
   const input = { tree, trace, opts, keeper, plan };

@@ -5,7 +5,11 @@
 // Adding a language is one entry here plus its own file.
 import type { FileTree } from '../../image/tree.js';
 import type { Keeper } from '../keeper.js';
+import type { Scanner } from '../rules/context.js';
+import { java } from './java.js';
 import { node } from './node.js';
+import { perl } from './perl.js';
+import { php } from './php.js';
 import { python } from './python.js';
 import { ruby } from './ruby.js';
 
@@ -20,8 +24,8 @@ export interface PackageDir {
 
 export interface LanguageSupport<Name extends string = string> {
   name: Name;
-  /** The package directory a path belongs to, if any. */
-  packageOf(path: string, tree: FileTree): PackageDir | undefined;
+  /** The package directory a path belongs to, if any (languages without one leave packages to the package databases). */
+  packageOf?(path: string, tree: FileTree): PackageDir | undefined;
   /**
    * Whether a path is the language's rather than the app's own file, which the
    * app-file rule would keep whole. Without this, every path in a package is.
@@ -31,9 +35,11 @@ export interface LanguageSupport<Name extends string = string> {
   companions?(path: string, tree: FileTree): Array<{ path: string; reason: string }>;
   /** Keeps what kept files will load later; returns whether it kept anything new. */
   scan?(keeper: Keeper): Promise<boolean>;
+  /** Reads kept files for the code they name (require, include, use, Class-Path); the static-scans rule runs it. */
+  scanner?: Scanner;
 }
 
-export const LANGUAGE_TABLE = [python, node, ruby] as const;
+export const LANGUAGE_TABLE = [python, node, ruby, php, perl, java] as const;
 export type Language = (typeof LANGUAGE_TABLE)[number]['name'];
 export const LANGUAGES: Language[] = LANGUAGE_TABLE.map((l) => l.name);
 
@@ -41,7 +47,7 @@ export const LANGUAGES: Language[] = LANGUAGE_TABLE.map((l) => l.name);
 export function packageOf(path: string, tree: FileTree, enabled: Set<Language>): PackageDir | undefined {
   for (const language of LANGUAGE_TABLE) {
     if (!enabled.has(language.name)) continue;
-    const pkg = language.packageOf(path, tree);
+    const pkg = language.packageOf?.(path, tree);
     if (pkg) return pkg;
   }
   return undefined;
@@ -49,5 +55,5 @@ export function packageOf(path: string, tree: FileTree, enabled: Set<Language>):
 
 /** Whether an enabled language's rules, not the app-file rule, decide about a path. */
 export function claimedByLanguage(path: string, tree: FileTree, enabled: Set<Language>): boolean {
-  return LANGUAGE_TABLE.some((l) => enabled.has(l.name) && (l.claims ? l.claims(path, tree) : l.packageOf(path, tree) !== undefined));
+  return LANGUAGE_TABLE.some((l) => enabled.has(l.name) && (l.claims ? l.claims(path, tree) : l.packageOf?.(path, tree) !== undefined));
 }

@@ -8,7 +8,7 @@ export async function readApk(src: Pick<RuleContext, 'tree' | 'content'>): Promi
   if (!text) return [];
   const packages: Array<Package & { provides: string[]; rawDepends: string[] }> = [];
   for (const block of text.split(/\n\s*\n/)) {
-    const pkg = { manager: 'apk' as const, name: '', version: undefined as string | undefined, files: [] as string[], depends: [] as string[], conffiles: [] as string[], provides: [] as string[], rawDepends: [] as string[] };
+    const pkg = { manager: 'apk' as const, name: '', version: undefined as string | undefined, files: [] as string[], depends: [] as string[], conffiles: [] as string[], record: '/lib/apk/db/installed', provides: [] as string[], rawDepends: [] as string[] };
     let dir = '';
     for (const line of block.split('\n')) {
       const key = line.slice(0, 2);

@@ -33,8 +33,9 @@ export function dependencyNames(field: string | undefined): string[] {
   return field.split(/[,|]/).map((d) => d.trim().split(/[\s(:]/)[0]!).filter(Boolean);
 }
 
-function fromParagraph(fields: Map<string, string>, files: string[]): Package {
+function fromParagraph(fields: Map<string, string>, files: string[], record: string | undefined): Package {
   return {
+    record,
     manager: 'dpkg',
     name: fields.get('Package')!,
     version: fields.get('Version'),
@@ -48,25 +49,25 @@ const listLines = (text: string | undefined): string[] => (text ?? '').split('\n
 
 export async function readDpkg(src: Source): Promise<Package[]> {
   const packages: Package[] = [];
-  const status = await readTextAt(src, '/var/lib/dpkg/status');
-  if (status) {
-    const infoDir = '/var/lib/dpkg/info';
-    const lists = new Set(src.tree.children(infoDir).filter((n) => n.endsWith('.list')));
-    for (const fields of paragraphs(status)) {
-      const name = fields.get('Package');
-      if (!name || !/\binstalled$/.test(fields.get('Status') ?? '')) continue;
-      const arch = fields.get('Architecture');
-      const list = [`${name}:${arch}.list`, `${name}.list`].find((l) => lists.has(l));
-      packages.push(fromParagraph(fields, list ? listLines(await readTextAt(src, joinPath(infoDir, list))) : []));
-    }
+  const infoDir = '/var/lib/dpkg/info';
+  const lists = new Set(src.tree.children(infoDir).filter((n) => n.endsWith('.list')));
+  const readList = async (list: string | undefined) => (list ? listLines(await readTextAt(src, joinPath(infoDir, list))) : []);
+  for (const fields of paragraphs((await readTextAt(src, '/var/lib/dpkg/status')) ?? '')) {
+    const name = fields.get('Package');
+    if (!name) continue;
+    const list = [`${name}:${fields.get('Architecture')}.list`, `${name}.list`].find((l) => lists.has(l));
+    if (list) lists.delete(list);
+    if (/\binstalled$/.test(fields.get('Status') ?? '')) packages.push(fromParagraph(fields, await readList(list), list && joinPath(infoDir, list)));
   }
+  // A file list no status paragraph names (a trimmed status file) still says what dpkg unpacked.
+  for (const list of lists) packages.push(fromParagraph(new Map([['Package', list.replace(/(:[^:]+)?\.list$/, '')]]), await readList(list), joinPath(infoDir, list)));
   const statusDir = '/var/lib/dpkg/status.d';
   for (const name of src.tree.children(statusDir).filter((n) => !n.includes('.'))) {
     const fields = paragraphs((await readTextAt(src, joinPath(statusDir, name))) ?? '')[0];
     if (!fields?.get('Package')) continue;
     const sums = (await readTextAt(src, joinPath(statusDir, `${name}.md5sums`))) ?? '';
     const files = sums.split('\n').map((l) => l.replace(/^[0-9a-f]+\s+/, '').trim()).filter(Boolean).map((p) => `/${p}`);
-    packages.push(fromParagraph(fields, files));
+    packages.push(fromParagraph(fields, files, joinPath(statusDir, `${name}.md5sums`)));
   }
   return packages;
 }

@@ -19,10 +19,12 @@ export interface Package {
   /** Names of the packages it depends on, same manager. */
   depends: string[];
   conffiles: string[];
+  /** The database file that lists its files (a dpkg .list, apk's installed): a layer above it that changed a file replaced it. */
+  record?: string;
 }
 
-/** Files a package ships for people, not for the program: docs, man pages, changelogs, licences. */
-const FOR_PEOPLE_DIR = /^\/usr\/share\/(doc|doc-base|man|info|lintian|bug|help|gtk-doc)\//;
+/** Files a package ships for people, not for the program: docs, man pages, changelogs, licences, shell completions. */
+const FOR_PEOPLE_DIR = /^\/usr\/share\/(doc|doc-base|man|info|lintian|bug|help|gtk-doc|bash-completion)\//;
 const FOR_PEOPLE_NAME = /^(changelog|changes|news|history|readme|license|licence|copying|copyright|authors|contributing|code_of_conduct)([._-][^/]*)?$/i;
 export const isForPeople = (path: string): boolean => FOR_PEOPLE_DIR.test(path) || FOR_PEOPLE_NAME.test(baseName(path));
 

@@ -18,6 +18,15 @@ export interface RuleContext {
   kept: ReadonlySet<string>;
   /** Paths the app touched while traced; without it, every kept path counts as touched. */
   traced?: ReadonlySet<string>;
+  /** Languages whose scans run; without it, all of them. */
+  languages?: ReadonlySet<string>;
+}
+
+/** What a language reads in kept files to find the code they load later (12.5). */
+export interface Scanner {
+  /** Kept files this scanner reads. */
+  files: RegExp;
+  scan(ctx: RuleContext, path: string, data: Buffer): Promise<KeepRequest[]>;
 }
 
 export interface KeepRequest {
@@ -74,4 +83,23 @@ export function dedupe(requests: Iterable<KeepRequest>): KeepRequest[] {
   const seen = new Map<string, KeepRequest>();
   for (const r of requests) if (!seen.has(r.path)) seen.set(r.path, r);
   return [...seen.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+export const lineOf = (text: string, index: number): number => text.slice(0, index).split('\n').length;
+
+/** The first candidate that names a regular file. */
+export const existing = (tree: FileTree, candidates: string[]): string | undefined => candidates.find((c) => fileAt(tree, c));
+
+/** Directories of the image matching a pattern, computed once per tree and pattern. */
+const dirCache = new WeakMap<FileTree, Map<string, string[]>>();
+export function dirsMatching(tree: FileTree, pattern: RegExp): string[] {
+  let cache = dirCache.get(tree);
+  if (!cache) dirCache.set(tree, (cache = new Map()));
+  let dirs = cache.get(pattern.source);
+  if (!dirs) {
+    dirs = [];
+    for (const entry of tree.values()) if (entry.type === 'dir' && pattern.test(entry.path)) dirs.push(entry.path);
+    cache.set(pattern.source, dirs.sort());
+  }
+  return dirs;
 }

@@ -14,7 +14,8 @@
 //                                     directory (gconv, coders, PAM, PHP XS)   search path, with ≥2 sibling .so
 // programsCalledByScripts (shell.ts)  shell entrypoints, CGI scripts, hooks;   the scripts' command words, literal commands    "called by FILE:LINE"
 //                                     apps that run programs (subprocess...)   of Python/Ruby/PHP/Perl/JS calls, on PATH
-// staticScans (scans.ts)              Ruby, PHP (composer), Perl, Java jars    require/include/use, Class-Path, loadLibrary    "require 'x' in FILE:LINE", "Class-Path of JAR"...
+// staticScans (scans.ts, scanners in  Ruby, PHP (composer), Perl, Java jars    require/include/use, Class-Path, loadLibrary    "require 'x' in FILE:LINE", "Class-Path of JAR"...
+//   languages/ table entries)
 // runtimeLoadsByName (runtimes.ts)    JVM, Python, Ruby, PHP runtimes          the runtime's install root (real path of the    "jvm runtime HOME loads JNI libraries by name..."
 //                                                                              binary), its ini files
 // appState (state.ts)                 non-root apps with data, VOLUMEs         USER through /etc/passwd, file owners, VOLUME   "owned by the runtime user NAME", "VOLUME DIR of the image"
@@ -37,15 +38,19 @@ import type { KeepRule } from './context.js';
 export type { KeepRequest, KeepRule, RuleContext } from './context.js';
 export { symbolNeeds, SYMBOL_NEEDS, localesNamed, type Need, type NeedName } from './symbols.js';
 export { RUNTIMES } from './runtimes.js';
-export { SCANNERS } from './scans.js';
 
-export const KEEP_RULES: Array<{ name: string; issue: string; rule: KeepRule }> = [
-  { name: 'package-of-kept-code', issue: '12.2', rule: packageOfKeptCode },
-  { name: 'install-time-files', issue: '15.2', rule: installTimeFiles },
-  { name: 'package-configuration', issue: '15.4', rule: configurationOfKeptPackages },
-  { name: 'plugin-siblings', issue: '12.3', rule: pluginSiblings },
-  { name: 'scripts-call-programs', issue: '12.4', rule: programsCalledByScripts },
-  { name: 'static-scans', issue: '12.5', rule: staticScans },
-  { name: 'runtime-loads-by-name', issue: '15.3', rule: runtimeLoadsByName },
-  { name: 'app-state', issue: '15.1', rule: appState },
+/**
+ * `from`: 'image' rules read only the image (its config, file owners) and run once, before
+ * the app-file rule, so their reasons come first; 'kept' rules follow what is kept and run
+ * again while any of them keeps something new.
+ */
+export const KEEP_RULES: Array<{ name: string; issue: string; from: 'image' | 'kept'; rule: KeepRule }> = [
+  { name: 'app-state', issue: '15.1', from: 'image', rule: appState },
+  { name: 'package-of-kept-code', issue: '12.2', from: 'kept', rule: packageOfKeptCode },
+  { name: 'install-time-files', issue: '15.2', from: 'kept', rule: installTimeFiles },
+  { name: 'package-configuration', issue: '15.4', from: 'kept', rule: configurationOfKeptPackages },
+  { name: 'plugin-siblings', issue: '12.3', from: 'kept', rule: pluginSiblings },
+  { name: 'scripts-call-programs', issue: '12.4', from: 'kept', rule: programsCalledByScripts },
+  { name: 'static-scans', issue: '12.5', from: 'kept', rule: staticScans },
+  { name: 'runtime-loads-by-name', issue: '15.3', from: 'kept', rule: runtimeLoadsByName },
 ];

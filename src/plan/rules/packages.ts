@@ -73,6 +73,8 @@ export async function codeInUse(ctx: RuleContext): Promise<string[]> {
 
 /** Packages a library needs for its data and configuration, by Debian's naming convention. */
 const DATA_PACKAGE = /-(common|data|config)$|^fonts-/;
+/** A data package's programs are tools for the administrator (update-java-alternatives, phpenmod), not what the library loads. */
+const PROGRAM_DIR = /\/s?bin\//;
 
 /** Configuration files that name programs to run, and how to read the program names out of them. */
 const CONFIG_COMMANDS: Array<{ file: RegExp; commands: (text: string) => string[] }> = [
@@ -108,7 +110,7 @@ export async function configurationOfKeptPackages(ctx: RuleContext): Promise<Kee
       if (visited.has(dep) || !DATA_PACKAGE.test(dep.name)) continue;
       visited.add(dep);
       const reason = `data package ${describe(dep)} that ${via} depends on`;
-      for (const file of index.libraryFiles(dep)) out.push({ path: file, reason });
+      for (const file of index.libraryFiles(dep)) if (!PROGRAM_DIR.test(file)) out.push({ path: file, reason });
       pending.push({ pkg: dep, via: `${describe(dep)}, a dependency of ${via}` });
     }
   }

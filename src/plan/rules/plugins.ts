@@ -4,33 +4,18 @@
 // PHP and Perl XS extensions...). Its siblings are loaded the same way for
 // other inputs, so they are kept too. Derived from the image, not from names.
 import { isElf, parseElf } from '../elf.js';
-import { globToRegExp } from '../glob.js';
-import { dedupe, readTextAt, type KeepRequest, type RuleContext } from './context.js';
+import { DEFAULT_LIBRARY_DIRS, readLdSoConf } from '../ldsoconf.js';
+import { dedupe, type KeepRequest, type RuleContext } from './context.js';
 import { baseName, joinPath, parentOf, showPath } from '../../paths.js';
 
 const SHARED_OBJECT = /\.so(\.[0-9]+)*$/;
 /** libtool's descriptors beside plugins: ltdl-based loaders (ImageMagick) open a plugin through its .la file. */
 const PLUGIN_COMPANION = /\.la$/;
-const DEFAULT_LOADER_DIRS = ['/lib', '/usr/lib', '/lib64', '/usr/lib64'];
 
 /** Directories ld.so searches: /etc/ld.so.conf (with includes), LD_LIBRARY_PATH and the defaults. */
 export async function loaderDirs(ctx: Pick<RuleContext, 'tree' | 'content' | 'env'>): Promise<Set<string>> {
-  const dirs = new Set<string>([...DEFAULT_LOADER_DIRS, ...(ctx.env.get('LD_LIBRARY_PATH') ?? '').split(':').filter(Boolean)]);
-  const read = async (file: string, depth: number): Promise<void> => {
-    const text = depth < 8 ? await readTextAt(ctx, file) : undefined;
-    for (const raw of (text ?? '').split('\n')) {
-      const line = raw.replace(/#.*/, '').trim();
-      const include = /^include\s+(.+)$/.exec(line);
-      if (!include) {
-        if (line.startsWith('/')) dirs.add(line);
-        continue;
-      }
-      const pattern = include[1]!.startsWith('/') ? include[1]! : joinPath(parentOf(file), include[1]!);
-      const re = globToRegExp(pattern);
-      for (const name of ctx.tree.children(parentOf(pattern))) if (re.test(joinPath(parentOf(pattern), name))) await read(joinPath(parentOf(pattern), name), depth + 1);
-    }
-  };
-  await read('/etc/ld.so.conf', 0);
+  const dirs = new Set<string>([...DEFAULT_LIBRARY_DIRS, ...(ctx.env.get('LD_LIBRARY_PATH') ?? '').split(':').filter(Boolean)]);
+  for (const dir of await readLdSoConf(ctx.tree, ctx.content)) dirs.add(dir);
   return new Set([...dirs].map((d) => ctx.tree.resolve(d).path ?? d));
 }
 

@@ -2,10 +2,10 @@
 // interpreter's native module such as PHP's iconv.so) that imports iconv_open
 // will load gconv modules later, whatever the probe exercised. The needs are
 // named after the packs that satisfy them.
-import { isElf } from '../elf.js';
+import { isElf, parseElf } from '../elf.js';
 import { importedSymbols } from '../elf-symbols.js';
 import type { RuleContext } from './context.js';
-import { showPath } from '../../paths.js';
+import { baseName, showPath } from '../../paths.js';
 
 export type NeedName = 'gconv' | 'locales' | 'nss' | 'passwd' | 'certs';
 
@@ -37,15 +37,32 @@ export function localesNamed(env: Map<string, string>): string[] {
   return [...names].filter((n) => n && n !== 'C' && n !== 'POSIX');
 }
 
-/** The needs of every kept ELF file, one per need with the first importer as the reason. */
+/**
+ * The needs of the kept programs and of the modules loaded by path (PHP's iconv.so, Ruby's enc/),
+ * one per need with the first importer as the reason. A library other kept files link
+ * (DT_NEEDED) is left out: it imports for every feature it offers (libstdc++'s codecvt imports
+ * iconv_open), and the programs linking it may use none of them; what they do use, they import.
+ */
 export async function symbolNeeds(ctx: RuleContext): Promise<Need[]> {
-  const found = new Map<NeedName, Need>();
+  const elves: Array<{ path: string; data: Buffer }> = [];
+  const linked = new Set<string>();
+  // A library is linked by its soname, a symlink to the file: every name a kept path gives it.
+  const names = new Map<string, string[]>();
   const seenInodes = new Set<number>();
   for (const path of [...ctx.kept].sort()) {
     const entry = ctx.tree.get(path);
+    const real = entry?.type === 'symlink' ? ctx.tree.resolve(path).path : path;
+    if (real) names.set(real, [...(names.get(real) ?? []), baseName(path)]);
     if (entry?.type !== 'file' || seenInodes.has(entry.inode) || !isElf(await ctx.content.read(entry, 4))) continue;
     seenInodes.add(entry.inode);
-    for (const symbol of importedSymbols(await ctx.content.read(entry))) {
+    const data = await ctx.content.read(entry);
+    for (const name of parseElf(data)?.needed ?? []) linked.add(baseName(name));
+    elves.push({ path, data });
+  }
+  const found = new Map<NeedName, Need>();
+  for (const { path, data } of elves) {
+    if (names.get(path)?.some((name) => linked.has(name))) continue;
+    for (const symbol of importedSymbols(data)) {
       for (const { symbols, need } of SYMBOL_NEEDS) {
         if (found.has(need) || !symbols.test(symbol)) continue;
         found.set(need, { need, reason: `${showPath(path)} imports ${symbol}`, ...(need === 'locales' ? { locales: localesNamed(ctx.env) } : {}) });

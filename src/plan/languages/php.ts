@@ -1,0 +1,43 @@
+// PHP: code includes code by paths it builds from its own directory, and
+// composer's generated autoload maps name the directories of every package.
+import { joinPath, parentOf, showPath } from '../../paths.js';
+import { existing, lineOf, resolvePath, type KeepRequest } from '../rules/context.js';
+import type { LanguageSupport } from './index.js';
+
+export const php: LanguageSupport<'php'> = {
+  name: 'php',
+
+  scanner: {
+    files: /\.(php|inc|phtml)$/,
+    async scan(ctx, path, data) {
+      const text = data.toString('latin1');
+      const out: KeepRequest[] = [];
+      const here = parentOf(path);
+      // A path built from the file's own directory: __DIR__ . '/lib/x.php', dirname(__FILE__) . '/pages/' . $name.
+      for (const m of text.matchAll(/(?:__DIR__|dirname\(\s*__FILE__\s*\))\s*\.\s*(['"])([^'"$]+)\1(\s*\.)?/g)) {
+        const target = resolvePath(here, m[2]!.replace(/^\/?/, ''));
+        // With more concatenated after the literal, the literal is the directory the computed name is in.
+        const dir = m[3] ? (m[2]!.endsWith('/') ? target : parentOf(target)) : undefined;
+        const hit = dir ?? target;
+        if (ctx.tree.has(hit)) out.push({ path: hit, reason: `${dir ? 'computed path under' : 'path'} ${showPath(hit)} named in ${showPath(path)}:${lineOf(text, m.index!)}` });
+      }
+      for (const m of text.matchAll(/\b(include|require)(_once)?\s*\(?\s*(['"])([^'"$]+)\3/g)) {
+        const found = existing(ctx.tree, [resolvePath(here, m[4]!)]);
+        if (found) out.push({ path: found, reason: `${m[1]}${m[2] ?? ''} in ${showPath(path)}:${lineOf(text, m.index!)}` });
+      }
+      // Composer's generated autoload maps: $vendorDir . '/pkg/src/X.php', $baseDir . '/app'.
+      if (/\/composer\/autoload_\w+\.php$/.test(path)) {
+        const vendor = parentOf(here);
+        for (const m of text.matchAll(/\$(vendorDir|baseDir)\s*\.\s*'([^']+)'/g)) {
+          const target = resolvePath(m[1] === 'vendorDir' ? vendor : parentOf(vendor), m[2]!.replace(/^\//, ''));
+          if (ctx.tree.has(target)) out.push({ path: target, reason: `composer autoload map ${showPath(path)}:${lineOf(text, m.index!)}` });
+        }
+      }
+      if (/\/vendor\/autoload\.php$/.test(path)) {
+        const composer = joinPath(here, 'composer');
+        for (const name of ctx.tree.children(composer)) if (/^autoload_\w+\.php$/.test(name)) out.push({ path: joinPath(composer, name), reason: `composer autoloader ${showPath(path)} loads it` });
+      }
+      return out;
+    },
+  },
+};
