@@ -278,10 +278,12 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
   return {
     session,
     host,
-    listening() {
-      const modem = docker.modem as { socketPath?: string; host?: string; port?: number | string };
+    async listening() {
+      // docker-modem resolves its default socket lazily: socketPath may be a function.
+      const modem = docker.modem as { socketPath?: string | (() => Promise<string>); host?: string; port?: number | string };
+      const socketPath = typeof modem.socketPath === 'function' ? await modem.socketPath() : modem.socketPath;
       return new Promise<boolean>((resolve) => {
-        const socket = modem.socketPath ? connect(modem.socketPath) : connect(Number(modem.port ?? 2375), modem.host ?? 'localhost');
+        const socket = socketPath ? connect(socketPath) : connect(Number(modem.port ?? 2375), modem.host ?? 'localhost');
         const end = (up: boolean) => {
           socket.destroy();
           resolve(up);
