@@ -97,17 +97,23 @@ export async function planSharedBase(
   // A base entry whose parent directory is not in the base still works (the engine creates missing
   // parents, and each image's own layer carries its own version of the directory).
   const base = [...holders.keys()].sort();
+  // A hard-linked file's bytes count once.
+  const counted = new Set<string>();
   const baseBytes = base.reduce((sum, p) => {
-    const e = images[holders.get(p)![0]!]!.get(p)!;
-    return sum + (e.type === 'file' ? e.size : 0);
+    const holder = holders.get(p)![0]!;
+    const e = images[holder]!.get(p)!;
+    const inode = `${holder}:${e.inode}`;
+    if (e.type !== 'file' || counted.has(inode)) return sum;
+    counted.add(inode);
+    return sum + e.size;
   }, 0);
-  const own = images.map((m, i) => {
-    const paths = [...m.keys()].filter((p) => !holders.get(p)?.includes(i)).sort();
-    // Hide base entries this image did not keep; a hidden directory hides what is below it.
-    const missing = base.filter((p) => !m.has(p));
-    const hidden = new Set(missing);
-    const whiteouts = missing.filter((p) => !hidden.has(parentOf(p)));
-    return { paths, whiteouts };
-  });
+  const own = images.map((m, i) => ({ paths: [...m.keys()].filter((p) => !holders.get(p)?.includes(i)).sort(), whiteouts: hiddenBase(base, m) }));
   return { base, own, baseBytes };
+}
+
+/** The base entries an image that keeps `kept` must hide; a hidden directory hides what is below it. */
+export function hiddenBase(base: string[], kept: { has(path: string): boolean }): string[] {
+  const missing = base.filter((p) => !kept.has(p));
+  const hidden = new Set(missing);
+  return missing.filter((p) => !hidden.has(parentOf(p)));
 }
