@@ -10,6 +10,7 @@ export * from './image/tree.js';
 export * from './image/write.js';
 export * from './image/content.js';
 export * from './trace/trace.js';
+export * from './built.js';
 export * from './tracers/tracer.js';
 export * from './tracers/index.js';
 export * from './wait.js';
