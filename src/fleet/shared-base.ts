@@ -5,22 +5,13 @@
 // not, its own version where it differs, and a whiteout for base entries it did
 // not keep. Pure: entries in, the split out; file contents are hashed through
 // an injected function, and only for entries whose metadata already agree.
+import type { FileEntry } from '../image/tree.js';
+import { parentOf } from '../paths.js';
 
-export interface FleetEntry {
-  path: string;
-  type: 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  linkTarget?: string;
-  devMajor?: number;
-  devMinor?: number;
-  xattrs: Map<string, Buffer>;
-  /** Same number for paths that are hard links of one file, within one image. */
-  inode: number;
-}
+/** What of a kept entry decides whether two images hold the same thing (the tree's own entries fit). */
+export type FleetEntry = Pick<FileEntry, 'path' | 'mode' | 'uid' | 'gid' | 'size' | 'mtime' | 'linkTarget' | 'devMajor' | 'devMinor' | 'xattrs' | 'inode'> & {
+  type: FileEntry['type'] | 'hardlink';
+};
 
 export interface SharedBasePlan {
   /** Paths of the base layer, in every image that uses it. */
@@ -35,7 +26,6 @@ const metadataKey = (e: FleetEntry): string =>
   JSON.stringify([e.type, e.mode, e.uid, e.gid, e.size, e.mtime, e.linkTarget ?? '', e.devMajor ?? 0, e.devMinor ?? 0,
     [...e.xattrs].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, v.toString('base64')])]);
 
-const parentOf = (path: string): string => path.slice(0, path.lastIndexOf('/')) || '/';
 
 /**
  * Splits the kept entries of `images` into a shared base and per-image layers.
