@@ -91,6 +91,17 @@ export const RUNTIMES: Runtime[] = [
   },
 ];
 
+/** JAVA_HOMEs of the kept JVMs: where a kept bin/java or libjvm.so sits beside the class library. */
+export function javaHomes(ctx: RuleContext): string[] {
+  const jvm = RUNTIMES.find((r) => r.name === 'jvm')!;
+  const homes = new Set<string>();
+  for (const path of ctx.kept) {
+    const home = jvm.recognise.exec(path)?.[1];
+    if (home && (ctx.tree.has(joinPath(home, 'lib/modules')) || ctx.tree.has(joinPath(home, 'lib/rt.jar')))) homes.add(home);
+  }
+  return [...homes];
+}
+
 /** Adds the real paths of symlinks under the requested paths: a runtime's conf/ often links into /etc. */
 function withLinkTargets(tree: FileTree, requests: KeepRequest[]): KeepRequest[] {
   const out = [...requests];
