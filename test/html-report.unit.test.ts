@@ -1,6 +1,6 @@
 // The HTML report is pure: generated report data in, one self-contained page out.
 import { describe, expect, it } from 'vitest';
-import { bytesByReason, directoryTree, reasonKind, renderHtmlReport, squarify, type ImageReport } from '../src/report/html.js';
+import { directoryTree, renderHtmlReport, squarify, type ImageReport } from '../src/report/html.js';
 
 const image = (kept: ImageReport['kept']): ImageReport => ({
   image: 'app:1', slimTag: 'app.slim:1',
@@ -11,25 +11,10 @@ const image = (kept: ImageReport['kept']): ImageReport => ({
     { name: 'GET /x', original: { status: 200, size: 10 }, slim: { status: 500, size: 3 }, verdict: 'different', why: 'status 200 vs 500' },
   ],
   packs: [{ name: 'zoneinfo', why: 'TZ is set' }],
+  rules: [{ rule: 'traced', paths: 10, bytes: 1e6 }, { rule: 'app files (not from a package)', paths: 3, bytes: 4e6 }],
 });
 
 describe('html report', () => {
-  it('groups reasons into kinds by the first reason of each file', () => {
-    expect(reasonKind('traced (open)')).toBe('traced');
-    expect(reasonKind('ELF dependency of /usr/bin/python3.11')).toBe('ELF closure');
-    expect(reasonKind('pack zoneinfo')).toBe('pack');
-    expect(reasonKind('python package /usr/lib/python3/dist-packages/django')).toBe('language package');
-    expect(reasonKind('app directory /srv/site (not from a package)')).toBe('app directory');
-    expect(reasonKind('allowlist slim.allow:3')).toBe('allowlist');
-    expect(reasonKind('something new')).toBe('other');
-    const totals = bytesByReason([
-      { path: '/a', bytes: 5, reasons: ['traced (open)', 'pack nss'] },
-      { path: '/b', bytes: 7, reasons: ['pack nss'] },
-      { path: '/c', bytes: 1, reasons: ['traced (exec)'] },
-    ]);
-    expect(totals).toEqual([{ kind: 'pack', bytes: 7, files: 1 }, { kind: 'traced', bytes: 6, files: 2 }]);
-  });
-
   it('sums bytes into directories, no deeper than asked', () => {
     const root = directoryTree([
       { path: '/usr/lib/x/a.so', bytes: 10, reasons: [] },
@@ -78,6 +63,8 @@ describe('html report', () => {
     expect(html).toContain('app.slim:1');
     expect(html).toContain('1/2 equivalent');
     expect(html).toContain('DIFFERENT: status 200 vs 500');
+    // Kept bytes by the plan's own rules, largest first.
+    expect(html).toMatch(/app files \(not from a package\)<\/span>.*4\.0 MB in 3 paths.*traced<\/span>.*1\.0 MB in 10 paths/s);
     expect(html).toMatch(/with the shared base layer<\/td><td>30\.0 MB<\/td><td>14\.0 MB/);
     expect(html).toMatch(/<svg class="treemap"[^>]*>.*<rect /s);
   });

@@ -26,6 +26,7 @@ export function imageReport(result: BuildResult): ImageReport {
     kept: result.kept,
     verdicts: result.verification?.rows ?? [],
     packs: result.plan.packs,
+    rules: result.plan.rules,
   };
 }
 
@@ -36,7 +37,7 @@ export function fleetReport(fleet: FleetResult): HtmlReportInput {
     title: `slim: a fleet of ${fleet.images.length} images`,
     images: fleet.images.map((i) => (i.result
       ? imageReport(i.result)
-      : { image: i.image, slimTag: '', original: { size: 0, files: 0 }, slim: { size: 0, files: 0 }, kept: [], verdicts: [], packs: [], error: i.error?.message ?? 'not built' })),
+      : { image: i.image, slimTag: '', original: { size: 0, files: 0 }, slim: { size: 0, files: 0 }, kept: [], verdicts: [], packs: [], rules: [], error: i.error?.message ?? 'not built' })),
     fleet: fleet.bytes,
   };
 }

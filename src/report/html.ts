@@ -25,6 +25,8 @@ export interface ImageReport {
   kept: KeptFile[];
   verdicts: VerdictRow[];
   packs: Array<{ name: string; why: string }>;
+  /** What each keep rule added (the plan charges every kept path to one rule). */
+  rules: Array<{ rule: string; paths: number; bytes: number }>;
   error?: string;
 }
 
@@ -41,33 +43,6 @@ export interface HtmlReportInput {
   title: string;
   images: ImageReport[];
   fleet?: FleetSavings;
-}
-
-/** Reason kinds, first match wins: the words the keep plan uses, grouped as a person asks "why is this here?". */
-export const REASON_KINDS: Array<{ kind: string; test: RegExp }> = [
-  { kind: 'traced', test: /^traced/ },
-  { kind: 'ELF closure', test: /^ELF |^interpreter of/ },
-  { kind: 'pack', test: /^pack / },
-  { kind: 'app directory', test: /^app directory|not from a package/ },
-  { kind: 'language package', test: /\bpackage\b/ },
-  { kind: 'allowlist', test: /^allowlist|^--include-path/ },
-  { kind: 'structure', test: /^parent of|^symlink|^target of symlink|runtime directory|empty directory|directory the app/ },
-];
-const OTHER = 'other';
-
-export const reasonKind = (reason: string): string => REASON_KINDS.find((k) => k.test.test(reason))?.kind ?? OTHER;
-
-/** Kept bytes per reason kind, by each file's first (most direct) reason. */
-export function bytesByReason(kept: KeptFile[]): Array<{ kind: string; bytes: number; files: number }> {
-  const totals = new Map<string, { bytes: number; files: number }>();
-  for (const file of kept) {
-    const kind = reasonKind(file.reasons[0] ?? '');
-    const t = totals.get(kind) ?? { bytes: 0, files: 0 };
-    t.bytes += file.bytes;
-    t.files += 1;
-    totals.set(kind, t);
-  }
-  return [...totals].map(([kind, t]) => ({ kind, ...t })).sort((a, b) => b.bytes - a.bytes || (a.kind < b.kind ? -1 : 1));
 }
 
 interface DirNode {
@@ -162,7 +137,8 @@ function treemapSvg(root: DirNode, width: number, height: number): string {
     children.forEach((child, i) => {
       const r = layout[i]!;
       if (r.w < 1 || r.h < 1) return;
-      const fill = level === 0 ? PALETTE[i % PALETTE.length]! : color;
+      // The first two levels get their own colours: one big top directory (/usr) must not paint it all alike.
+      const fill = level <= 1 ? PALETTE[(i + level * 3) % PALETTE.length]! : color;
       const title = `${child.path}: ${mb(child.bytes)}`;
       rects.push(`<rect x="${r.x.toFixed(1)}" y="${r.y.toFixed(1)}" width="${r.w.toFixed(1)}" height="${r.h.toFixed(1)}" fill="${fill}" fill-opacity="${(0.45 + 0.2 * level).toFixed(2)}" stroke="#fff"><title>${escapeHtml(title)}</title></rect>`);
       if (r.w > 60 && r.h > 14) rects.push(`<text x="${(r.x + 3).toFixed(1)}" y="${(r.y + 12).toFixed(1)}">${escapeHtml(child.name)}</text>`);
@@ -183,9 +159,9 @@ const answer = (a?: { status: number; size: number; contentType?: string }) => (
 
 function imageSection(r: ImageReport): string {
   const share = r.original.size > 0 ? (r.slim.size / r.original.size) * 100 : 0;
-  const reasons = bytesByReason(r.kept);
-  const keptBytes = reasons.reduce((a, k) => a + k.bytes, 0) || 1;
-  const bars = reasons.map((k, i) => `<div class="bar"><span class="label">${escapeHtml(k.kind)}</span><span class="fill" style="width:${((k.bytes / keptBytes) * 100).toFixed(1)}%;background:${PALETTE[i % PALETTE.length]}"></span><span class="num">${mb(k.bytes)} in ${k.files} files</span></div>`).join('');
+  const rules = [...r.rules].sort((a, b) => b.bytes - a.bytes || (a.rule < b.rule ? -1 : 1));
+  const keptBytes = rules.reduce((a, k) => a + k.bytes, 0) || 1;
+  const bars = rules.map((k, i) => `<div class="bar"><span class="label">${escapeHtml(k.rule)}</span><span class="fill" style="width:${((k.bytes / keptBytes) * 100).toFixed(1)}%;background:${PALETTE[i % PALETTE.length]}"></span><span class="num">${mb(k.bytes)} in ${k.paths} paths</span></div>`).join('');
   const same = r.verdicts.filter((v) => v.verdict === 'same').length;
   return `<section>
 <h2>${escapeHtml(r.image)} → ${escapeHtml(r.slimTag)}</h2>
@@ -194,7 +170,7 @@ ${r.error ? `<p class="error">${escapeHtml(r.error)}</p>` : ''}
     ['size', mb(r.original.size), `${mb(r.slim.size)} (${share.toFixed(1)}%)`],
     ['files', String(r.original.files), String(r.slim.files)],
   ])}</div>
-<h3>Kept bytes by reason</h3>${bars}
+<h3>Kept bytes by rule</h3>${bars}
 <h3>Kept bytes by directory</h3>${treemapSvg(directoryTree(r.kept, 3), 900, 360)}
 <h3>Probes: ${same}/${r.verdicts.length} equivalent</h3>
 ${table(['probe', 'original', 'slim', 'verdict'], r.verdicts.map((v) => [v.name, answer(v.original), answer(v.slim), v.verdict === 'same' ? 'same' : `${v.verdict.toUpperCase()}${v.why ? `: ${v.why}` : ''}`]), 'verdicts')}
@@ -212,7 +188,7 @@ function fleetSection(f: FleetSavings): string {
 const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:960px;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border-bottom:1px solid #ddd;padding:.2em .6em;text-align:left}
 .verdicts td:last-child{font-weight:600}.error{color:#b00}
-.bar{display:flex;align-items:center;gap:.5em;margin:.15em 0}.bar .label{width:10em}.bar .fill{height:1em;display:inline-block;min-width:1px}
+.bar{display:flex;align-items:center;gap:.5em;margin:.15em 0}.bar .label{width:16em}.bar .fill{height:1em;display:inline-block;min-width:1px}
 .treemap text{font-size:11px;fill:#111;pointer-events:none}section{margin-bottom:3em}`;
 
 export function renderHtmlReport(input: HtmlReportInput): string {
