@@ -172,12 +172,13 @@ class FileServer {
     return new FileServer(session.stdin!, new FrameReader(session.stdout, where), where);
   }
 
-  private request(path: string, limit: number): void {
+  private request(path: string, limit: number, offset = 0): void {
     const name = Buffer.from(path, 'latin1');
-    const head = Buffer.alloc(13);
+    const head = Buffer.alloc(21);
     head[0] = 0x52; // R
-    head.writeBigUInt64LE(BigInt(Number.isFinite(limit) ? limit : 0), 1);
-    head.writeUInt32LE(name.length, 9);
+    head.writeBigUInt64LE(BigInt(offset), 1);
+    head.writeBigUInt64LE(BigInt(Number.isFinite(limit) ? limit : 0), 9);
+    head.writeUInt32LE(name.length, 17);
     this.stdin.write(Buffer.concat([head, name]));
   }
 
@@ -197,11 +198,11 @@ class FileServer {
     if ((await this.reader.take(1))[0] !== 1) throw new SlimError(`${this.where}: '${name}' changed while it was read`);
   }
 
-  /** Reads one file (at most `limit` bytes), after every request before it; `name` is what errors call it. */
-  read(path: string, limit: number, name = path): Promise<Buffer> {
+  /** Reads one file (at most `limit` bytes from `offset`), after every request before it; `name` is what errors call it. */
+  read(path: string, limit: number, name = path, offset = 0): Promise<Buffer> {
     const answer = this.queue.then(async () => {
       if (this.abandoned) throw new SlimError(`${this.where}: the helper session was abandoned mid-stream`);
-      this.request(path, limit);
+      this.request(path, limit, offset);
       const data = await this.reader.take(await this.answerLength(name));
       await this.checkComplete(name);
       return data;
@@ -284,9 +285,9 @@ export async function layerSource(engine: Engine, summary: ImageSummary, ref: st
       config,
       tree,
       via: 'layer directories',
-      read: (entry, limit = Infinity) => {
-        const length = entry.type === 'file' ? Math.min(limit, entry.size) : 0;
-        return length > 0 ? server.read(pathOf(entry), length, showPath(entry.path)) : Promise.resolve(Buffer.alloc(0));
+      read: (entry, limit = Infinity, offset = 0) => {
+        const length = entry.type === 'file' ? Math.min(limit, entry.size - offset) : 0;
+        return length > 0 ? server.read(pathOf(entry), length, showPath(entry.path), offset) : Promise.resolve(Buffer.alloc(0));
       },
       files: (entries) => server.stream(entries.map((e) => ({ path: pathOf(e), size: e.size, name: showPath(e.path) }))),
       async [Symbol.asyncDispose]() {

@@ -5,7 +5,7 @@
 // plan can say how many bytes each rule added.
 import type { ContentSource } from '../image/content.js';
 import { type FileEntry, type FileTree } from '../image/tree.js';
-import { expandOrigin, isElf, parseElf, type ElfInfo } from './elf.js';
+import { ELF_HEAD, elfFile, expandOrigin, type ElfInfo } from './elf.js';
 import { globBase, globToRegExp, isGlob } from './glob.js';
 import { DEFAULT_LIBRARY_DIRS, readLdSoConf } from './ldsoconf.js';
 import { ancestors, joinPath, parentOf, showPath } from '../paths.js';
@@ -35,7 +35,6 @@ export class Keeper {
   private readonly ruleOf = new Map<string, string>();
   private readonly queue: string[] = [];
   private next = 0;
-  private readonly elfCache = new Map<string, ElfInfo | undefined>();
   private readonly searchPath: string[];
 
   constructor(
@@ -152,12 +151,9 @@ export class Keeper {
     for (const path of [...this.paths.keys()]) for (const dir of ancestors(path)) if (!this.paths.has(dir)) this.paths.set(dir, [`parent of ${showPath(path)}`]);
   }
 
-  /** The parsed ELF file, once per file; `head`, when the caller read it already, saves a read. */
+  /** The parsed ELF file, once per file (shared with the rules); `head`, when the caller read it already, saves a read. */
   async elfOf(entry: FileEntry, head?: Buffer): Promise<ElfInfo | undefined> {
-    if (this.elfCache.has(entry.path)) return this.elfCache.get(entry.path);
-    const info = isElf(head ?? (await this.content.read(entry, 4))) ? parseElf(await this.content.read(entry)) : undefined;
-    this.elfCache.set(entry.path, info);
-    return info;
+    return (await elfFile(this.content, entry, head))?.info;
   }
 
   private async findLibrary(name: string, from: ElfInfo, origin: string): Promise<string | undefined> {
@@ -180,7 +176,7 @@ export class Keeper {
     if (entry.type !== 'file') return;
     const maybeBinary = (entry.mode & 0o111) !== 0 || /\.so(\.|$)/.test(entry.path);
     if (!maybeBinary) return;
-    const head = await this.content.read(entry, 256);
+    const head = await this.content.read(entry, ELF_HEAD);
     if (head[0] === 0x23 && head[1] === 0x21) {
       this.keepInterpreter(head, entry.path);
       return;

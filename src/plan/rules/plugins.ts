@@ -3,7 +3,7 @@
 // from a directory of plugins (gconv modules, ImageMagick coders, SASL, PAM,
 // PHP and Perl XS extensions...). Its siblings are loaded the same way for
 // other inputs, so they are kept too. Derived from the image, not from names.
-import { isElf, parseElf } from '../elf.js';
+import { elfFile } from '../elf.js';
 import { DEFAULT_LIBRARY_DIRS, readLdSoConf } from '../ldsoconf.js';
 import { dedupe, type KeepRequest, type RuleContext } from './context.js';
 import { baseName, joinPath, parentOf, showPath } from '../../paths.js';
@@ -26,8 +26,9 @@ export async function pluginSiblings(ctx: RuleContext): Promise<KeepRequest[]> {
   const keptObjects: string[] = [];
   for (const path of ctx.kept) {
     const entry = ctx.tree.get(path);
-    if (entry?.type !== 'file' || !isElf(await ctx.content.read(entry, 4))) continue;
-    for (const name of parseElf(await ctx.content.read(entry))?.needed ?? []) needed.add(name);
+    const elf = entry?.type === 'file' ? await elfFile(ctx.content, entry) : undefined;
+    if (!elf) continue;
+    for (const name of elf.info.needed) needed.add(name);
     if (SHARED_OBJECT.test(path)) keptObjects.push(path);
   }
   const out: KeepRequest[] = [];
