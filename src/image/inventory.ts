@@ -198,11 +198,14 @@ class FileServer {
     if ((await this.reader.take(1))[0] !== 1) throw new SlimError(`${this.where}: '${name}' changed while it was read`);
   }
 
-  /** Reads one file (at most `limit` bytes from `offset`), after every request before it; `name` is what errors call it. */
+  /**
+   * Reads one file (at most `limit` bytes from `offset`), after every request before it; `name` is what errors call it.
+   * The request goes out at once, so reads issued together cost one round trip: answers are taken in call order.
+   */
   read(path: string, limit: number, name = path, offset = 0): Promise<Buffer> {
+    if (!this.abandoned) this.request(path, limit, offset);
     const answer = this.queue.then(async () => {
       if (this.abandoned) throw new SlimError(`${this.where}: the helper session was abandoned mid-stream`);
-      this.request(path, limit, offset);
       const data = await this.reader.take(await this.answerLength(name));
       await this.checkComplete(name);
       return data;
@@ -216,10 +219,11 @@ class FileServer {
     let release!: () => void;
     const previous = this.queue;
     this.queue = new Promise<void>((resolve) => (release = resolve));
+    // Requested in the same turn as the queue is claimed: requests and answers stay in one order.
+    for (const file of files) this.request(file.path, Infinity);
     let answered = 0;
     try {
       await previous;
-      for (const file of files) this.request(file.path, Infinity);
       for (const file of files) {
         const length = await this.answerLength(file.name);
         if (length !== file.size) throw new SlimError(`${this.where}: '${file.name}' has ${length} bytes, the inventory said ${file.size}`);

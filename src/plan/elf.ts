@@ -3,7 +3,7 @@
 // Only the parts the loader reads are fetched (header, program headers, the
 // dynamic segment, its strings): a 100 MB library costs a few kilobytes.
 import type { ContentSource } from '../image/content.js';
-import type { FileEntry } from '../image/tree.js';
+import type { FileEntry, FileTree } from '../image/tree.js';
 
 export interface ElfInfo {
   class: 32 | 64;
@@ -190,6 +190,15 @@ export function elfFile(content: ContentSource, entry: FileEntry, head?: Buffer)
     files.set(entry.inode, found);
   }
   return found;
+}
+
+/** The ELF files among `paths` (regular files, not followed through symlinks), parsed together: their reads share round trips. */
+export async function elfFiles(tree: FileTree, content: ContentSource, paths: Iterable<string>): Promise<Map<string, ElfFile>> {
+  const parsed = await Promise.all([...paths].map(async (path) => {
+    const entry = tree.get(path);
+    return [path, entry?.type === 'file' ? await elfFile(content, entry) : undefined] as const;
+  }));
+  return new Map(parsed.filter((p): p is readonly [string, ElfFile] => p[1] !== undefined));
 }
 
 /** Expands $ORIGIN, ${ORIGIN} and $LIB in an rpath entry. */

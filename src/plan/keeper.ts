@@ -35,6 +35,9 @@ export class Keeper {
   private readonly ruleOf = new Map<string, string>();
   private readonly queue: string[] = [];
   private next = 0;
+  /** The queue's files whose head and ELF parse were started (a cursor like `next`, ahead of it). */
+  private started = 0;
+  private readonly examined = new Map<number, Promise<{ head: Buffer; elf?: ElfInfo }>>();
   private readonly searchPath: string[];
 
   constructor(
@@ -119,6 +122,8 @@ export class Keeper {
   /** Brings in the closure of everything kept so far. A cursor, not shift(): shift() would copy the queue each time. */
   async drain(): Promise<void> {
     while (this.next < this.queue.length) {
+      // Start reading every queued file at once: reads issued together share round trips to the image.
+      for (; this.started < this.queue.length; this.started++) this.examine(this.tree.get(this.queue[this.started]!)!)?.catch(() => {});
       const path = this.queue[this.next++]!;
       for (const dir of ancestors(path)) this.keep(dir, `parent of ${showPath(path)}`, PARENTS_RULE);
       const entry = this.tree.get(path)!;
@@ -172,16 +177,28 @@ export class Keeper {
     return undefined;
   }
 
+  /** The first bytes and the ELF parse of a file that may be a program or a library, once per file; undefined for the others. */
+  private examine(entry: FileEntry): Promise<{ head: Buffer; elf?: ElfInfo }> | undefined {
+    if (entry.type !== 'file' || !((entry.mode & 0o111) !== 0 || /\.so(\.|$)/.test(entry.path))) return undefined;
+    let found = this.examined.get(entry.inode);
+    if (!found) {
+      found = (async () => {
+        const head = await this.content.read(entry, ELF_HEAD);
+        return { head, elf: isShebang(head) ? undefined : await this.elfOf(entry, head) };
+      })();
+      this.examined.set(entry.inode, found);
+    }
+    return found;
+  }
+
   private async closeOver(entry: FileEntry): Promise<void> {
-    if (entry.type !== 'file') return;
-    const maybeBinary = (entry.mode & 0o111) !== 0 || /\.so(\.|$)/.test(entry.path);
-    if (!maybeBinary) return;
-    const head = await this.content.read(entry, ELF_HEAD);
-    if (head[0] === 0x23 && head[1] === 0x21) {
+    const examined = await this.examine(entry);
+    if (!examined) return;
+    const { head, elf } = examined;
+    if (isShebang(head)) {
       this.keepInterpreter(head, entry.path);
       return;
     }
-    const elf = await this.elfOf(entry, head);
     if (!elf) return;
     const rule = this.rule;
     this.rule = CLOSURE_RULE;
@@ -210,6 +227,8 @@ export class Keeper {
     this.rule = rule;
   }
 }
+
+const isShebang = (head: Buffer): boolean => head[0] === 0x23 && head[1] === 0x21;
 
 /** Debian's multiarch library directories (x86_64-linux-gnu, s390x-linux-gnu, arm-linux-gnueabihf...), for images without ld.so.conf. */
 function multiarchDirs(tree: FileTree): string[] {

@@ -119,13 +119,13 @@ export class PackageIndex {
 
 /** Reads every package database in the image into one index. */
 export async function readPackageIndex(src: Pick<RuleContext, 'tree' | 'content'>): Promise<PackageIndex> {
-  const packages = [...(await readDpkg(src)), ...(await readApk(src))];
-  for (const path of src.tree.paths()) {
-    const record = LANGUAGE_RECORDS.find((r) => r.test.test(path));
-    const pkg = record ? await record.read(src, path) : undefined;
-    if (pkg) packages.push(pkg);
-  }
-  return new PackageIndex(packages, src.tree);
+  // All asked for at once: reads issued together share round trips to the image.
+  const [dpkg, apk, records] = await Promise.all([
+    readDpkg(src),
+    readApk(src),
+    Promise.all([...src.tree.paths()].map((path) => LANGUAGE_RECORDS.find((r) => r.test.test(path))?.read(src, path))),
+  ]);
+  return new PackageIndex([...dpkg, ...apk, ...records.filter((p): p is Package => p !== undefined)], src.tree);
 }
 
 const indexes = new WeakMap<FileTree, Promise<PackageIndex>>();

@@ -2,7 +2,7 @@
 // interpreter's native module such as PHP's iconv.so) that imports iconv_open
 // will load gconv modules later, whatever the probe exercised. The needs are
 // named after the packs that satisfy them.
-import { elfFile, type ElfFile } from '../elf.js';
+import { elfFiles, type ElfFile } from '../elf.js';
 import { importedSymbols } from '../elf-symbols.js';
 import type { RuleContext } from './context.js';
 import { baseName, showPath } from '../../paths.js';
@@ -49,14 +49,15 @@ export async function symbolNeeds(ctx: RuleContext): Promise<Need[]> {
   // A library is linked by its soname, a symlink to the file: every name a kept path gives it.
   const names = new Map<string, string[]>();
   const seenInodes = new Set<number>();
-  for (const path of [...ctx.kept].sort()) {
+  const kept = [...ctx.kept].sort();
+  const parsed = await elfFiles(ctx.tree, ctx.content, kept);
+  for (const path of kept) {
     const entry = ctx.tree.get(path);
     const real = entry?.type === 'symlink' ? ctx.tree.resolve(path).path : path;
     if (real) names.set(real, [...(names.get(real) ?? []), baseName(path)]);
-    if (entry?.type !== 'file' || seenInodes.has(entry.inode)) continue;
-    seenInodes.add(entry.inode);
-    const elf = await elfFile(ctx.content, entry);
-    if (!elf) continue;
+    const elf = parsed.get(path);
+    if (!elf || seenInodes.has(entry!.inode)) continue;
+    seenInodes.add(entry!.inode);
     for (const name of elf.info.needed) linked.add(baseName(name));
     elves.push({ path, elf });
   }
