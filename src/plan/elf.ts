@@ -28,6 +28,7 @@ export const isElf = (head: Buffer): boolean => head.length >= 4 && head[0] === 
 
 /** The first bytes read of a file that may be an ELF: header, program headers and PT_INTERP of usual layouts. */
 export const ELF_HEAD = 1024;
+const ELF_HEADER = 64;
 /** Bytes fetched around a string whose end is not known yet. */
 const STRING_WINDOW = 4096;
 
@@ -108,7 +109,7 @@ export class ElfBytes {
 /** Parses an ELF file's loader-relevant parts, loading them as it goes; undefined for malformed input. */
 export async function readElf(bytes: ElfBytes): Promise<ElfFile | undefined> {
   try {
-    await bytes.load(0, 64);
+    await bytes.load(0, ELF_HEADER);
     if (bytes.size < 52 || ![0x7f, 0x45, 0x4c, 0x46].every((b, i) => bytes.u8(i) === b)) return undefined;
     bytes.is64 = bytes.u8(4) === 2;
     bytes.little = bytes.u8(5) === 1;
@@ -184,7 +185,8 @@ export function elfFile(content: ContentSource, entry: FileEntry, head?: Buffer)
   let found = files.get(entry.inode);
   if (!found) {
     found = (async () => {
-      const first = head && head.length >= Math.min(ELF_HEAD, entry.size) ? head : await content.read(entry, ELF_HEAD);
+      // Most files asked about are not ELF: the header alone says so.
+      const first = head && head.length >= Math.min(ELF_HEADER, entry.size) ? head : await content.read(entry, ELF_HEADER);
       return isElf(first) ? readElf(new ElfBytes(entry.size, (offset, length) => content.read(entry, length, offset), first)) : undefined;
     })();
     files.set(entry.inode, found);
