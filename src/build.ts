@@ -2,16 +2,21 @@
 // module; this one only joins them and reports progress as events.
 import { writeFile } from 'node:fs/promises';
 import { compareRuns, type Comparison } from './compare.js';
-import type { Engine } from './engine.js';
+import { engineLost, type Engine } from './engine.js';
 import { SlimError } from './errors.js';
 import { showPath } from './paths.js';
 import { runHostCommand } from './drivers/commands.js';
 import type { HttpProbe } from './drivers/http.js';
 import { answered, type ProbeResult } from './drivers/result.js';
 import { checkImageRef, openImage, requireImage, splitTag, type ReadVia } from './image/read.js';
+import type { ImageSource } from './image/content.js';
+import type { LayerShape } from './image/write.js';
 import { planKeep, type KeepPlan, type PlanOptions } from './plan/plan.js';
 import { rebuild } from './rebuild.js';
 import type { OutputTarget } from './output/outputs.js';
+import { keptFiles } from './report/from-build.js';
+import type { KeptFile } from './report/html.js';
+import { packedExecutables, stripKept, type StrippedFile } from './strip/kept.js';
 import { TracerRefusedError, runWithProbes, type RunEvent, type RunOptions, type RunResult } from './run.js';
 import type { Cleanup } from './session.js';
 import { addSuggestions, suggest, tuneAllowlist, type Suggestion, type TuneAllowlist } from './tune.js';
@@ -53,9 +58,13 @@ export interface BuildOptions {
   outputs?: OutputTarget[];
   /** How to read the original's files: its layer store (when the engine allows), or docker save. */
   readVia?: ReadVia;
+  /** --strip: debug sections out of the kept ELF files, except those matching these paths or globs (--no-strip). */
+  strip?: { except: string[] };
+  /** Where the slim layer goes (a fleet's shared base), given the kept paths and the stripped bytes. */
+  shapeLayer?: (kept: Set<string>, image: ImageSource, replaced: Map<number, Buffer>) => Promise<LayerShape>;
 }
 
-export type Stage = 'trace' | 'read' | 'plan' | 'rebuild' | 'verify' | 'tune';
+export type Stage = 'trace' | 'read' | 'plan' | 'strip' | 'rebuild' | 'verify' | 'tune';
 
 export type BuildEvent =
   | { stage: Stage; state: 'start' | 'done'; detail?: string }
@@ -89,6 +98,12 @@ export interface BuildResult {
   env: string[];
   /** Odd layer contents found while flattening. */
   imageWarnings: string[];
+  /** The slim image's layers: its own layer's bytes, and the shared base under it with the base entries it hides. */
+  layers: { own: number; base?: { diffId: string; size: number; whiteouts: number } };
+  /** What --strip took out, per file. */
+  stripped?: { files: StrippedFile[]; saved: number };
+  /** Every kept path with its bytes in the slim image and why it is kept. */
+  kept: KeptFile[];
 }
 
 export interface TuneRound {
@@ -150,6 +165,14 @@ function lookupTracer(): TracerName {
 }
 
 export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup, onEvent: (e: BuildEvent) => void = () => {}): Promise<BuildResult> {
+  try {
+    return await buildStages(engine, opts, cleanup, onEvent);
+  } catch (err) {
+    throw (await engineLost(engine, err)) ?? err;
+  }
+}
+
+async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup, onEvent: (e: BuildEvent) => void): Promise<BuildResult> {
   const seconds: Record<string, number> = {};
   const timed = async <T>(stage: Stage, fn: () => Promise<T>, detail?: (r: T) => string): Promise<T> => {
     onEvent({ stage, state: 'start' });
@@ -170,8 +193,10 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
   }
 
   const onRun = (event: RunEvent) => onEvent({ stage: 'run', event });
-  // The image is read while the app is traced: neither needs the other.
-  const reading = openImage(engine, source.id, { via: opts.readVia, signal: cleanup.signal });
+  // The image is read while the app is traced: neither needs the other. A build that fails
+  // early stops the read too (through docker save it could take long).
+  const stopReading = new AbortController();
+  const reading = openImage(engine, source.id, { via: opts.readVia, signal: AbortSignal.any([cleanup.signal, stopReading.signal]) });
   // Tracked from the moment it exists, so that Ctrl-C during the trace removes its helper container too.
   reading.then((image) => cleanup.add(image), () => {});
   try {
@@ -232,6 +257,7 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
       };
       const plan = await timed('plan', () => planKeep(tree, trace, { ...fromImage, ...keep }, image), (p) => `${p.paths.size} of ${tree.size} paths kept`);
       if (round === 1) {
+        plan.warnings.push(...(await packedExecutables(image, tree, plan.paths.keys())));
         for (const warning of plan.warnings) onEvent({ stage: 'notice', message: warning });
         for (const u of plan.unresolved) onEvent({ stage: 'notice', message: `unresolved library ${u.library} needed by ${showPath(u.neededBy)}` });
       }
@@ -239,11 +265,17 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
       if (verifyRun) originalRun ??= runWithProbes(engine, source.id, { ...verifyRun, role: 'verify-original' }, cleanup, onRun);
       originalRun?.catch(() => {}); // awaited by verification, or below when the rebuild fails
       const onBytes = (done: number, total: number) => onEvent({ stage: 'rebuild', state: 'progress', done, total });
-      const rebuilt = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, plan.paths.keys(), tag, outputs, cleanup.signal, onBytes), (r) => `${r.written.join(', ')} (${r.id.slice(7, 19)})`)
-        .catch(async (err: unknown) => {
-          await originalRun?.catch(() => {}); // its containers are gone before the error is
-          throw err;
-        });
+      const strip = opts.strip;
+      const stripped = strip ? await timed('strip', () => stripKept(image, tree, plan.paths.keys(), strip.except), (s) => `${s.files.length} files, ${s.saved} bytes saved`) : undefined;
+      const replaced = stripped?.replaced ?? new Map<number, Buffer>();
+      const rebuilt = await (async () => {
+        const shape = opts.shapeLayer ? await opts.shapeLayer(new Set(plan.paths.keys()), image, replaced) : { replaced };
+        const written = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, plan.paths.keys(), tag, outputs, cleanup.signal, onBytes, shape), (r) => `${r.written.join(', ')} (${r.id.slice(7, 19)})`);
+        return { ...written, base: shape.base && { diffId: shape.base.diffId, size: shape.base.size, whiteouts: shape.whiteouts?.length ?? 0 } };
+      })().catch(async (err: unknown) => {
+        await originalRun?.catch(() => {}); // its containers are gone before the error is
+        throw err;
+      });
       const slimInfo = rebuilt.loaded ? await engine.inspectImage(rebuilt.id) : undefined;
       const result: BuildResult = {
         image: opts.image, tag, id: rebuilt.id, tracer: traced.tracer,
@@ -253,15 +285,22 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
         written: rebuilt.written,
         readVia: image.fallback ? `${image.via} (${image.fallback})` : image.via,
         allowlist: added.length ? allowlist : undefined,
+        layers: { own: rebuilt.layerBytes, base: rebuilt.base },
+        kept: keptFiles(tree, plan.paths, replaced),
+        stripped: stripped && { files: stripped.files, saved: stripped.saved },
       };
       if (!verifyRun) return result;
 
       const verification = await timed('verify', async () => {
         // Original and slim run side by side.
-        const [original, slim] = await Promise.all([
+        // Both settle before anything is thrown: no run goes on unwatched behind an error.
+        const [original, slim] = await Promise.allSettled([
           originalRun!,
           runWithProbes(engine, rebuilt.id, { ...verifyRun, role: 'verify-slim' }, cleanup, onRun).catch((err: Error) => err),
-        ]);
+        ]).then(([o, s]) => {
+          if (o.status === 'rejected') throw o.reason;
+          return [o.value, (s as PromiseFulfilledResult<RunResult | Error>).value] as const;
+        });
         const unanswered = original.results.find((r) => !answered(r));
         if (unanswered) {
           throw new SlimError(`verifying: ${unanswered.name} got no answer from the original image (${unanswered.error ?? `status ${unanswered.status}`}), so there is nothing to compare the slim image's answer with`, {
@@ -269,7 +308,8 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
           });
         }
         const error = slim instanceof Error ? `the slim image did not run: ${slim.message.split('\n')[0]}` : '';
-        const didNotRun = { results: original.results.map((o) => ({ ...o, status: 0, size: 0, digest: '', ok: false, excerpt: '', error })), logs: '' };
+        // -1: no exit code and no HTTP status, so not even a status-only comparison can call it the same.
+        const didNotRun = { results: original.results.map((o) => ({ ...o, status: -1, size: 0, digest: '', ok: false, excerpt: '', error })), logs: '' };
         return compareRuns(original, slim instanceof Error ? didNotRun : slim);
       }, (c) => `${c.same}/${c.total} probes equivalent`);
       result.verification = verification;
@@ -289,10 +329,12 @@ export async function build(engine: Engine, opts: BuildOptions, cleanup: Cleanup
       onEvent({ stage: 'notice', message: `round ${round + 1}: adding ${added.map((a) => a.line).join(', ')}` });
     }
   } finally {
+    stopReading.abort();
+    // A reader that cannot be disposed (the engine went away) must not hide why the build ended.
     await reading.then(async (image) => {
       cleanup.delete(image);
       await image[Symbol.asyncDispose]();
-    }, () => {});
+    }).catch(() => {});
   }
 }
 
@@ -311,6 +353,8 @@ export function buildReport(result: BuildResult): object {
     env: result.env.map((e) => (REDACT.test(e.split('=')[0]!) ? `${e.split('=')[0]}=<redacted>` : e)),
     packs: result.plan.packs,
     keepRules: result.plan.rules,
+    layers: result.layers,
+    stripped: result.stripped,
     unresolvedLibraries: result.plan.unresolved.map((u) => ({ library: u.library, neededBy: showPath(u.neededBy) })),
     warnings: [...result.imageWarnings, ...result.plan.warnings],
     rounds: result.rounds,

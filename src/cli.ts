@@ -9,11 +9,13 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import ora, { type Ora } from 'ora';
 import { build, buildReport, checkBuildOptions, DEFAULT_ALLOWLIST, writeReport, type BuildEvent, type BuildOptions, type BuildResult, type Stage } from './build.js';
 import { compareRuns, type Comparison } from './compare.js';
-import { dockerEngine, type Engine } from './engine.js';
+import { connectionOptions, dockerEngine, type Engine } from './engine.js';
 import { SlimError } from './errors.js';
 import { execArgv } from './drivers/commands.js';
 import { parseHttpProbeFlag, readHttpProbeFile, type HttpProbe } from './drivers/http.js';
-import { flatten } from './image/archive.js';
+import { buildFleet, fleetJsonReport, type FleetResult } from './fleet/fleet.js';
+import { readImagesFile } from './fleet/images-file.js';
+import { archiveSource } from './image/content.js';
 import { readImage, readImageFile, type ReadVia } from './image/read.js';
 import { parseRule, readAllowlist, type Rule } from './plan/allowlist.js';
 import { LANGUAGES, type Language } from './plan/languages/index.js';
@@ -24,6 +26,9 @@ import { checkTracer, probesBuilt, runWithProbes, type ContinueAfter, type Probe
 import { TRACER_NAMES, TRACERS, type TracerName } from './tracers/index.js';
 import type { ReadyOptions } from './wait.js';
 import { Cleanup, reapContainers } from './session.js';
+import { fleetReport, singleReport } from './report/from-build.js';
+import { renderHtmlReport } from './report/html.js';
+import { packedExecutables } from './strip/kept.js';
 import { tuneAllowlist } from './tune.js';
 import { xray, type XrayReport } from './xray.js';
 
@@ -31,10 +36,16 @@ const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.
 const EXIT = { error: 1, usage: 2, divergent: 3, interrupted: 130 } as const;
 
 const cleanup = new Cleanup();
+/** One session for every engine of this run: its containers carry it on each. */
+const session = Math.random().toString(36).slice(2, 10);
 let engineInstance: Engine | undefined;
-const engine = (): Engine => (engineInstance ??= dockerEngine({ version: VERSION }));
+const engine = (): Engine => (engineInstance ??= dockerEngine({ version: VERSION, session }));
+/** The engines --engine names, else the default one (DOCKER_HOST). */
+const enginesFrom = (hosts: string[] | undefined): Engine[] => (hosts?.length ? hosts.map((host) => dockerEngine({ version: VERSION, session, host })) : [engine()]);
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+/** Small amounts (bytes --strip saved) in kB, so they do not read as 0.0 MB. */
+const size = (bytes: number) => (bytes < 1e6 ? `${(bytes / 1e3).toFixed(1)} kB` : mb(bytes));
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 function parsePositive(name: string) {
@@ -133,9 +144,62 @@ function parseRegex(value: string): string {
   return value;
 }
 
+function parseEngine(value: string, previous: string[] = []): string[] {
+  try {
+    connectionOptions(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`${(err as Error).message}; ${(err as SlimError).hint}`);
+  }
+  return [...previous, value];
+}
+
+/** --shared-base alone: entries all images share; with a value: that share (0..1] of them. */
+function parseShare(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 1) throw new InvalidArgumentError('a share is a number above 0 and at most 1 (0.5: half of the images)');
+  return n;
+}
+
 function parseReadVia(value: string): ReadVia {
   if (value === 'auto' || value === 'layers' || value === 'save') return value;
   throw new InvalidArgumentError('use auto, layers or save');
+}
+
+const STAGE_TITLES: Record<Stage, string> = { trace: 'tracing the app', read: 'reading the image', plan: 'planning what to keep', strip: 'stripping debug sections', rebuild: 'writing the slim image', verify: 'verifying the slim image', tune: 'looking for what the slim image misses (strace)' };
+
+/**
+ * A fleet's progress: one line per image, redrawn in place on a TTY; plain
+ * lines as stages end otherwise (CI logs). Notices wait until the end on a TTY.
+ */
+function fleetProgress(labels: string[]): { onEvent: (index: number, e: BuildEvent) => void; stop: () => void } {
+  const tty = process.stderr.isTTY;
+  const state = labels.map(() => 'waiting');
+  const notices: string[] = [];
+  const width = Math.max(...labels.map((l) => l.length));
+  let drawn = 0;
+  const draw = () => {
+    process.stderr.write((drawn ? `\x1b[${drawn}A` : '') + labels.map((l, i) => `\x1b[2K${l.padEnd(width)}  ${state[i]}\n`).join(''));
+    drawn = labels.length;
+  };
+  const set = (index: number, text: string, log: boolean) => {
+    state[index] = text;
+    if (tty) draw();
+    else if (log) console.error(`slim: ${labels[index]}: ${text}`);
+  };
+  return {
+    onEvent(index, e) {
+      if (e.stage === 'notice') {
+        if (tty) notices.push(`${labels[index]}: ${e.message}`);
+        else console.error(`slim: ${labels[index]}: note: ${e.message}`);
+      } else if (e.stage === 'run') set(index, e.event.stage, false);
+      else if (e.state === 'progress') set(index, `${STAGE_TITLES[e.stage]} ${(e.done / 1e6).toFixed(0)}/${(e.total / 1e6).toFixed(0)} MB`, false);
+      else if (e.state === 'start') set(index, STAGE_TITLES[e.stage], false);
+      else set(index, `${STAGE_TITLES[e.stage]} done${e.detail ? `: ${e.detail}` : ''}`, true);
+    },
+    stop() {
+      for (const n of notices.splice(0)) console.error(`slim: note: ${n}`);
+    },
+  };
 }
 
 /** Progress on a TTY with a spinner, plain lines otherwise (CI logs). */
@@ -143,7 +207,7 @@ function progress(): { onEvent: (e: BuildEvent) => void; stop: () => void } {
   const tty = process.stderr.isTTY;
   let spinner: Ora | undefined;
   const line = (text: string) => (tty ? spinner?.start(text) ?? (spinner = ora({ text, stream: process.stderr }).start()) : console.error(`slim: ${text}`));
-  const titles: Record<Stage, string> = { trace: 'tracing the app', read: 'reading the image', plan: 'planning what to keep', rebuild: 'writing the slim image', verify: 'verifying the slim image', tune: 'looking for what the slim image misses (strace)' };
+  const titles = STAGE_TITLES;
   return {
     onEvent(e) {
       if (e.stage === 'notice') {
@@ -196,6 +260,14 @@ interface BuildFlags extends ProbeFlags, RunFlags {
   output?: OutputTarget[];
   readVia: ReadVia;
   timings?: boolean;
+  imagesFile?: string[];
+  jobs: number;
+  /** true: --shared-base alone (every image). */
+  sharedBase?: true | number;
+  engine?: string[];
+  strip?: boolean;
+  stripExcept?: string[];
+  reportHtml?: string;
 }
 
 function addProbeOptions(cmd: Command): Command {
@@ -287,7 +359,7 @@ const program = new Command('slim')
   .exitOverride();
 
 function addBuildOptions(cmd: Command, tuneRounds: number): Command {
-  return addRunOptions(addProbeOptions(cmd.argument('<image>', 'image to slim (never modified)')))
+  return addFleetOptions(addRunOptions(addProbeOptions(cmd.argument('[images...]', 'images to slim (never modified)'))))
   .option('--tag <tag>', 'tag of the slim image (default: <repo>.slim:<tag>)')
   .addOption(new Option('--tracer <name>', 'what records file accesses inside the container (--probe is the old spelling)').choices([...TRACER_NAMES, 'auto']).default('auto'))
   .addOption(new Option('--continue-after <when>', 'when tracing ends: probe, exec, exit, signal (SIGUSR1) or timeout:SECONDS (default: exit for an image without ports or probes, else probe)').argParser(parseContinueAfter))
@@ -297,7 +369,7 @@ function addBuildOptions(cmd: Command, tuneRounds: number): Command {
   .option('--include-pack <name>', `force a pack on (${PACK_NAMES.join(', ')}; repeatable)`, collect)
   .option('--exclude-pack <name>', 'force a pack off (also spelled --no-include-pack; repeatable)', collect)
   .option('--skip-lang <language>', `do not keep whole packages for a language (${LANGUAGES.join(', ')}; also --no-keep-lang; repeatable)`, collect)
-  .option('--no-app-dirs', "do not keep the app's own directories (those no package installed) whole")
+  .option('--no-app-dirs', "do not keep the app's own files whole: those no package installed, those its USER owns, VOLUME contents")
   .option('--no-verify', 'skip running the probes against the slim image')
   .option('--verify-probe-file <file>', 'more probes, sent only when verifying', collect)
   .option('--verify-cmd <cmd>', 'your own test command, run on the host against the slim container (SLIM_HTTP_URL set)')
@@ -308,6 +380,20 @@ function addBuildOptions(cmd: Command, tuneRounds: number): Command {
   .option('--tune <rounds>', 'when the slim image diverges, add what it missed and build again, up to N rounds (reads the allowlist file when it exists)', parseCount('--tune'), tuneRounds)
   .option('--allowlist-file <file>', 'where tuning reads and writes what it adds (commit it next to the Dockerfile)', DEFAULT_ALLOWLIST)
   .option('--output <where>', `where the slim image goes: ${OUTPUT_SYNTAX} (repeatable; default docker)`, parseOutputFlag);
+}
+
+/** Flags of the whole run, not of one image: an --images-file line may not set them. */
+const RUN_FLAGS = ['imagesFile', 'jobs', 'sharedBase', 'engine', 'report', 'reportHtml'];
+
+function addFleetOptions(cmd: Command): Command {
+  return cmd
+    .option('--images-file <file>', 'images to slim, one a line followed by its own flags (repeatable)', collect)
+    .option('--jobs <n>', 'builds that run at once', parseCount('--jobs'), 1)
+    .option('--shared-base [share]', 'put the kept entries that all images (or this share of them, 0..1) have identically into one base layer under each', parseShare)
+    .option('--engine <url>', 'engine to build on, as in DOCKER_HOST: unix:///path or tcp://HOST:PORT (repeatable: images spread over the engines that have them)', parseEngine)
+    .option('--strip', 'strip debug sections from the kept ELF files')
+    .option('--strip-except <path>', 'with --strip, leave this path or glob as it is (also spelled --no-strip; repeatable)', collect)
+    .option('--report-html <file>', 'also write the report as one self-contained HTML page');
 }
 
 addBuildOptions(program.command('build'), 0)
@@ -361,6 +447,7 @@ async function buildOptions(image: string, flags: BuildFlags): Promise<BuildOpti
     tune: allowlist && { rounds: flags.tune, allowlist },
     outputs: flags.output,
     readVia: flags.readVia,
+    strip: flags.strip ? { except: flags.stripExcept ?? [] } : undefined,
   };
 }
 
@@ -374,10 +461,87 @@ function applyHint(result: BuildResult): string | undefined {
   return all.some(hasControl) ? undefined : all.map(shellQuote).join(' ');
 }
 
-async function runBuild(image: string, flags: BuildFlags): Promise<void> {
-  const opts = await buildOptions(image, flags);
-  checkBuildOptions(opts);
-  const eng = engine();
+/** The flags of an --images-file line: the command line's, with the line's own on top (repeatable ones added). */
+function lineFlags(base: BuildFlags, words: string[], where: string): BuildFlags {
+  if (words.length === 1) return base;
+  const cmd = addBuildOptions(new Command('line'), base.tune).exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  try {
+    cmd.parse(words.map(unalias), { from: 'user' });
+  } catch (err) {
+    throw new SlimError(`${where}: ${(err as Error).message.replace(/^error: /, '')}`, { kind: 'usage' });
+  }
+  if (cmd.args.length > 1) throw new SlimError(`${where}: one image a line (got ${cmd.args.join(', ')})`, { kind: 'usage' });
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(cmd.opts())) {
+    if (cmd.getOptionValueSource(key) !== 'cli') continue;
+    if (RUN_FLAGS.includes(key)) throw new SlimError(`${where}: --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is a flag of the whole run, not of one image`, { kind: 'usage', hint: 'give it on the command line' });
+    merged[key] = Array.isArray(value) && Array.isArray(merged[key]) ? [...(merged[key] as unknown[]), ...value] : value;
+  }
+  return merged as unknown as BuildFlags;
+}
+
+async function runBuild(images: string[], flags: BuildFlags): Promise<void> {
+  const lines = [...images.map((image) => ({ where: 'the command line', words: [image] }))];
+  for (const file of (flags.imagesFile as string[] | undefined) ?? []) lines.push(...(await readImagesFile(file)));
+  if (lines.length === 0) throw new SlimError('build needs an IMAGE or --images-file FILE', { kind: 'usage' });
+  if (lines.length > 1 && flags.tag) throw new SlimError('--tag names one image, and this run has several', { kind: 'usage', hint: 'give each image its tag on its line of --images-file (app:1 --tag app:slim)' });
+  const items = await Promise.all(lines.map((l) => buildOptions(l.words[0]!, lineFlags(flags, l.words, l.where))));
+  items.forEach(checkBuildOptions);
+  const tuned = items.flatMap((i) => (i.tune ? [i.tune.allowlist.file] : []));
+  if (new Set(tuned).size < tuned.length) throw new SlimError('several images would tune into the same allowlist file', { kind: 'usage', hint: 'give each image its own --allowlist-file on its line of --images-file' });
+  const engines = enginesFrom(flags.engine);
+  if (items.length === 1 && engines.length === 1 && flags.sharedBase === undefined) await runSingle(engines[0]!, items[0]!, flags);
+  else await runFleet(engines, items, flags);
+}
+
+function printStripped(result: BuildResult): void {
+  if (!result.stripped) return;
+  const { files, saved } = result.stripped;
+  console.log(`--strip: ${size(saved)} of debug sections out of ${files.length} file(s)${files.length ? `, most from ${files.slice(0, 3).map((f) => `${f.path} (${size(f.before - f.after)})`).join(', ')}` : ''}`);
+}
+
+/** A fleet: every image built, a table of how each went, the fleet's bytes; fails when any image did. */
+async function runFleet(engines: Engine[], items: BuildOptions[], flags: BuildFlags): Promise<void> {
+  for (const eng of engines) await reapContainers(eng);
+  const labels = items.map((i) => (i.tag ? `${i.image} → ${i.tag}` : i.image));
+  const ui = fleetProgress(labels);
+  let fleet: FleetResult;
+  try {
+    fleet = await buildFleet(engines, items, { jobs: flags.jobs, sharedBase: flags.sharedBase === true ? 1 : flags.sharedBase }, cleanup, ui.onEvent);
+  } finally {
+    ui.stop();
+  }
+  for (const i of fleet.images) if (i.result?.allowlist) await writeFile(i.result.allowlist.file, i.result.allowlist.text);
+  await writeReport(flags.report, fleetJsonReport(fleet));
+  if (flags.reportHtml) await writeFile(flags.reportHtml, renderHtmlReport(fleetReport(fleet)));
+  console.log();
+  const verdict = (r: BuildResult) => (!r.verification || r.verification.equivalent ? 'ok' : `DIVERGENT ${r.verification.same}/${r.verification.total}`);
+  table(['image', 'engine', 'result', 'original', 'slim', 'own layer (tar)', 'why'], fleet.images.map((i) => [
+    i.image, i.engine, i.result ? verdict(i.result) : 'failed',
+    i.result ? mb(i.result.original.size) : '-', i.result ? mb(i.result.slim.size) : '-', i.ownBytes === undefined ? '-' : mb(i.ownBytes),
+    i.error ? i.error.message.split('\n')[0]! : i.result?.stripped ? `--strip saved ${size(i.result.stripped.saved)}` : '',
+  ]));
+  const b = fleet.bytes;
+  console.log();
+  table(['fleet bytes', 'sum of image sizes', 'unique layer bytes a node stores and pulls'], [
+    ['separate slim images', mb(b.withoutSharedBase.sumOfSizes), mb(b.withoutSharedBase.uniqueBytes)],
+    ...(fleet.base ? [['with the shared base layer', mb(b.sumOfSizes), mb(b.uniqueBytes)]] : []),
+  ]);
+  if (fleet.base) console.log(`shared base layer ${fleet.base.diffId.slice(7, 19)}: ${mb(fleet.base.size)}, ${fleet.base.files} paths, under ${fleet.base.users} images`);
+  else if (flags.sharedBase !== undefined) console.log('no shared base layer: the images have no kept entry in common');
+  console.log(`report: ${flags.report}`);
+  const failed = fleet.images.filter((i) => i.error);
+  if (failed.length) {
+    throw new SlimError(`${failed.length} of ${fleet.images.length} images failed: ${failed.map((i) => i.image).join(', ')}`, { hint: 'the table above says why for each; fix those and run them again' });
+  }
+  const divergent = fleet.images.filter((i) => i.result?.verification && !i.result.verification.equivalent);
+  if (divergent.length) {
+    throw new SlimError(`${divergent.length} of ${fleet.images.length} slim images diverge from their originals: ${divergent.map((i) => i.result!.tag).join(', ')}`, { kind: 'divergent', hint: `see ${flags.report}; slim tune each of them` });
+  }
+}
+
+async function runSingle(eng: Engine, opts: BuildOptions, flags: BuildFlags): Promise<void> {
+  const image = opts.image;
   await reapContainers(eng);
   const ui = progress();
   try {
@@ -398,6 +562,8 @@ async function runBuild(image: string, flags: BuildFlags): Promise<void> {
     console.log(`written: ${result.written.join(', ')}`);
     const sent = result.probeResults.filter((r) => r.ok).length;
     console.log(`probes answered by the original: ${sent}/${result.probeResults.length}`);
+    printStripped(result);
+    if (flags.reportHtml) await writeFile(flags.reportHtml, renderHtmlReport(singleReport(result)));
     if (flags.timings) console.log(`timings: ${Object.entries(result.seconds).map(([stage, s]) => `${stage} ${s.toFixed(1)}s`).join(', ')}; image read through ${result.readVia}`);
     if (result.verification) {
       console.log();
@@ -449,7 +615,10 @@ program.command('xray')
   .action(async (ref: string | undefined, flags: { archive?: string; json?: boolean }) => {
     if (!ref && !flags.archive) throw new SlimError('xray needs an IMAGE or --archive FILE', { kind: 'usage' });
     await using image = cleanup.add(flags.archive ? await readImageFile(flags.archive) : await readImage(engine(), ref!));
-    const report = xray(image, await flatten(image));
+    // The source reads the image's spooled layers; disposing it disposes the image too (twice is harmless).
+    await using source = await archiveSource(image);
+    const report = xray(image, source.tree);
+    report.warnings.push(...(await packedExecutables(source, source.tree, source.tree.paths())));
     if (flags.json) console.log(JSON.stringify(report, null, 2));
     else printXray(report);
   });
@@ -506,10 +675,14 @@ program.command('doctor')
 
 program.command('prune')
   .option('--all', "remove every container slim made, not only those of runs that are gone")
+  .option('--engine <url>', 'engine to prune, as in DOCKER_HOST (repeatable; default: DOCKER_HOST)', parseEngine)
   .description('remove containers left behind by slim runs that were killed')
-  .action(async (flags: { all?: boolean }) => {
-    const removed = await reapContainers(engine(), { all: flags.all });
-    console.log(removed.length ? `removed ${removed.length} container(s): ${removed.join(', ')}` : 'nothing to remove');
+  .action(async (flags) => {
+    for (const eng of enginesFrom(flags.engine)) {
+      const removed = await reapContainers(eng, { all: flags.all });
+      const where = eng.host === 'default' ? '' : ` on ${eng.host}`;
+      console.log(removed.length ? `removed ${removed.length} container(s)${where}: ${removed.join(', ')}` : `nothing to remove${where}`);
+    }
   });
 
 let interrupted = false;
@@ -538,8 +711,13 @@ const ALIASES: Record<string, string> = {
   '--include-shell': '--include-pack=shell',
   // The tracer was once called the probe; --probe stays as its deprecated spelling.
   '--probe': '--tracer',
+  '--no-strip': '--strip-except',
 };
-const argv = process.argv.map((a) => ALIASES[a.split('=')[0]!] ? ALIASES[a.split('=')[0]!]! + a.slice(a.split('=')[0]!.length) : a);
+function unalias(arg: string): string {
+  const name = arg.split('=')[0]!;
+  return ALIASES[name] ? ALIASES[name] + arg.slice(name.length) : arg;
+}
+const argv = process.argv.map(unalias);
 
 try {
   await program.parseAsync(argv);

@@ -1,6 +1,7 @@
 // The one place that talks to the container engine. Everything else gets an
 // Engine passed in, so tests and the CLI choose which engine, and nothing
 // holds a global connection.
+import { connect } from 'node:net';
 import { hostname } from 'node:os';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import Docker from 'dockerode';
@@ -12,6 +13,9 @@ export const SESSION_LABEL = 'io.slim.session';
 export const PID_LABEL = 'io.slim.pid';
 export const HOST_LABEL = 'io.slim.host';
 export const VERSION_LABEL = 'io.slim.version';
+
+/** Docker's default read-only paths of a container, which an explicit list replaces. */
+const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
 export interface EngineInfo {
   version: string;
@@ -52,6 +56,8 @@ export interface ContainerSpec {
   network?: string;
   /** Extra files put into the container before it starts: path of a directory, tar archive. */
   files?: Array<{ dir: string; archive: Buffer }>;
+  /** Paths mounted read-only over themselves (the engine's own read-only /proc paths stay). */
+  readOnlyPaths?: string[];
   /** false: the image's HEALTHCHECK does not run (it is the app's code). */
   healthcheck?: false;
 }
@@ -107,27 +113,50 @@ export interface Engine {
   removeContainer(id: string): Promise<void>;
   /** The session every container of this engine belongs to. */
   readonly session: string;
+  /** Where the engine listens, as given (DOCKER_HOST's forms), or 'default'. */
+  readonly host: string;
+  /**
+   * Whether the engine accepts a new connection. A stopping engine closes its
+   * listener first and keeps serving open connections while it stops the
+   * containers, so only a new connection tells.
+   */
+  listening(): Promise<boolean>;
 }
 
-function engineError(action: string, err: unknown): SlimError {
+/** The error of a build whose engine went away: say so, not what the dying engine did to the app. */
+export async function engineLost(engine: Engine, err: unknown): Promise<SlimError | undefined> {
+  if (err instanceof SlimError && (err.kind === 'interrupted' || err.kind === 'usage')) return undefined;
+  // Already said (the engine was down from the start, or the call that failed found it gone).
+  if (err instanceof Error && err.message.includes(UNREACHABLE_TEXT)) return undefined;
+  if (await engine.listening()) return undefined;
+  const which = engine.host === 'default' ? 'the container engine' : `the container engine at ${engine.host}`;
+  const what = (err as Error).message?.split('\n')[0] ?? String(err);
+  return new SlimError(`${UNREACHABLE_TEXT} ${which}: it stopped during the build (${what})`, {
+    hint: `start it again; then slim prune${engine.host === 'default' ? '' : ` --engine ${engine.host}`} removes what this run left there`,
+    cause: err,
+  });
+}
+
+const UNREACHABLE_TEXT = 'cannot reach';
+
+/** Errors of a connection that is gone or never was: the engine is down, not the request wrong. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+
+function engineError(action: string, err: unknown, host = 'default'): SlimError {
   const e = err as { statusCode?: number; json?: { message?: string }; message?: string; code?: string };
   const detail = e.json?.message ?? e.message ?? String(err);
-  if (e.code === 'ECONNREFUSED' || e.code === 'ENOENT' || e.code === 'EACCES') {
-    return new SlimError(`${action}: cannot reach the container engine (${e.code})`, {
-      hint: 'start Docker (npm run engine, or scripts/ensure-engine.sh), or point DOCKER_HOST at a running engine; slim doctor checks the setup',
+  if (e.code && UNREACHABLE.has(e.code)) {
+    const which = host === 'default' ? 'the container engine' : `the container engine at ${host}`;
+    return new SlimError(`${action}: ${UNREACHABLE_TEXT} ${which} (${e.code})`, {
+      hint: host === 'default'
+        ? 'start Docker (npm run engine, or scripts/ensure-engine.sh), or point DOCKER_HOST at a running engine; slim doctor checks the setup'
+        : `start that engine, or drop --engine ${host}; slim doctor checks the setup`,
       cause: err,
     });
   }
   return new SlimError(`${action}: ${detail.trim()}`, { cause: err });
 }
 
-async function call<T>(action: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw engineError(action, err);
-  }
-}
 
 function readAll(stream: Readable): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -144,12 +173,31 @@ export interface DockerEngineOptions {
   version: string;
   /** Identifies this run in container labels; defaults to a random id. */
   session?: string;
+  /** Where the engine listens, in DOCKER_HOST's forms (unix:///path, tcp://HOST:PORT); DOCKER_HOST or the default socket without it. */
+  host?: string;
 }
 
-/** An Engine over the Docker API, honouring DOCKER_HOST. */
+/** dockerode's connection options for a DOCKER_HOST-style address. */
+export function connectionOptions(host: string): Docker.DockerOptions {
+  const unix = /^unix:\/\/(\/.*)$/.exec(host);
+  if (unix) return { socketPath: unix[1] };
+  const tcp = /^(tcp|http|https):\/\/([^/:]+|\[[^\]]+\]):(\d+)\/?$/.exec(host);
+  if (tcp) return { host: tcp[2]!.replace(/^\[|\]$/g, ''), port: Number(tcp[3]), protocol: tcp[1] === 'https' ? 'https' : 'http' };
+  throw new SlimError(`'${host}' is not an engine address`, { kind: 'usage', hint: 'use unix:///path/to/docker.sock or tcp://HOST:PORT (the forms of DOCKER_HOST)' });
+}
+
+/** An Engine over the Docker API at `host`, else honouring DOCKER_HOST. */
 export function dockerEngine(opts: DockerEngineOptions): Engine {
-  const docker = new Docker();
+  const host = opts.host ?? 'default';
+  const docker = opts.host ? new Docker(connectionOptions(opts.host)) : new Docker();
   const session = opts.session ?? Math.random().toString(36).slice(2, 10);
+  const call = async <T>(action: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      throw engineError(action, err, host);
+    }
+  };
   let seq = 0;
 
   const wrap = (raw: Docker.Container, name: string): Container => {
@@ -234,6 +282,22 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
 
   return {
     session,
+    host,
+    async listening() {
+      // docker-modem resolves its default socket lazily: socketPath may be a function.
+      const modem = docker.modem as { socketPath?: string | (() => Promise<string>); host?: string; port?: number | string };
+      const socketPath = typeof modem.socketPath === 'function' ? await modem.socketPath() : modem.socketPath;
+      return new Promise<boolean>((resolve) => {
+        const socket = socketPath ? connect(socketPath) : connect(Number(modem.port ?? 2375), modem.host ?? 'localhost');
+        const end = (up: boolean) => {
+          socket.destroy();
+          resolve(up);
+        };
+        socket.setTimeout(3000, () => end(false));
+        socket.once('connect', () => end(true));
+        socket.once('error', () => end(false));
+      });
+    },
     async info() {
       const info = await call('asking the engine for its version', () => docker.info());
       const version = await call('asking the engine for its version', () => docker.version());
@@ -257,7 +321,7 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
         return { id: info.Id, repoTags: info.RepoTags ?? [], size: info.Size, config: info.Config as ImageSummary['config'], layerDirs, diffIds: info.RootFS?.Layers ?? [] };
       } catch (err) {
         if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-        throw engineError(`inspecting image ${ref}`, err);
+        throw engineError(`inspecting image ${ref}`, err, host);
       }
     },
     saveImage: (ref) => call(`saving image ${ref}`, () => docker.getImage(ref).get()) as Promise<Readable>,
@@ -298,7 +362,11 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
           },
           NetworkDisabled: spec.network === 'none' ? true : undefined,
           Healthcheck: spec.healthcheck === false ? { Test: ['NONE'] } : undefined,
-          HostConfig: { PortBindings: bindings, CapAdd: spec.capAdd, Privileged: false, AutoRemove: false, Binds: spec.binds, NetworkMode: spec.network },
+          HostConfig: {
+            PortBindings: bindings, CapAdd: spec.capAdd, Privileged: false, AutoRemove: false, Binds: spec.binds, NetworkMode: spec.network,
+            // Setting ReadonlyPaths replaces the engine's defaults: keep them.
+            ReadonlyPaths: spec.readOnlyPaths ? [...DEFAULT_READONLY_PATHS, ...spec.readOnlyPaths] : undefined,
+          },
         }),
       );
       const container = wrap(raw, name);

@@ -5,7 +5,7 @@ import type { Engine } from './engine.js';
 import { SlimError, withContext } from './errors.js';
 import type { ImageSource } from './image/content.js';
 import { checkImageRef } from './image/read.js';
-import { layerEntries, slimConfig, slimImageArchive } from './image/write.js';
+import { shapedEntries, slimConfig, slimImageArchive, type LayerShape } from './image/write.js';
 import { describeTarget, outputNamed, type OutputTarget } from './output/outputs.js';
 
 export interface RebuildResult {
@@ -19,18 +19,20 @@ export interface RebuildResult {
   loaded: boolean;
 }
 
-/** `onBytes` sees the slim layer's bytes as they are written, and its total size. */
-export async function rebuild(engine: Engine, image: ImageSource, keep: Iterable<string>, tag: string, outputs: OutputTarget[] = [{ kind: 'docker' }], signal?: AbortSignal, onBytes?: (written: number, total: number) => void): Promise<RebuildResult> {
+/** `onBytes` sees the slim layer's bytes as they are written, and its total size; `shape` puts it on a shared base, or strips. */
+export async function rebuild(engine: Engine, image: ImageSource, keep: Iterable<string>, tag: string, outputs: OutputTarget[] = [{ kind: 'docker' }], signal?: AbortSignal, onBytes?: (written: number, total: number) => void, shape: LayerShape = {}): Promise<RebuildResult> {
   checkImageRef(tag);
-  const entries = layerEntries(image.tree, keep);
+  const entries = shapedEntries(image.tree, keep, shape);
   let result: Omit<RebuildResult, 'written' | 'loaded'> | undefined;
   const written: string[] = [];
   // Each output reads its own copy of the archive: the bytes, hence the ID, are the same every time.
   for (const target of outputs) {
     written.push(await withContext(`writing image ${tag} (${describeTarget(target)})`, async () => {
-      const archive = slimImageArchive(image, entries, (layer) => slimConfig(image, layer), onBytes);
-      signal?.addEventListener('abort', () => archive.stream.destroy(), { once: true });
-      const [where, done] = await Promise.all([outputNamed(target.kind).write(archive.stream, { engine, tag, done: archive.done, signal }, target.path), archive.done]);
+      const archive = slimImageArchive(image, entries, (layer) => slimConfig(image, layer, {}, shape.base), onBytes, shape.base);
+      const stop = () => archive.stream.destroy();
+      signal?.addEventListener('abort', stop, { once: true });
+      const [where, done] = await Promise.all([outputNamed(target.kind).write(archive.stream, { engine, tag, done: archive.done, signal }, target.path), archive.done])
+        .finally(() => signal?.removeEventListener('abort', stop));
       if (result && result.id !== done.id) throw new SlimError(`the image came out as ${done.id}, after ${result.id} for an earlier output`);
       result = { id: done.id, tag, layerBytes: done.layer.size, files: done.layer.files };
       return where;

@@ -14,7 +14,8 @@ import type { ProbeResult } from './drivers/result.js';
 import type { Cleanup } from './session.js';
 import type { Trace } from './trace/trace.js';
 import { TRACERS, type TracerName } from './tracers/index.js';
-import { OUT_DIR, probeBinDir, SLIM_PROBE, STARTED_MARK, type AppLaunch, type Tracer } from './tracers/tracer.js';
+import { OUT_DIR, PROBE_DIR, SLIM_PROBE, STARTED_MARK, type AppLaunch, type Tracer } from './tracers/tracer.js';
+import { copyArchive, probeBinDir } from './built.js';
 import { chooseWaits, waitReady, type ReadyOptions, type Waiter, type WaitTarget } from './wait.js';
 
 /**
@@ -100,22 +101,15 @@ async function probeArchive(name: TracerName): Promise<Buffer> {
   if (!built.probe) throw new SlimError('the probe binary is not built', { hint: 'run npm run build (needs gcc and libc6-dev); slim doctor checks the setup' });
   const bundle = tracer.bundle;
   if (bundle && !built.tracers[name]) throw new SlimError(`the ${name} tracer is not available`, { hint: tracer.bundleHint });
-  const pack = tar.pack();
-  const entry = (path: string, mode: number, data?: Buffer) => pack.entry({ name: path, mode, uid: 0, gid: 0, mtime: new Date(0), type: data ? 'file' : 'directory' }, data ?? Buffer.alloc(0));
-  entry('.slim/', 0o755);
-  entry('.slim/out/', 0o700);
-  entry('.slim/slim-probe', 0o755, readFileSync(join(dir, 'slim-probe')));
-  if (bundle) {
-    entry(`.slim/${bundle}/`, 0o755);
-    for (const file of readdirSync(join(dir, bundle))) {
-      const path = join(dir, bundle, file);
-      entry(`.slim/${bundle}/${file}`, statSync(path).mode & 0o777, readFileSync(path));
-    }
-  }
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack as unknown as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks);
+  return copyArchive([
+    { path: '.slim/', mode: 0o755 },
+    { path: '.slim-out/', mode: 0o700 },
+    { path: '.slim/slim-probe', mode: 0o755, data: readFileSync(join(dir, 'slim-probe')) },
+    ...(bundle ? [
+      { path: `.slim/${bundle}/`, mode: 0o755 },
+      ...readdirSync(join(dir, bundle)).map((file) => ({ path: `.slim/${bundle}/${file}`, mode: statSync(join(dir, bundle, file)).mode & 0o777, data: readFileSync(join(dir, bundle, file)) })),
+    ] : []),
+  ]);
 }
 
 /** Entry names of an environment list; an entry without '=' names a variable too. */
@@ -254,18 +248,24 @@ async function driveProbes(target: WaitTarget, ref: string, http: HttpProbe[], e
   return results;
 }
 
-/** Waits until the run may end, as --continue-after says (the app's exit is awaited by the caller). */
-/** Waits as `after` says, or until the run is torn down (Ctrl-C), whichever comes first. */
+/**
+ * Waits until the run may end, as --continue-after says (the app's exit is
+ * awaited by the caller), or until the run is torn down (Ctrl-C).
+ */
 async function continueAfter(after: ContinueAfter, onEvent: (e: RunEvent) => void, teardown: AbortSignal): Promise<void> {
-  const aborted = new Promise<void>((resolve) => teardown.addEventListener('abort', () => resolve(), { once: true }));
-  if (after.kind === 'timeout') {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([new Promise((r) => (timer = setTimeout(r, after.seconds * 1000))), aborted]);
+  let stop = () => {};
+  const aborted = new Promise<void>((resolve) => (stop = resolve));
+  teardown.addEventListener('abort', stop, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    if (after.kind === 'timeout') await Promise.race([new Promise((r) => (timer = setTimeout(r, after.seconds * 1000))), aborted]);
+    if (after.kind === 'signal') {
+      onEvent({ stage: 'probing', detail: 'waiting for the signal that ends the run' });
+      await Promise.race([after.until(), aborted]);
+    }
+  } finally {
     clearTimeout(timer);
-  }
-  if (after.kind === 'signal') {
-    onEvent({ stage: 'probing', detail: 'waiting for the signal that ends the run' });
-    await Promise.race([after.until(), aborted]);
+    teardown.removeEventListener('abort', stop);
   }
   teardown.throwIfAborted();
 }
@@ -286,6 +286,8 @@ async function containerSpec(image: ImageSummary, run: RunConfig, ports: number[
     network: o.network,
     publish: ports.map((p) => `${p}/tcp`),
     capAdd: tracer !== 'none' && opts.grantCapability !== false ? [TRACERS[tracer].capability] : [],
+    // A root app (or a command probe) could otherwise replace slim-probe, which every exec runs with the capability.
+    readOnlyPaths: tracer === 'none' ? undefined : [PROBE_DIR],
     files: tracer === 'none' ? [] : [{ dir: '/', archive: await probeArchive(tracer) }],
   };
 }
@@ -379,7 +381,7 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
     if (tracer !== 'none') {
       onEvent({ stage: 'collecting' });
       trace = TRACERS[tracer].parse(await readFiles(container, OUT_DIR), container.name, run.workdir);
-      if (trace.overflow) throw new SlimError('the fanotify queue overflowed: the trace is incomplete', { hint: 'run again, or use --tracer strace' });
+      if (trace.overflow) throw new SlimError(`the ${tracer} tracer lost events (its queue overflowed): the trace is incomplete`, { hint: 'run again, or use another --tracer' });
     }
     return { trace, results, logs, exitCode: state.exitCode, ranToExit: after.kind === 'exit' };
   } finally {

@@ -6,7 +6,7 @@ import type { FileTree } from './image/tree.js';
 import { bytePath, parentOf, showPath } from './paths.js';
 import { parseAllowlist, type Allowlist } from './plan/allowlist.js';
 import { escapeControl, hasControl } from './quote.js';
-import { globToRegExp } from './plan/glob.js';
+import { globQuote, globToRegExp, isGlob, literalPath } from './plan/glob.js';
 import { packageOf, type Language } from './plan/languages/index.js';
 import { PACKS } from './plan/packs.js';
 import type { Trace } from './trace/trace.js';
@@ -63,7 +63,8 @@ export function suggest(original: FileTree, slimTrace: Trace, kept: Set<string>,
   const probes = diverging.length ? ` (diverging: ${diverging.slice(0, 3).map(escapeControl).join(', ')}${diverging.length > 3 ? ', …' : ''})` : '';
   return [...byLine].sort(([a], [b]) => (a < b ? -1 : 1)).map(([line, paths]) => {
     const list = [...paths].slice(0, 2).join(', ');
-    return { line: showPath(line), comment: `slim image looked for ${list}${paths.size > 2 ? ` and ${paths.size - 2} more` : ''}${probes}` };
+    // The line is read back as a pattern: brackets and stars in a real path must stay plain.
+    return { line: globQuote(showPath(line)), comment: `slim image looked for ${list}${paths.size > 2 ? ` and ${paths.size - 2} more` : ''}${probes}` };
   });
 }
 
@@ -82,8 +83,11 @@ export const tuneAllowlist = (file: string, text: string): TuneAllowlist => ({ f
  * never spans two lines, whatever the image's paths hold.
  */
 export function addSuggestions(list: TuneAllowlist, suggestions: Suggestion[]): { list: TuneAllowlist; added: Suggestion[] } {
-  const covered = (line: string) =>
-    line.startsWith('pack ') ? list.packs.includes(line.slice(5)) : list.rules.some((r) => !r.exclude && (globToRegExp(r.pattern).test(bytePath(line)) || bytePath(line).startsWith(`${r.pattern}/`)));
+  const covered = (line: string) => {
+    if (line.startsWith('pack ')) return list.packs.includes(line.slice(5));
+    const path = bytePath(literalPath(line));
+    return list.rules.some((r) => !r.exclude && (globToRegExp(r.pattern).test(path) || (!isGlob(r.pattern) && path.startsWith(`${literalPath(r.pattern)}/`))));
+  };
   const added = suggestions.filter((s) => !hasControl(s.line) && !covered(s.line));
   if (added.length === 0) return { list, added };
   const lines = added.flatMap((s) => [`# ${escapeControl(s.comment)}`, s.line]);

@@ -49,7 +49,8 @@ function connectionHeld(port: number): Promise<boolean> {
       socket.destroy();
       resolve(ok);
     };
-    const timer = setTimeout(() => done(true), HELD_MS + 2000);
+    // No connection within the time: not ready (a SYN nobody answers is not a listener).
+    const timer = setTimeout(() => done(false), HELD_MS + 2000);
     socket.once('connect', () => {
       clearTimeout(timer);
       setTimeout(() => done(!socket.destroyed && socket.readyState === 'open'), HELD_MS);

@@ -174,7 +174,7 @@ describe('layers and archives', () => {
 
 describe('the command line', () => {
   it.each([
-    [['build'], /missing required argument 'image'/],
+    [['build'], /build needs an IMAGE or --images-file FILE/],
     [['build', 'x', '--probe', 'ebpf'], /argument 'ebpf' is invalid. Allowed choices are fanotify, strace, auto/],
     [['build', 'x', '--continue-after', 'later'], /use probe, exec, exit, signal or timeout:SECONDS/],
     [['build', 'x', '--ready-timeout', '-1'], /--ready-timeout takes a positive number/],

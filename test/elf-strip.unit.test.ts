@@ -5,8 +5,12 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { archiveSource } from '../src/image/content.js';
+import { readImageFile } from '../src/image/read.js';
 import { packedExecutable, stripDebugSections } from '../src/strip/elf-strip.js';
+import { packedExecutables, stripKept } from '../src/strip/kept.js';
 import { makeElf } from './elf-fixture.js';
+import { imageArchiveFile, layerFile } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'slim-test-strip-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -76,5 +80,30 @@ describe('stripping debug sections', () => {
     const head = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(200), Buffer.from('UPX!'), Buffer.alloc(50)]);
     expect(packedExecutable(head)).toBe('UPX');
     expect(packedExecutable(makeElf({}))).toBeUndefined();
+  });
+
+  it('strips the kept ELF files of an image, once per hard-linked file, but not those --no-strip names', async () => {
+    // Built by the first test: main and libshout.so with DWARF.
+    const main = readFileSync(join(dir, 'main'));
+    const lib = readFileSync(join(dir, 'libshout.so'));
+    const packed = Buffer.concat([main.subarray(0, 64), Buffer.alloc(0x400 - 64), Buffer.from('UPX!'), Buffer.alloc(64)]);
+    const layer = await layerFile(dir, 'strip-layer.tar', [
+      { name: 'usr/local/bin/main', mode: 0o755, data: main },
+      { name: 'usr/bin/main-again', type: 'hardlink', linkname: 'usr/local/bin/main' },
+      { name: 'usr/lib/libshout.so', data: lib },
+      { name: 'usr/lib/libkept.so', data: lib },
+      { name: 'usr/share/data.bin', data: lib }, // ELF bytes, but neither executable nor a shared object's name
+      { name: 'usr/local/bin/packed', mode: 0o755, data: packed },
+    ]);
+    await using source = await archiveSource(await readImageFile(await imageArchiveFile(dir, [layer])));
+    const kept = [...source.tree.paths()];
+    const result = await stripKept(source, source.tree, kept, ['/usr/lib/libkept*']);
+    expect(result.files.map((f) => f.path).sort()).toEqual(['/usr/bin/main-again', '/usr/lib/libshout.so']);
+    expect(result.replaced.size).toBe(2);
+    expect(result.saved).toBe(result.files.reduce((n, f) => n + f.before - f.after, 0));
+    expect(result.replaced.get(source.tree.get('/usr/local/bin/main')!.inode)).toEqual(stripDebugSections(main)!.data);
+    const warnings = await packedExecutables(source, source.tree, kept);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^\/usr\/local\/bin\/packed is packed with UPX: it unpacks itself into anonymous memory at every start/);
   });
 });

@@ -340,6 +340,16 @@ describe('static scans', () => {
     expect(reasonFor(out, '/opt/app/libzstdjn.so')).toBe('System.loadLibrary("zstdjn") in /opt/app/app.jar!Native.class');
     expect(zipEntries(Buffer.from('PK\u0005\u0006 truncated'))).toEqual([]);
   });
+  it('Java: loadLibrary finds the JNI library in the JVM a kept java binary belongs to, wherever it is installed', async () => {
+    const out = await staticScans(generated([
+      { name: 'srv/app.jar', data: zip({ 'Native.class': 'xx loadLibrary yy\u0001\u0000\u0003awt' }) },
+      { name: 'opt/java/openjdk/bin/java', data: '' },
+      { name: 'opt/java/openjdk/lib/modules', data: '' },
+      { name: 'opt/java/openjdk/lib/libawt.so', data: '' },
+      { name: 'opt/other/lib/libawt.so', data: '' },
+    ], { kept: new Set(['/srv/app.jar', '/opt/java/openjdk/bin/java']) }));
+    expect(paths(out)).toEqual(['/opt/java/openjdk/lib/libawt.so']);
+  });
 });
 
 describe('code in use', () => {

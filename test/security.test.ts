@@ -77,6 +77,7 @@ describe('security', () => {
         let traced: Record<string, string> = {};
         let tracerOwn: Record<string, string> = {};
         let outWrite: { status: number | null; stderr: string } = { status: 0, stderr: '' };
+        let swap: { status: number | null; stderr: string } = { status: 0, stderr: '' };
         await runWithProbes(engine, image, {
           tracer, role: 'test', readyTimeoutMs: 30_000, continueAfter: { kind: 'probe' },
           probes: { http: [], exec: [], hostExec: [], defaultHttp: false },
@@ -84,13 +85,17 @@ describe('security', () => {
             traced = capabilities(env.SLIM_CONTAINER!, command);
             tracerOwn = capabilities(env.SLIM_CONTAINER!, /^\/\.slim\/(slim-probe|strace)/);
             // The trace output is the tracer's: the app's user cannot write to it.
-            if (as === 'as its USER') outWrite = spawnSync('docker', ['exec', '-u', 'redis', env.SLIM_CONTAINER!, 'sh', '-c', 'echo forged >> /.slim/out/trace.rec; echo forged > /.slim/out/x'], { encoding: 'utf8' });
+            if (as === 'as its USER') outWrite = spawnSync('docker', ['exec', '-u', 'redis', env.SLIM_CONTAINER!, 'sh', '-c', 'echo forged >> /.slim-out/trace.rec; echo forged > /.slim-out/x'], { encoding: 'utf8' });
+            // Even root in the container cannot swap the tracer that every exec runs with the capability.
+            swap = spawnSync('docker', ['exec', '-u', '0', env.SLIM_CONTAINER!, 'sh', '-c', 'cp /bin/sh /.slim/slim-probe.new && mv /.slim/slim-probe.new /.slim/slim-probe'], { encoding: 'utf8' });
             return [];
           },
         }, new Cleanup());
         for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) expect(traced[set], set).toBe(plain[set]);
         // The measurement can tell: the tracer's own process has the added capability in its bounding set.
         expect(tracerOwn.CapBnd).not.toBe(plain.CapBnd);
+        expect(swap.status).not.toBe(0);
+        expect(swap.stderr).toMatch(/Read-only file system/);
         if (as === 'as its USER') {
           expect(outWrite.status).not.toBe(0);
           expect(outWrite.stderr).toMatch(/Permission denied/);

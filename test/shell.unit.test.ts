@@ -17,6 +17,7 @@ import { escapeControl, shellQuote } from '../src/quote.js';
 import { rebuild } from '../src/rebuild.js';
 import { emptyTrace, addOp } from '../src/trace/trace.js';
 import { addSuggestions, suggest, tuneAllowlist } from '../src/tune.js';
+import { globToRegExp, isGlob, literalPath } from '../src/plan/glob.js';
 import { imageArchiveFile, layerFile, tempDir, zstdFrame, type Spec } from './fixtures.js';
 
 const http = (path: string, status: number, extra: Partial<ProbeResult> = {}): ProbeResult => ({
@@ -97,6 +98,26 @@ describe('tuning allowlist', () => {
     expect(list.packs).toEqual([]);
     expect(list.rules.map((r) => r.pattern)).toEqual(['/srv/app/ok.txt', '/y']);
     expect(list.text).toContain('# a\\npack shell\n/y\n');
+  });
+
+  it('a path with glob characters becomes a line that matches exactly it, once', async () => {
+    const odd = ['/app/[id]/page.js', '/app/what?.txt', '/app/a*b'];
+    const original = await tree([{ name: 'app/', type: 'dir' }, { name: 'app/[id]/', type: 'dir' }, { name: 'app/[id]/page.js', data: 'x' }, { name: 'app/i/', type: 'dir' }, { name: 'app/i/page.js', data: 'decoy' }, { name: 'app/what?.txt', data: 'x' }, { name: 'app/a*b', data: 'x' }]);
+    const trace = emptyTrace('strace');
+    for (const path of odd) addOp(trace, path, 'missing');
+    const suggestions = suggest(original, trace, new Set(['/', '/app']), new Set(), []);
+    expect(suggestions.map((s) => s.line).sort()).toEqual(['/app/\\[id]/page.js', '/app/a\\*b', '/app/what\\?.txt']);
+    const { list, added } = addSuggestions(tuneAllowlist('slim.allow', ''), suggestions);
+    expect(added).toHaveLength(3);
+    // Read back, each line matches its own path and nothing else; a second round adds nothing.
+    for (const [i, rule] of list.rules.entries()) {
+      const re = globToRegExp(rule.pattern);
+      expect(odd.filter((p) => re.test(p))).toHaveLength(1);
+      expect(isGlob(rule.pattern), rule.pattern).toBe(false);
+      expect(odd).toContain(literalPath(rule.pattern));
+      expect(re.test('/app/i/page.js'), String(i)).toBe(false);
+    }
+    expect(addSuggestions(list, suggestions).added).toEqual([]);
   });
 
   it('starts from the existing text, parsed once, and adds each line once', () => {

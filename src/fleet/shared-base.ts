@@ -5,22 +5,13 @@
 // not, its own version where it differs, and a whiteout for base entries it did
 // not keep. Pure: entries in, the split out; file contents are hashed through
 // an injected function, and only for entries whose metadata already agree.
+import type { FileEntry } from '../image/tree.js';
+import { parentOf } from '../paths.js';
 
-export interface FleetEntry {
-  path: string;
-  type: 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  linkTarget?: string;
-  devMajor?: number;
-  devMinor?: number;
-  xattrs: Map<string, Buffer>;
-  /** Same number for paths that are hard links of one file, within one image. */
-  inode: number;
-}
+/** What of a kept entry decides whether two images hold the same thing (the tree's own entries fit). */
+export type FleetEntry = Pick<FileEntry, 'path' | 'mode' | 'uid' | 'gid' | 'size' | 'mtime' | 'linkTarget' | 'devMajor' | 'devMinor' | 'xattrs' | 'inode'> & {
+  type: FileEntry['type'] | 'hardlink';
+};
 
 export interface SharedBasePlan {
   /** Paths of the base layer, in every image that uses it. */
@@ -35,7 +26,6 @@ const metadataKey = (e: FleetEntry): string =>
   JSON.stringify([e.type, e.mode, e.uid, e.gid, e.size, e.mtime, e.linkTarget ?? '', e.devMajor ?? 0, e.devMinor ?? 0,
     [...e.xattrs].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, v.toString('base64')])]);
 
-const parentOf = (path: string): string => path.slice(0, path.lastIndexOf('/')) || '/';
 
 /**
  * Splits the kept entries of `images` into a shared base and per-image layers.
@@ -97,17 +87,23 @@ export async function planSharedBase(
   // A base entry whose parent directory is not in the base still works (the engine creates missing
   // parents, and each image's own layer carries its own version of the directory).
   const base = [...holders.keys()].sort();
+  // A hard-linked file's bytes count once.
+  const counted = new Set<string>();
   const baseBytes = base.reduce((sum, p) => {
-    const e = images[holders.get(p)![0]!]!.get(p)!;
-    return sum + (e.type === 'file' ? e.size : 0);
+    const holder = holders.get(p)![0]!;
+    const e = images[holder]!.get(p)!;
+    const inode = `${holder}:${e.inode}`;
+    if (e.type !== 'file' || counted.has(inode)) return sum;
+    counted.add(inode);
+    return sum + e.size;
   }, 0);
-  const own = images.map((m, i) => {
-    const paths = [...m.keys()].filter((p) => !holders.get(p)?.includes(i)).sort();
-    // Hide base entries this image did not keep; a hidden directory hides what is below it.
-    const missing = base.filter((p) => !m.has(p));
-    const hidden = new Set(missing);
-    const whiteouts = missing.filter((p) => !hidden.has(parentOf(p)));
-    return { paths, whiteouts };
-  });
+  const own = images.map((m, i) => ({ paths: [...m.keys()].filter((p) => !holders.get(p)?.includes(i)).sort(), whiteouts: hiddenBase(base, m) }));
   return { base, own, baseBytes };
+}
+
+/** The base entries an image that keeps `kept` must hide; a hidden directory hides what is below it. */
+export function hiddenBase(base: string[], kept: { has(path: string): boolean }): string[] {
+  const missing = base.filter((p) => !kept.has(p));
+  const hidden = new Set(missing);
+  return missing.filter((p) => !hidden.has(parentOf(p)));
 }

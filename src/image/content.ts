@@ -32,7 +32,11 @@ export interface ImageSource extends ContentSource, AsyncDisposable {
 
 /** An image read from a `docker save` archive: every layer spooled, bytes read from the spool. */
 export async function archiveSource(image: Image, fallback?: string): Promise<ImageSource> {
-  const tree = await flatten(image);
+  // The spool goes with the image whether or not its layers make a tree.
+  const tree = await flatten(image).catch(async (err: unknown) => {
+    await image[Symbol.asyncDispose]();
+    throw err;
+  });
   const handles = new Map<number, Promise<FileHandle>>();
   const handle = (layer: number) => {
     let found = handles.get(layer);

@@ -20,10 +20,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
-import tar from 'tar-stream';
 import type { Container, Engine, ImageSummary } from '../engine.js';
 import { SlimError } from '../errors.js';
-import { probeBinDir } from '../tracers/tracer.js';
+import { copyArchive, probeBinDir } from '../built.js';
 import type { ImageConfig } from './archive.js';
 import type { ImageSource } from './content.js';
 import { readTarHeaders, type RandomAccess, type TarRecord } from './tar.js';
@@ -45,12 +44,7 @@ export function layerDirsUnavailable(summary: ImageSummary, rootDir: string): st
 async function helperArchive(): Promise<Buffer> {
   const binary = join(probeBinDir(), 'slim-fs');
   if (!existsSync(binary)) throw new SlimError('the slim-fs helper is not built', { hint: 'run npm run build (needs gcc and libc6-dev)' });
-  const pack = tar.pack();
-  pack.entry({ name: HELPER.slice(1), mode: 0o755, uid: 0, gid: 0, mtime: new Date(0) }, readFileSync(binary));
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack as unknown as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks);
+  return copyArchive([{ path: HELPER.slice(1), mode: 0o755, data: readFileSync(binary) }]);
 }
 
 /** Chain IDs name layers in the engine's layer store: each one hashes the one below with the layer's diff ID. */

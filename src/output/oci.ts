@@ -43,7 +43,8 @@ export const ociLayoutOutput: Output = {
           await writeFile(join(blobs, hex), data);
           return { mediaType, digest: `sha256:${hex}`, size: data.length };
         };
-        let layer: Descriptor | undefined;
+        // In archive order, which is the order of the config's diff_ids (a fleet's shared base first).
+        const layers: Descriptor[] = [];
         let config: Descriptor | undefined;
         await eachEntry(archive, async (header, body) => {
           if (header.name.endsWith('/layer.tar')) {
@@ -55,7 +56,7 @@ export const ociLayoutOutput: Output = {
             await pipeline(body, hashing, createWriteStream(spool));
             const hex = hash.digest('hex');
             await rename(spool, join(blobs, hex));
-            layer = { mediaType: MEDIA.layer, digest: `sha256:${hex}`, size };
+            layers.push({ mediaType: MEDIA.layer, digest: `sha256:${hex}`, size });
           } else if (header.name.endsWith('.json') && header.name !== 'manifest.json') {
             config = await putBlob(await readBody(body), MEDIA.config);
           } else {
@@ -63,8 +64,8 @@ export const ociLayoutOutput: Output = {
           }
         });
         const { id } = await ctx.done;
-        if (!layer || !config || config.digest !== id) throw new SlimError(`the archive did not hold the layer and config of ${id}`);
-        const manifest = await putBlob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.manifest, config, layers: [layer] })), MEDIA.manifest);
+        if (layers.length === 0 || !config || config.digest !== id) throw new SlimError(`the archive did not hold the layer and config of ${id}`);
+        const manifest = await putBlob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.manifest, config, layers })), MEDIA.manifest);
         manifest.annotations = { 'org.opencontainers.image.ref.name': splitTag(ctx.tag).tag, 'io.containerd.image.name': ctx.tag };
         await writeFile(join(partial, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests: [manifest] }));
         await writeFile(join(partial, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));

@@ -6,7 +6,7 @@
 import type { ContentSource } from '../image/content.js';
 import { type FileEntry, type FileTree } from '../image/tree.js';
 import { ELF_HEAD, elfFile, expandOrigin, type ElfInfo } from './elf.js';
-import { globBase, globToRegExp, isGlob } from './glob.js';
+import { globBase, globToRegExp, isGlob, literalPath } from './glob.js';
 import { DEFAULT_LIBRARY_DIRS, readLdSoConf } from './ldsoconf.js';
 import { ancestors, joinPath, parentOf, showPath } from '../paths.js';
 
@@ -104,7 +104,7 @@ export class Keeper {
 
   matching(pattern: string): string[] {
     const { tree } = this;
-    if (!isGlob(pattern)) return tree.has(pattern) ? [pattern] : [];
+    if (!isGlob(pattern)) return tree.has(literalPath(pattern)) ? [literalPath(pattern)] : [];
     const re = globToRegExp(pattern);
     const base = globBase(pattern);
     const start = tree.resolve(base).path ?? base;

@@ -8,7 +8,7 @@ import type { FileTree } from '../image/tree.js';
 import { ancestors, joinPath, parentOf, showPath } from '../paths.js';
 import type { Trace } from '../trace/trace.js';
 import type { Rule } from './allowlist.js';
-import { globToRegExp } from './glob.js';
+import { globToRegExp, isGlob, literalPath } from './glob.js';
 import { Keeper, type RuleTotal } from './keeper.js';
 import { claimedByLanguage, LANGUAGE_TABLE, type Language } from './languages/index.js';
 import { readPackageDatabase, type PackageDatabase } from './packagedb.js';
@@ -205,9 +205,12 @@ async function applyRules(input: PlanInput, from: 'image' | 'kept'): Promise<boo
   return grew;
 }
 
-/** The app's state (what the runtime user owns, VOLUME contents, which the tracer does not see): from the image alone. */
+/**
+ * The app's state (what the runtime user owns, VOLUME contents, which the tracer does not see):
+ * from the image alone. Like the app's own files, off with --no-app-dirs.
+ */
 const keepState: Phase = async (input) => {
-  await applyRules(input, 'image');
+  if (input.opts.appDirs) await applyRules(input, 'image');
 };
 
 /**
@@ -264,8 +267,9 @@ const keepSymlinksToKept: Phase = ({ tree, keeper }) => {
 
 /** Exclusions win over everything but parents of kept paths. */
 const applyExclusions: Phase = ({ opts, keeper }) => {
-  const excludes = opts.rules.filter((r) => r.exclude).map((rule) => ({ rule, re: globToRegExp(rule.pattern) }));
-  if (excludes.length > 0) keeper.drop((path) => excludes.some(({ rule, re }) => re.test(path) || path.startsWith(`${rule.pattern}/`)));
+  // A pattern matches paths; a plain path also everything below it.
+  const excludes = opts.rules.filter((r) => r.exclude).map((rule) => ({ re: globToRegExp(rule.pattern), below: isGlob(rule.pattern) ? undefined : `${literalPath(rule.pattern)}/` }));
+  if (excludes.length > 0) keeper.drop((path) => excludes.some(({ re, below }) => re.test(path) || (below !== undefined && path.startsWith(below))));
 };
 
 export async function planKeep(tree: FileTree, trace: Trace, opts: PlanOptions, content: ContentSource): Promise<KeepPlan> {

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addOp, emptyTrace, mergeTrace, normalise, type Trace } from '../trace/trace.js';
 import { SlimError } from '../errors.js';
-import { launchApp, OUT_DIR, PROBE_DIR, probeBinDir, SLIM_PROBE, STARTED_MARK, type Tracer } from './tracer.js';
+import { probeBinDir } from '../built.js';
+import { launchApp, OUT_DIR, PROBE_DIR, SLIM_PROBE, STARTED_MARK, type Tracer } from './tracer.js';
 import { joinPath } from '../paths.js';
 
 const MAIN_RECORD = 'trace.strace';

@@ -1,13 +1,12 @@
 // What a tracer is: how it starts inside the probe container, what it needs
 // there, and how its output becomes a Trace. Each tracer is one file and one
 // entry in the TRACERS table (index.ts); nothing else names a tracer.
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Trace } from '../trace/trace.js';
 
 /** Where the probe tree lives inside the container, and its parts. */
 export const PROBE_DIR = '/.slim';
-export const OUT_DIR = `${PROBE_DIR}/out`;
+/** The trace output: beside the probe tree, which is mounted read-only so nothing in the container can swap the tracer. */
+export const OUT_DIR = `${PROBE_DIR}-out`;
 export const SLIM_PROBE = `${PROBE_DIR}/slim-probe`;
 /** Created by slim-probe just before the app starts: from then on an exit is the app's, not a refusal. */
 export const STARTED_MARK = `${OUT_DIR}/started`;
@@ -37,11 +36,6 @@ export interface Tracer {
   parse(files: Map<string, Buffer>, where: string, workdir: string): Trace;
   /** What to do when the engine refuses the capability. */
   refusedHint: string;
-}
-
-/** Where `npm install` put the built probes. */
-export function probeBinDir(): string {
-  return join(dirname(dirname(dirname(fileURLToPath(import.meta.url)))), 'probes', 'bin');
 }
 
 /**

@@ -1,7 +1,8 @@
 // Java: a jar names the jars it needs in its manifest's Class-Path, and its
 // classes load JNI libraries by name (System.loadLibrary), never through DT_NEEDED.
 import { joinPath, parentOf, showPath } from '../../paths.js';
-import { dirsMatching, existing, resolvePath, type KeepRequest } from '../rules/context.js';
+import { existing, resolvePath, type KeepRequest } from '../rules/context.js';
+import { javaHomes } from '../rules/runtimes.js';
 import { loaderDirs } from '../rules/plugins.js';
 import { jarManifest, zipEntries, zipRead } from '../zip.js';
 import type { LanguageSupport } from './index.js';
@@ -18,8 +19,7 @@ export const java: LanguageSupport<'java'> = {
         if (ctx.tree.has(target)) out.push({ path: target, reason: `Class-Path of ${showPath(path)}` });
       }
       // System.loadLibrary("name") loads lib<name>.so from java.library.path: the jar's directory, the JVM's lib/ and the loader's.
-      const javaHomes = dirsMatching(ctx.tree, /\/jvm\/[^/]+\/lib$/);
-      const libraryPath = [parentOf(path), ...javaHomes, ...(await loaderDirs(ctx))];
+      const libraryPath = [parentOf(path), ...javaHomes(ctx).map((home) => joinPath(home, 'lib')), ...(await loaderDirs(ctx))];
       for (const entry of zipEntries(data)) {
         if (!entry.name.endsWith('.class')) continue;
         const bytes = zipRead(data, entry);

@@ -52,7 +52,10 @@ export const RUNTIMES: Runtime[] = [
     name: 'ruby',
     recognise: /^(.*)\/(?:bin\/ruby[\d.]*|lib\/(?:[^/]+\/)?libruby[-\d.]*\.so(?:\.[\d.]+)?)$/,
     async loads(ctx, home) {
-      const roots = [joinPath(home, 'lib/ruby'), ...children(ctx.tree, joinPath(home, 'lib')).flatMap((d) => [joinPath(d, 'ruby'), joinPath(d, 'rubygems-integration')]), joinPath(home, 'share/rubygems-integration'), '/var/lib/gems', '/usr/local/bundle'];
+      // Gem homes: the prefix's own, the ones the environment names (GEM_HOME, GEM_PATH, BUNDLE_PATH), and
+      // /var/lib/gems, where Debian's RubyGems installs by default.
+      const named = ['GEM_HOME', 'GEM_PATH', 'BUNDLE_PATH'].flatMap((v) => (ctx.env.get(v) ?? '').split(':')).filter((p) => p.startsWith('/'));
+      const roots = [joinPath(home, 'lib/ruby'), ...children(ctx.tree, joinPath(home, 'lib')).flatMap((d) => [joinPath(d, 'ruby'), joinPath(d, 'rubygems-integration')]), joinPath(home, 'share/rubygems-integration'), ...named, '/var/lib/gems'];
       const out: Array<{ path: string; why: string }> = [];
       for (const root of roots) {
         for (const dir of dirsNamed(ctx.tree, root, /^enc$/)) if (/\/ruby\/\d[\d.]*(\/[^/]+)?\/enc$/.test(dir)) out.push({ path: dir, why: 'loads encodings by name from enc/' });
@@ -87,6 +90,17 @@ export const RUNTIMES: Runtime[] = [
     },
   },
 ];
+
+/** JAVA_HOMEs of the kept JVMs: where a kept bin/java or libjvm.so sits beside the class library. */
+export function javaHomes(ctx: RuleContext): string[] {
+  const jvm = RUNTIMES.find((r) => r.name === 'jvm')!;
+  const homes = new Set<string>();
+  for (const path of ctx.kept) {
+    const home = jvm.recognise.exec(path)?.[1];
+    if (home && (ctx.tree.has(joinPath(home, 'lib/modules')) || ctx.tree.has(joinPath(home, 'lib/rt.jar')))) homes.add(home);
+  }
+  return [...homes];
+}
 
 /** Adds the real paths of symlinks under the requested paths: a runtime's conf/ often links into /etc. */
 function withLinkTargets(tree: FileTree, requests: KeepRequest[]): KeepRequest[] {
