@@ -7,8 +7,8 @@
  *                    answers on stdout, in order, until stdin closes (one
  *                    exec serves a whole build, so a read costs no exec)
  *
- * Little-endian frames. Request: u8 'R', u64 limit (0: whole file),
- * u32 pathlen, path. Answer: u8 'F', i32 errno (0 when read), u64 length,
+ * Little-endian frames. Request: u8 'R', u64 offset, u64 limit (0: to the
+ * end of the file), u32 pathlen, path. Answer: u8 'F', i32 errno (0 when read), u64 length,
  * bytes, u8 complete (0 when the file shrank while it was read). Answers
  * are buffered until the helper would wait for the next request.
  */
@@ -50,7 +50,7 @@ static void flush(void) {
   used = 0;
 }
 
-static void cat_one(const char *path, uint64_t limit) {
+static void cat_one(const char *path, uint64_t offset, uint64_t limit) {
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -62,8 +62,10 @@ static void cat_one(const char *path, uint64_t limit) {
     put8(0);
     return;
   }
-  uint64_t length = (uint64_t)st.st_size;
+  uint64_t size = (uint64_t)st.st_size;
+  uint64_t length = offset < size ? size - offset : 0;
   if (limit && limit < length) length = limit;
+  if (length && lseek(fd, (off_t)offset, SEEK_SET) < 0) length = 0;
   put8('F');
   put32(0);
   put64(length);
@@ -116,15 +118,15 @@ static int serve(void) {
   char path[PATH_MAX];
   for (;;) {
     uint8_t op;
-    uint64_t limit;
+    uint64_t offset, limit;
     uint32_t len;
     if (!read_in(&op, 1)) break; /* stdin closed: done */
-    if (op != 'R' || !read_in(&limit, 8) || !read_in(&len, 4) || len >= sizeof path || !read_in(path, len)) {
+    if (op != 'R' || !read_in(&offset, 8) || !read_in(&limit, 8) || !read_in(&len, 4) || len >= sizeof path || !read_in(path, len)) {
       fprintf(stderr, "slim-fs: malformed request\n");
       return 2;
     }
     path[len] = 0;
-    cat_one(path, limit);
+    cat_one(path, offset, limit);
   }
   flush();
   return 0;

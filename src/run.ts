@@ -59,7 +59,7 @@ export interface RunOptions {
   /** Default: until the app exits when it exposes no port and no probe is given, else after the probes. */
   continueAfter?: ContinueAfter;
   overrides?: RunOverrides;
-  /** Seconds the app gets to stop after its stop signal (10 traced, 2 untraced). */
+  /** Seconds the app gets to stop after its stop signal (10 traced; untraced: 2 with a STOPSIGNAL, else killed at once). */
   stopTimeoutSeconds?: number;
   /** Adds the tracer's capability; false simulates an engine that refuses it. */
   grantCapability?: boolean;
@@ -362,11 +362,15 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
     }
 
     onEvent({ stage: 'stopping' });
-    await container.kill(image.config.StopSignal || 'SIGTERM');
-    // A traced app gets time to flush (the probe forwards the signal); an untraced one is often
-    // PID 1 without a handler, deaf to SIGTERM, and nothing of its shutdown is compared.
-    const grace = opts.stopTimeoutSeconds ?? (tracer === 'none' ? 2 : 10);
-    if (!(await container.waitExit(grace * 1000))) {
+    // A traced app gets its stop signal and time to flush (the probe forwards the signal), so what it
+    // touches while stopping is kept. Untraced runs (verify, compare) compare the probes' answers and
+    // the log up to them, and both images stop the same way: without a STOPSIGNAL, the app is killed
+    // at once (PID 1 without a handler is deaf to SIGTERM, which cost a whole grace per run); an image
+    // that names its STOPSIGNAL says how it shuts down, and gets it with a short grace.
+    const stopSignal = image.config.StopSignal;
+    const grace = opts.stopTimeoutSeconds ?? (tracer !== 'none' ? 10 : stopSignal ? 2 : 0);
+    if (grace > 0) await container.kill(stopSignal || 'SIGTERM');
+    if (grace === 0 || !(await container.waitExit(grace * 1000))) {
       await container.kill('SIGKILL');
       await container.waitExit(10_000);
     }

@@ -150,6 +150,8 @@ export function chooseWaits(ready: ReadyOptions, ports: number[], speaksHttp: bo
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Between polls: an app is ready on average half of this before slim notices, and each poll costs the engine one inspect. */
+const POLL_MS = 100;
 
 /**
  * Runs the waits in order within `timeoutMs`; returns the one that timed out.
@@ -163,7 +165,7 @@ export async function waitReady(target: WaitTarget, waits: Waiter[], timeoutMs: 
       if (!(await target.container.state()).running) return undefined;
       if (await waiter.poll(target)) break;
       if (Date.now() > deadline) return waiter;
-      await sleep(250);
+      await sleep(POLL_MS);
     }
   }
   return undefined;

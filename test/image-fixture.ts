@@ -16,7 +16,7 @@ export function treeOf(specs: Spec[]): { tree: FileTree; content: ContentSource 
   const tree = new FileTree();
   tree.applyLayer(0, specs.map((s) => ({ header: header(s), dataOffset: 0 })), 'fixture');
   const data = new Map(specs.filter((s) => s.data !== undefined).map((s) => ['/' + s.name.replace(/\/$/, ''), Buffer.from(s.data!)]));
-  return { tree, content: { read: async (entry, limit = Infinity) => (data.get(entry.path) ?? Buffer.alloc(0)).subarray(0, limit) } };
+  return { tree, content: { read: async (entry, limit = Infinity, offset = 0) => (data.get(entry.path) ?? Buffer.alloc(0)).subarray(offset, offset + limit) } };
 }
 
 /** The specs of a sample's fixture, plus `extra` entries on top. */

@@ -158,6 +158,21 @@ describe('reading images through their layer directories', () => {
     expect(compared).toBeGreaterThan(10_000);
   });
 
+  it('reads ranges of a file, many requests in flight at once, each answered with its own bytes', async () => {
+    await using image = await openImage(engine, 'slim-samples/c-hello:latest', { via: 'layers' });
+    const libc = image.tree.get(image.tree.resolve('/lib/x86_64-linux-gnu/libc.so.6').path!)!;
+    const passwd = image.tree.get('/etc/passwd')!;
+    const whole = await image.read(libc);
+    expect(whole.length).toBe(libc.size);
+    // Offsets inside, at and past the end; lengths past the end; interleaved with another file.
+    const ranges = [[0, 64], [libc.size - 10, 100], [libc.size, 5], [libc.size + 7, 5], [123_457, 1], [4096, 65_536], [1, 0]] as const;
+    const answers = await Promise.all(ranges.flatMap(([offset, limit]) => [image.read(libc, limit, offset), image.read(passwd, 5, 1)]));
+    ranges.forEach(([offset, limit], i) => {
+      expect(answers[2 * i], `${offset}+${limit}`).toEqual(whole.subarray(offset, offset + limit));
+      expect(answers[2 * i + 1]!.toString()).toBe('oot:x');
+    });
+  });
+
   it('reports a file the helper cannot read, and keeps answering the next ones', async () => {
     await using image = await openImage(engine, 'slim-samples/c-hello:latest', { via: 'layers' });
     const passwd = image.tree.get('/etc/passwd')!;

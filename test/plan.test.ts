@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import type { ContentSource } from '../src/image/content.js';
 import { FileTree } from '../src/image/tree.js';
 import { parseAllowlist, parseRule } from '../src/plan/allowlist.js';
-import { parseElf } from '../src/plan/elf.js';
+import { elfFile, parseElf } from '../src/plan/elf.js';
+import { importedSymbols } from '../src/plan/elf-symbols.js';
 import { readPackageDatabase } from '../src/plan/packagedb.js';
 import { planKeep, type PlanOptions } from '../src/plan/plan.js';
 import { emptyTrace, addOp, type Op } from '../src/trace/trace.js';
@@ -19,7 +20,7 @@ function build(specs: Spec[], ...upper: Spec[][]): { tree: FileTree; content: Co
   [specs, ...upper].forEach((layer, i) => tree.applyLayer(i, layer.map((s) => ({ header: header(s), dataOffset: 0 })), 'fixture'));
   for (const s of [specs, ...upper].flat()) if (s.data !== undefined) data.set('/' + s.name.replace(/\/$/, ''), Buffer.from(s.data));
   // Hard links share their target's bytes.
-  const content: ContentSource = { read: async (entry, limit = Infinity) => (data.get(entry.path) ?? [...tree.values()].filter((e) => e.inode === entry.inode).map((e) => data.get(e.path)).find(Boolean) ?? Buffer.alloc(0)).subarray(0, limit) };
+  const content: ContentSource = { read: async (entry, limit = Infinity, offset = 0) => (data.get(entry.path) ?? [...tree.values()].filter((e) => e.inode === entry.inode).map((e) => data.get(e.path)).find(Boolean) ?? Buffer.alloc(0)).subarray(offset, offset + limit) };
   return { tree, content };
 }
 
@@ -154,15 +155,35 @@ describe('allowlist files', () => {
 });
 
 describe('ELF parser', () => {
-  it('reads what readelf reads from a real binary', () => {
+  it('reads what readelf reads from a real binary', async () => {
     const binary = readFileSync('/usr/bin/strace');
-    const info = parseElf(binary)!;
+    const info = (await parseElf(binary))!;
     const readelf = execFileSync('readelf', ['-d', '/usr/bin/strace'], { encoding: 'utf8' });
     const needed = [...readelf.matchAll(/\(NEEDED\).*\[(.+)\]/g)].map((m) => m[1]);
     expect(info.needed).toEqual(needed);
     expect(info.interpreter).toBe('/lib64/ld-linux-x86-64.so.2');
-    expect(parseElf(Buffer.from('not an elf'))).toBeUndefined();
-    expect(parseElf(Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0]))).toBeUndefined();
+    expect(await parseElf(Buffer.from('not an elf'))).toBeUndefined();
+    expect(await parseElf(Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0]))).toBeUndefined();
+  });
+
+  it('reads only the parts the loader reads, once, and agrees with a parse of the whole file', async () => {
+    const whole = readFileSync(process.execPath); // node: ~100 MB, a large dynamic symbol table
+    const { tree, content: all } = build([{ name: 'usr/bin/node', mode: 0o755, data: whole }]);
+    const reads: Array<[number, number]> = [];
+    const content: ContentSource = { read: async (entry, limit, offset = 0) => { const data = await all.read(entry, limit, offset); reads.push([offset, data.length]); return data; } };
+    const entry = tree.get('/usr/bin/node')!;
+    const bytesRead = () => reads.reduce((sum, [, length]) => sum + length, 0);
+    const elf = (await elfFile(content, entry))!;
+    expect(elf.info).toEqual(await parseElf(whole));
+    // Header, program headers, interpreter, dynamic segment, the needed names: a few small reads.
+    expect(reads.length).toBeLessThanOrEqual(5);
+    expect(bytesRead()).toBeLessThan(64 * 1024);
+    // The symbols add the symbol table and its strings, not the code.
+    expect(await importedSymbols(elf)).toEqual(await importedSymbols(whole));
+    expect(bytesRead()).toBeLessThan(whole.length / 10);
+    const count = reads.length;
+    expect(await elfFile(content, { ...entry, path: '/usr/bin/nodejs' })).toBe(elf); // a hard link: the same inode, parsed once
+    expect(reads.length).toBe(count);
   });
 });
 

@@ -27,34 +27,34 @@ describe('ELF symbol imports', () => {
   const text = fixture('c-text/files/usr/local/bin/text');
   const iconvSo = fixture('php-site/files/usr/lib/php/20220829/iconv.so');
 
-  it('reads the undefined dynamic symbols of a GNU_HASH-only program and a PHP extension', () => {
-    const imports = importedSymbols(text);
+  it('reads the undefined dynamic symbols of a GNU_HASH-only program and a PHP extension', async () => {
+    const imports = await importedSymbols(text);
     expect(imports).toEqual(expect.arrayContaining(['iconv_open', 'setlocale', 'socket', 'strftime']));
     // Symbols the program defines itself are not imports.
     expect(imports).not.toContain('main');
-    expect(importedSymbols(iconvSo)).toContain('iconv_open');
+    expect(await importedSymbols(iconvSo)).toContain('iconv_open');
   });
 
-  it('falls back to the section headers when the dynamic segment is gone', () => {
+  it('falls back to the section headers when the dynamic segment is gone', async () => {
     const damaged = Buffer.from(text);
     // Turn PT_DYNAMIC into PT_NULL in every program header.
     const phoff = Number(damaged.readBigUInt64LE(0x20));
     for (let i = 0; i < damaged.readUInt16LE(0x38); i++) if (damaged.readUInt32LE(phoff + i * 56) === 2) damaged.writeUInt32LE(0, phoff + i * 56);
-    expect(importedSymbols(damaged)).toEqual(importedSymbols(text));
+    expect(await importedSymbols(damaged)).toEqual(await importedSymbols(text));
   });
 
-  it('survives malformed input: truncation at every size, garbage, a generated ELF without symbols', () => {
-    for (let size = 0; size < 4096; size += 97) expect(Array.isArray(importedSymbols(text.subarray(0, size)))).toBe(true);
+  it('survives malformed input: truncation at every size, garbage, a generated ELF without symbols', async () => {
+    for (let size = 0; size < 4096; size += 97) expect(Array.isArray(await importedSymbols(text.subarray(0, size)))).toBe(true);
     const garbage = Buffer.from(text);
     for (let o = 64; o < garbage.length; o += 7) garbage[o] = (o * 131) & 0xff;
-    expect(Array.isArray(importedSymbols(garbage))).toBe(true);
-    expect(importedSymbols(Buffer.from('not an elf at all'))).toEqual([]);
-    expect(importedSymbols(makeElf({ needed: ['libc.so.6'] }))).toEqual([]);
+    expect(Array.isArray(await importedSymbols(garbage))).toBe(true);
+    expect(await importedSymbols(Buffer.from('not an elf at all'))).toEqual([]);
+    expect(await importedSymbols(makeElf({ needed: ['libc.so.6'] }))).toEqual([]);
   });
 });
 
 describe('parsers on random bytes', () => {
-  it('ELF symbols, zip entries and jar manifests never throw', () => {
+  it('ELF symbols, zip entries and jar manifests never throw', async () => {
     let seed = 12345;
     const random = (n: number) => Buffer.from(Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 24)));
     const jar = fixture('java-svc/files/opt/service/service.jar');
@@ -63,7 +63,8 @@ describe('parsers on random bytes', () => {
       // Random bytes behind real magic numbers reach deeper than random bytes alone.
       const elf = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 1 + (i % 2), 1 + ((i >> 1) % 2)]), noise]);
       const zipTail = Buffer.concat([noise, jar.subarray(jar.length - 22 - (i % 22))]);
-      expect(() => [importedSymbols(noise), importedSymbols(elf), zipEntries(zipTail), jarManifest(zipTail), jarManifest(noise)]).not.toThrow();
+      expect(() => [zipEntries(zipTail), jarManifest(zipTail), jarManifest(noise)]).not.toThrow();
+      for (const bytes of [noise, elf]) expect(Array.isArray(await importedSymbols(bytes))).toBe(true);
     }
   });
 });

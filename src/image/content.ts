@@ -9,8 +9,8 @@ import type { FileEntry, FileTree } from './tree.js';
 
 /** Reads file contents of an image; the keep plan asks it for ELF headers, shebangs and configs. */
 export interface ContentSource {
-  /** Up to `limit` bytes of a regular file (all of it without a limit). */
-  read(entry: FileEntry, limit?: number): Promise<Buffer>;
+  /** Up to `limit` bytes of a regular file from `offset` (all of it without either). */
+  read(entry: FileEntry, limit?: number, offset?: number): Promise<Buffer>;
 }
 
 export interface ImageSource extends ContentSource, AsyncDisposable {
@@ -50,11 +50,11 @@ export async function archiveSource(image: Image, fallback?: string): Promise<Im
     tree,
     via: 'docker save',
     fallback,
-    async read(entry, limit = Infinity) {
+    async read(entry, limit = Infinity, offset = 0) {
       if (entry.type !== 'file' || !entry.content) return Buffer.alloc(0);
-      const length = Math.min(entry.size, limit);
+      const length = Math.max(0, Math.min(entry.size - offset, limit));
       const buf = Buffer.alloc(length);
-      const { bytesRead } = await (await handle(entry.content.layer)).read(buf, 0, length, entry.content.offset);
+      const { bytesRead } = await (await handle(entry.content.layer)).read(buf, 0, length, entry.content.offset + offset);
       return buf.subarray(0, bytesRead);
     },
     async *files(entries) {

@@ -158,6 +158,8 @@ class FileServer {
   private queue: Promise<unknown> = Promise.resolve();
   /** Set when a stream was left before its end: the answers still coming no longer match requests. */
   private abandoned = false;
+  /** Requests not written yet. */
+  private readonly outgoing: Buffer[] = [];
 
   private constructor(private readonly stdin: NodeJS.WritableStream, private readonly reader: FrameReader, private readonly where: string) {}
 
@@ -166,13 +168,19 @@ class FileServer {
     return new FileServer(session.stdin!, new FrameReader(session.stdout, where), where);
   }
 
-  private request(path: string, limit: number): void {
+  private request(path: string, limit: number, offset = 0): void {
     const name = Buffer.from(path, 'latin1');
-    const head = Buffer.alloc(13);
+    const head = Buffer.alloc(21);
     head[0] = 0x52; // R
-    head.writeBigUInt64LE(BigInt(Number.isFinite(limit) ? limit : 0), 1);
-    head.writeUInt32LE(name.length, 9);
-    this.stdin.write(Buffer.concat([head, name]));
+    head.writeBigUInt64LE(BigInt(offset), 1);
+    head.writeBigUInt64LE(BigInt(Number.isFinite(limit) ? limit : 0), 9);
+    head.writeUInt32LE(name.length, 17);
+    // Requests made in one turn go out in one write: thousands of small writes cost a system call each.
+    if (this.outgoing.push(head, name) === 2) process.nextTick(() => this.flush());
+  }
+
+  private flush(): void {
+    if (this.outgoing.length > 0) this.stdin.write(Buffer.concat(this.outgoing.splice(0)));
   }
 
   private async answerLength(name: string): Promise<number> {
@@ -191,11 +199,14 @@ class FileServer {
     if ((await this.reader.take(1))[0] !== 1) throw new SlimError(`${this.where}: '${name}' changed while it was read`);
   }
 
-  /** Reads one file (at most `limit` bytes), after every request before it; `name` is what errors call it. */
-  read(path: string, limit: number, name = path): Promise<Buffer> {
+  /**
+   * Reads one file (at most `limit` bytes from `offset`), after every request before it; `name` is what errors call it.
+   * The request goes out at once, so reads issued together cost one round trip: answers are taken in call order.
+   */
+  read(path: string, limit: number, name = path, offset = 0): Promise<Buffer> {
+    if (!this.abandoned) this.request(path, limit, offset);
     const answer = this.queue.then(async () => {
       if (this.abandoned) throw new SlimError(`${this.where}: the helper session was abandoned mid-stream`);
-      this.request(path, limit);
       const data = await this.reader.take(await this.answerLength(name));
       await this.checkComplete(name);
       return data;
@@ -209,10 +220,11 @@ class FileServer {
     let release!: () => void;
     const previous = this.queue;
     this.queue = new Promise<void>((resolve) => (release = resolve));
+    // Requested in the same turn as the queue is claimed: requests and answers stay in one order.
+    for (const file of files) this.request(file.path, Infinity);
     let answered = 0;
     try {
       await previous;
-      for (const file of files) this.request(file.path, Infinity);
       for (const file of files) {
         const length = await this.answerLength(file.name);
         if (length !== file.size) throw new SlimError(`${this.where}: '${file.name}' has ${length} bytes, the inventory said ${file.size}`);
@@ -230,6 +242,7 @@ class FileServer {
   }
 
   close(): void {
+    this.flush();
     this.stdin.end();
   }
 }
@@ -278,9 +291,9 @@ export async function layerSource(engine: Engine, summary: ImageSummary, ref: st
       config,
       tree,
       via: 'layer directories',
-      read: (entry, limit = Infinity) => {
-        const length = entry.type === 'file' ? Math.min(limit, entry.size) : 0;
-        return length > 0 ? server.read(pathOf(entry), length, showPath(entry.path)) : Promise.resolve(Buffer.alloc(0));
+      read: (entry, limit = Infinity, offset = 0) => {
+        const length = entry.type === 'file' ? Math.min(limit, entry.size - offset) : 0;
+        return length > 0 ? server.read(pathOf(entry), length, showPath(entry.path), offset) : Promise.resolve(Buffer.alloc(0));
       },
       files: (entries) => server.stream(entries.map((e) => ({ path: pathOf(e), size: e.size, name: showPath(e.path) }))),
       async [Symbol.asyncDispose]() {

@@ -2,11 +2,8 @@
 // it will call in other libraries, so what it will need later (iconv_open →
 // gconv modules). Read through the dynamic segment as the loader does, with
 // the section headers as a fallback; malformed input yields an empty list.
-import { isElf } from './elf.js';
+import { ElfBytes, fileOffset, readElf, type ElfFile } from './elf.js';
 
-const PT_LOAD = 1;
-const PT_DYNAMIC = 2;
-const DT_NULL = 0;
 const DT_HASH = 4;
 const DT_STRTAB = 5;
 const DT_SYMTAB = 6;
@@ -16,50 +13,8 @@ const SHT_DYNSYM = 11;
 const SHN_UNDEF = 0;
 /** More symbols than any real library has: a corrupt count must not make us loop for minutes. */
 const MAX_SYMBOLS = 1_000_000;
-
-interface Reader {
-  is64: boolean;
-  u16(o: number): number;
-  u32(o: number): number;
-  word(o: number): number;
-}
-
-function reader(data: Buffer): Reader {
-  const is64 = data[4] === 2;
-  const little = data[5] === 1;
-  const u32 = (o: number) => (little ? data.readUInt32LE(o) : data.readUInt32BE(o));
-  return {
-    is64,
-    u16: (o) => (little ? data.readUInt16LE(o) : data.readUInt16BE(o)),
-    u32,
-    word: (o) => (is64 ? Number(little ? data.readBigUInt64LE(o) : data.readBigUInt64BE(o)) : u32(o)),
-  };
-}
-
-/** Names of the undefined (imported) dynamic symbols, sorted and unique. */
-export function importedSymbols(data: Buffer): string[] {
-  if (!isElf(data) || data.length < 52) return [];
-  try {
-    const r = reader(data);
-    const table = fromDynamic(data, r) ?? fromSections(data, r);
-    if (!table) return [];
-    const names = new Set<string>();
-    const entrySize = r.is64 ? 24 : 16;
-    for (let i = 1; i < table.count; i++) {
-      const o = table.symtab + i * entrySize;
-      if (o + entrySize > data.length) break;
-      const shndx = r.u16(o + (r.is64 ? 6 : 14));
-      const name = r.u32(o);
-      if (shndx !== SHN_UNDEF || name === 0 || name >= table.strsz) continue;
-      const start = table.strtab + name;
-      const end = data.indexOf(0, start);
-      if (start < data.length) names.add(data.toString('latin1', start, end === -1 ? data.length : end));
-    }
-    return [...names].sort();
-  } catch {
-    return [];
-  }
-}
+/** Bytes of hash chains fetched at a time while looking for the end of the last one. */
+const CHAIN_WINDOW = 4096;
 
 interface SymbolTable {
   symtab: number;
@@ -68,77 +23,88 @@ interface SymbolTable {
   count: number;
 }
 
-function fromDynamic(data: Buffer, r: Reader): SymbolTable | undefined {
-  const phoff = r.word(r.is64 ? 0x20 : 0x1c);
-  const phentsize = r.u16(r.is64 ? 0x36 : 0x2a);
-  const phnum = r.u16(r.is64 ? 0x38 : 0x2c);
-  const loads: Array<{ offset: number; vaddr: number; filesz: number }> = [];
-  let dynamic: { offset: number; filesz: number } | undefined;
-  for (let i = 0; i < phnum; i++) {
-    const o = phoff + i * phentsize;
-    const type = r.u32(o);
-    const seg = r.is64
-      ? { offset: r.word(o + 8), vaddr: r.word(o + 16), filesz: r.word(o + 32) }
-      : { offset: r.u32(o + 4), vaddr: r.u32(o + 8), filesz: r.u32(o + 16) };
-    if (type === PT_LOAD) loads.push(seg);
-    else if (type === PT_DYNAMIC) dynamic = seg;
+/** Names of the undefined (imported) dynamic symbols, sorted and unique; reads the symbol table and its strings. */
+export async function importedSymbols(input: Buffer | ElfFile): Promise<string[]> {
+  try {
+    const file = Buffer.isBuffer(input) ? await readElf(ElfBytes.of(input)) : input;
+    if (!file) return [];
+    const { bytes } = file;
+    const table = (await fromDynamic(file)) ?? (await fromSections(bytes));
+    if (!table) return [];
+    const entrySize = bytes.is64 ? 24 : 16;
+    await bytes.load(table.symtab, table.count * entrySize);
+    await bytes.load(table.strtab, table.strsz);
+    const names = new Set<string>();
+    for (let i = 1; i < table.count; i++) {
+      const o = table.symtab + i * entrySize;
+      if (o + entrySize > bytes.size) break;
+      const shndx = bytes.u16(o + (bytes.is64 ? 6 : 14));
+      const name = bytes.u32(o);
+      if (shndx !== SHN_UNDEF || name === 0 || name >= table.strsz) continue;
+      if (table.strtab + name < bytes.size) names.add(bytes.cstr(table.strtab + name));
+    }
+    return [...names].sort();
+  } catch {
+    return [];
   }
-  if (!dynamic) return undefined;
-  const tags = new Map<number, number>();
-  const entrySize = r.is64 ? 16 : 8;
-  for (let o = dynamic.offset; o + entrySize <= Math.min(dynamic.offset + dynamic.filesz, data.length); o += entrySize) {
-    const tag = r.word(o);
-    if (tag === DT_NULL) break;
-    if (!tags.has(tag)) tags.set(tag, r.word(o + entrySize / 2));
-  }
-  // Dynamic entries hold virtual addresses: map them to file offsets through PT_LOAD.
-  const offsetOf = (vaddr: number | undefined) => {
-    if (vaddr === undefined) return undefined;
-    const seg = loads.find((s) => vaddr >= s.vaddr && vaddr < s.vaddr + s.filesz);
-    return seg ? vaddr - seg.vaddr + seg.offset : undefined;
-  };
-  const symtab = offsetOf(tags.get(DT_SYMTAB));
-  const strtab = offsetOf(tags.get(DT_STRTAB));
+}
+
+async function fromDynamic(file: ElfFile): Promise<SymbolTable | undefined> {
+  const { bytes, tags } = file;
+  const symtab = fileOffset(file, tags.get(DT_SYMTAB));
+  const strtab = fileOffset(file, tags.get(DT_STRTAB));
   if (symtab === undefined || strtab === undefined) return undefined;
-  const strsz = Math.min(tags.get(DT_STRSZ) ?? data.length - strtab, data.length - strtab);
-  const hash = offsetOf(tags.get(DT_HASH));
-  const gnuHash = offsetOf(tags.get(DT_GNU_HASH));
-  const count = hash !== undefined ? r.u32(hash + 4) : gnuHash !== undefined ? gnuHashCount(r, gnuHash) : undefined;
+  const strsz = Math.min(tags.get(DT_STRSZ) ?? bytes.size - strtab, bytes.size - strtab);
+  const hash = fileOffset(file, tags.get(DT_HASH));
+  const gnuHash = fileOffset(file, tags.get(DT_GNU_HASH));
+  let count: number | undefined;
+  if (hash !== undefined) {
+    await bytes.load(hash, 8);
+    count = bytes.u32(hash + 4);
+  } else if (gnuHash !== undefined) count = await gnuHashCount(bytes, gnuHash);
   if (count === undefined) return undefined;
   return { symtab, strtab, strsz, count: Math.min(count, MAX_SYMBOLS) };
 }
 
 /** DT_GNU_HASH has no symbol count: the highest bucket's chain ends at the last symbol. */
-function gnuHashCount(r: Reader, at: number): number {
-  const nbuckets = r.u32(at);
-  const symoffset = r.u32(at + 4);
-  const bloomSize = r.u32(at + 8);
+async function gnuHashCount(bytes: ElfBytes, at: number): Promise<number> {
+  await bytes.load(at, 16);
+  const nbuckets = bytes.u32(at);
+  const symoffset = bytes.u32(at + 4);
+  const bloomSize = bytes.u32(at + 8);
   if (nbuckets > MAX_SYMBOLS || bloomSize > MAX_SYMBOLS) return 0;
-  const buckets = at + 16 + bloomSize * (r.is64 ? 8 : 4);
+  const buckets = at + 16 + bloomSize * (bytes.is64 ? 8 : 4);
+  await bytes.load(buckets, nbuckets * 4);
   let last = 0;
-  for (let i = 0; i < nbuckets; i++) last = Math.max(last, r.u32(buckets + i * 4));
+  for (let i = 0; i < nbuckets; i++) last = Math.max(last, bytes.u32(buckets + i * 4));
   if (last < symoffset) return symoffset;
   const chains = buckets + nbuckets * 4;
-  while (last < MAX_SYMBOLS && (r.u32(chains + (last - symoffset) * 4) & 1) === 0) last++;
+  for (; last < MAX_SYMBOLS; last++) {
+    const o = chains + (last - symoffset) * 4;
+    await bytes.load(o, CHAIN_WINDOW);
+    if ((bytes.u32(o) & 1) !== 0) break;
+  }
   return last + 1;
 }
 
-function fromSections(data: Buffer, r: Reader): SymbolTable | undefined {
-  const shoff = r.word(r.is64 ? 0x28 : 0x20);
-  const shentsize = r.u16(r.is64 ? 0x3a : 0x2e);
-  const shnum = r.u16(r.is64 ? 0x3c : 0x30);
+async function fromSections(bytes: ElfBytes): Promise<SymbolTable | undefined> {
+  const { is64 } = bytes;
+  const shoff = bytes.word(is64 ? 0x28 : 0x20);
+  const shentsize = bytes.u16(is64 ? 0x3a : 0x2e);
+  const shnum = bytes.u16(is64 ? 0x3c : 0x30);
+  if (shoff === 0 || shoff >= bytes.size) return undefined;
+  await bytes.load(shoff, shnum * shentsize);
   const section = (i: number) => {
     const o = shoff + i * shentsize;
-    return r.is64
-      ? { type: r.u32(o + 4), offset: r.word(o + 24), size: r.word(o + 32), link: r.u32(o + 40), entsize: r.word(o + 56) }
-      : { type: r.u32(o + 4), offset: r.u32(o + 16), size: r.u32(o + 20), link: r.u32(o + 24), entsize: r.u32(o + 36) };
+    return is64
+      ? { type: bytes.u32(o + 4), offset: bytes.word(o + 24), size: bytes.word(o + 32), link: bytes.u32(o + 40), entsize: bytes.word(o + 56) }
+      : { type: bytes.u32(o + 4), offset: bytes.u32(o + 16), size: bytes.u32(o + 20), link: bytes.u32(o + 24), entsize: bytes.u32(o + 36) };
   };
-  if (shoff === 0 || shoff >= data.length) return undefined;
   for (let i = 0; i < shnum; i++) {
     const s = section(i);
     if (s.type !== SHT_DYNSYM || s.link >= shnum) continue;
     const strings = section(s.link);
-    return { symtab: s.offset, strtab: strings.offset, strsz: strings.size, count: Math.min(Math.floor(s.size / (s.entsize || (r.is64 ? 24 : 16))), MAX_SYMBOLS) };
+    return { symtab: s.offset, strtab: strings.offset, strsz: strings.size, count: Math.min(Math.floor(s.size / (s.entsize || (is64 ? 24 : 16))), MAX_SYMBOLS) };
   }
   return undefined;
 }

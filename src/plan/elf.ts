@@ -1,5 +1,10 @@
 // Just enough ELF to follow what the dynamic loader follows: PT_INTERP,
 // DT_NEEDED, DT_RPATH and DT_RUNPATH. Computed from the bytes, never by running ldd.
+// Only the parts the loader reads are fetched (header, program headers, the
+// dynamic segment, its strings): a 100 MB library costs a few kilobytes.
+import type { ContentSource } from '../image/content.js';
+import type { FileEntry, FileTree } from '../image/tree.js';
+
 export interface ElfInfo {
   class: 32 | 64;
   machine: number;
@@ -9,7 +14,23 @@ export interface ElfInfo {
   runpath: string[];
 }
 
+/** A parsed ELF file: what the loader follows, and what elf-symbols.ts needs to read on. */
+export interface ElfFile {
+  info: ElfInfo;
+  bytes: ElfBytes;
+  /** PT_LOAD segments, to map the dynamic section's virtual addresses to file offsets. */
+  loads: Array<{ offset: number; vaddr: number; filesz: number }>;
+  /** Dynamic tags, first value of each; empty without PT_DYNAMIC. */
+  tags: Map<number, number>;
+}
+
 export const isElf = (head: Buffer): boolean => head.length >= 4 && head[0] === 0x7f && head[1] === 0x45 && head[2] === 0x4c && head[3] === 0x46;
+
+/** The first bytes read of a file that may be an ELF: header, program headers and PT_INTERP of usual layouts. */
+export const ELF_HEAD = 1024;
+const ELF_HEADER = 64;
+/** Bytes fetched around a string whose end is not known yet. */
+const STRING_WINDOW = 4096;
 
 const PT_LOAD = 1;
 const PT_DYNAMIC = 2;
@@ -17,59 +38,169 @@ const PT_INTERP = 3;
 const DT_NULL = 0;
 const DT_NEEDED = 1;
 const DT_STRTAB = 5;
+const DT_STRSZ = 10;
 const DT_RPATH = 15;
 const DT_RUNPATH = 29;
 
-/** Parses an ELF file's loader-relevant parts; returns undefined for malformed input. */
-export function parseElf(data: Buffer): ElfInfo | undefined {
-  if (!isElf(data) || data.length < 52) return undefined;
-  const is64 = data[4] === 2;
-  const little = data[5] === 1;
-  const u16 = (o: number) => (little ? data.readUInt16LE(o) : data.readUInt16BE(o));
-  const u32 = (o: number) => (little ? data.readUInt32LE(o) : data.readUInt32BE(o));
-  const addr = (o: number) => (is64 ? Number(little ? data.readBigUInt64LE(o) : data.readBigUInt64BE(o)) : u32(o));
+/**
+ * Ranges of a file fetched on request; reads of bytes not loaded throw
+ * RangeError, which the parsers treat as malformed input.
+ */
+export class ElfBytes {
+  private readonly chunks: Array<{ at: number; data: Buffer }> = [];
+  little = true;
+  is64 = true;
+
+  constructor(readonly size: number, private readonly fetch?: (offset: number, length: number) => Promise<Buffer>, first?: Buffer) {
+    if (first) this.chunks.push({ at: 0, data: first });
+  }
+
+  static of(data: Buffer): ElfBytes {
+    return new ElfBytes(data.length, undefined, data);
+  }
+
+  /** Makes [offset, offset + length) readable (clipped to the file) with at most one read. */
+  async load(offset: number, length: number): Promise<void> {
+    const end = Math.min(this.size, offset + length);
+    if (offset < 0 || offset >= end || this.chunkAt(offset, end - offset) || !this.fetch) return;
+    this.chunks.push({ at: offset, data: await this.fetch(offset, end - offset) });
+  }
+
+  private chunkAt(offset: number, length: number): { at: number; data: Buffer } | undefined {
+    return this.chunks.find((c) => offset >= c.at && offset + length <= c.at + c.data.length);
+  }
+
+  private view(offset: number, length: number): [Buffer, number] {
+    const chunk = this.chunkAt(offset, length);
+    if (!chunk) throw new RangeError(`ELF bytes ${offset}+${length} are not loaded`);
+    return [chunk.data, offset - chunk.at];
+  }
+
+  u8(o: number): number {
+    const [d, i] = this.view(o, 1);
+    return d[i]!;
+  }
+
+  u16(o: number): number {
+    const [d, i] = this.view(o, 2);
+    return this.little ? d.readUInt16LE(i) : d.readUInt16BE(i);
+  }
+
+  u32(o: number): number {
+    const [d, i] = this.view(o, 4);
+    return this.little ? d.readUInt32LE(i) : d.readUInt32BE(i);
+  }
+
+  /** An address or offset: 8 bytes in ELF64, 4 in ELF32. */
+  word(o: number): number {
+    if (!this.is64) return this.u32(o);
+    const [d, i] = this.view(o, 8);
+    return Number(this.little ? d.readBigUInt64LE(i) : d.readBigUInt64BE(i));
+  }
+
+  /** The NUL-terminated string at `o`, as far as the loaded bytes go. */
+  cstr(o: number): string {
+    const [d, i] = this.view(o, 1);
+    const end = d.indexOf(0, i);
+    return d.toString('latin1', i, end === -1 ? d.length : end);
+  }
+}
+
+/** Parses an ELF file's loader-relevant parts, loading them as it goes; undefined for malformed input. */
+export async function readElf(bytes: ElfBytes): Promise<ElfFile | undefined> {
   try {
-    const phoff = addr(is64 ? 0x20 : 0x1c);
-    const phentsize = u16(is64 ? 0x36 : 0x2a);
-    const phnum = u16(is64 ? 0x38 : 0x2c);
-    const machine = u16(0x12);
+    await bytes.load(0, ELF_HEADER);
+    if (bytes.size < 52 || ![0x7f, 0x45, 0x4c, 0x46].every((b, i) => bytes.u8(i) === b)) return undefined;
+    bytes.is64 = bytes.u8(4) === 2;
+    bytes.little = bytes.u8(5) === 1;
+    const { is64 } = bytes;
+    const phoff = bytes.word(is64 ? 0x20 : 0x1c);
+    const phentsize = bytes.u16(is64 ? 0x36 : 0x2a);
+    const phnum = bytes.u16(is64 ? 0x38 : 0x2c);
+    const machine = bytes.u16(0x12);
+    if (phnum > 0) await bytes.load(phoff, phnum * phentsize);
     const segments: Array<{ type: number; offset: number; vaddr: number; filesz: number }> = [];
     for (let i = 0; i < phnum; i++) {
       const o = phoff + i * phentsize;
       segments.push(is64
-        ? { type: u32(o), offset: addr(o + 8), vaddr: addr(o + 16), filesz: addr(o + 32) }
-        : { type: u32(o), offset: u32(o + 4), vaddr: u32(o + 8), filesz: u32(o + 16) });
+        ? { type: bytes.u32(o), offset: bytes.word(o + 8), vaddr: bytes.word(o + 16), filesz: bytes.word(o + 32) }
+        : { type: bytes.u32(o), offset: bytes.u32(o + 4), vaddr: bytes.u32(o + 8), filesz: bytes.u32(o + 16) });
     }
-    const cstr = (o: number) => {
-      const end = data.indexOf(0, o);
-      return data.toString('latin1', o, end === -1 ? data.length : end);
-    };
-    const info: ElfInfo = { class: is64 ? 64 : 32, machine, needed: [], rpath: [], runpath: [] };
+    const loads = segments.filter((s) => s.type === PT_LOAD);
+    const file: ElfFile = { info: { class: is64 ? 64 : 32, machine, needed: [], rpath: [], runpath: [] }, bytes, loads, tags: new Map() };
     const interp = segments.find((s) => s.type === PT_INTERP);
-    if (interp) info.interpreter = cstr(interp.offset);
+    if (interp) {
+      await bytes.load(interp.offset, Math.max(interp.filesz, 1));
+      file.info.interpreter = bytes.cstr(interp.offset);
+    }
     const dynamic = segments.find((s) => s.type === PT_DYNAMIC);
-    if (!dynamic) return info;
+    if (!dynamic) return file;
+    await bytes.load(dynamic.offset, dynamic.filesz);
     const entrySize = is64 ? 16 : 8;
-    const tags: Array<[number, number]> = [];
-    for (let o = dynamic.offset; o + entrySize <= dynamic.offset + dynamic.filesz; o += entrySize) {
-      const tag = addr(o);
+    const named: Array<[number, number]> = [];
+    for (let o = dynamic.offset; o + entrySize <= Math.min(dynamic.offset + dynamic.filesz, bytes.size); o += entrySize) {
+      const tag = bytes.word(o);
       if (tag === DT_NULL) break;
-      tags.push([tag, addr(o + entrySize / 2)]);
+      const value = bytes.word(o + entrySize / 2);
+      if (!file.tags.has(tag)) file.tags.set(tag, value);
+      if (tag === DT_NEEDED || tag === DT_RPATH || tag === DT_RUNPATH) named.push([tag, value]);
     }
-    // DT_STRTAB is a virtual address: map it to a file offset through the PT_LOAD segments.
-    const strtabAddr = tags.find(([t]) => t === DT_STRTAB)?.[1];
-    const load = segments.find((s) => s.type === PT_LOAD && strtabAddr !== undefined && strtabAddr >= s.vaddr && strtabAddr < s.vaddr + s.filesz);
-    if (strtabAddr === undefined || !load) return info;
-    const strtab = strtabAddr - load.vaddr + load.offset;
-    for (const [tag, value] of tags) {
-      if (tag === DT_NEEDED) info.needed.push(cstr(strtab + value));
-      else if (tag === DT_RPATH) info.rpath.push(...cstr(strtab + value).split(':').filter(Boolean));
-      else if (tag === DT_RUNPATH) info.runpath.push(...cstr(strtab + value).split(':').filter(Boolean));
+    const strtab = fileOffset(file, file.tags.get(DT_STRTAB));
+    if (strtab === undefined || !named.length) return file;
+    // The names sit together in the string table: one read for all of them.
+    const first = Math.min(...named.map(([, v]) => v));
+    const last = Math.max(...named.map(([, v]) => v));
+    await bytes.load(strtab + first, Math.min(last - first + STRING_WINDOW, (file.tags.get(DT_STRSZ) ?? Infinity) - first));
+    for (const [tag, value] of named) {
+      const text = bytes.cstr(strtab + value);
+      if (tag === DT_NEEDED) file.info.needed.push(text);
+      else if (tag === DT_RPATH) file.info.rpath.push(...text.split(':').filter(Boolean));
+      else file.info.runpath.push(...text.split(':').filter(Boolean));
     }
-    return info;
+    return file;
   } catch {
     return undefined;
   }
+}
+
+/** A dynamic tag's virtual address as a file offset, through the PT_LOAD segment holding it. */
+export function fileOffset(file: ElfFile, vaddr: number | undefined): number | undefined {
+  if (vaddr === undefined) return undefined;
+  const seg = file.loads.find((s) => vaddr >= s.vaddr && vaddr < s.vaddr + s.filesz);
+  return seg ? vaddr - seg.vaddr + seg.offset : undefined;
+}
+
+/** Parses an ELF file held in memory. */
+export async function parseElf(data: Buffer): Promise<ElfInfo | undefined> {
+  return (await readElf(ElfBytes.of(data)))?.info;
+}
+
+/** Parses per image and file: the keeper and the rules share one parse, and each range is read once. */
+const parsed = new WeakMap<ContentSource, Map<number, Promise<ElfFile | undefined>>>();
+
+/** The ELF file an entry holds (undefined when it is none); `head`, the file's first bytes when the caller read them, saves a read. */
+export function elfFile(content: ContentSource, entry: FileEntry, head?: Buffer): Promise<ElfFile | undefined> {
+  let files = parsed.get(content);
+  if (!files) parsed.set(content, (files = new Map()));
+  let found = files.get(entry.inode);
+  if (!found) {
+    found = (async () => {
+      // Most files asked about are not ELF: the header alone says so.
+      const first = head && head.length >= Math.min(ELF_HEADER, entry.size) ? head : await content.read(entry, ELF_HEADER);
+      return isElf(first) ? readElf(new ElfBytes(entry.size, (offset, length) => content.read(entry, length, offset), first)) : undefined;
+    })();
+    files.set(entry.inode, found);
+  }
+  return found;
+}
+
+/** The ELF files among `paths` (regular files, not followed through symlinks), parsed together: their reads share round trips. */
+export async function elfFiles(tree: FileTree, content: ContentSource, paths: Iterable<string>): Promise<Map<string, ElfFile>> {
+  const parsed = await Promise.all([...paths].map(async (path) => {
+    const entry = tree.get(path);
+    return [path, entry?.type === 'file' ? await elfFile(content, entry) : undefined] as const;
+  }));
+  return new Map(parsed.filter((p): p is readonly [string, ElfFile] => p[1] !== undefined));
 }
 
 /** Expands $ORIGIN, ${ORIGIN} and $LIB in an rpath entry. */

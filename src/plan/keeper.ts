@@ -5,7 +5,7 @@
 // plan can say how many bytes each rule added.
 import type { ContentSource } from '../image/content.js';
 import { type FileEntry, type FileTree } from '../image/tree.js';
-import { expandOrigin, isElf, parseElf, type ElfInfo } from './elf.js';
+import { ELF_HEAD, elfFile, expandOrigin, type ElfInfo } from './elf.js';
 import { globBase, globToRegExp, isGlob, literalPath } from './glob.js';
 import { DEFAULT_LIBRARY_DIRS, readLdSoConf } from './ldsoconf.js';
 import { ancestors, joinPath, parentOf, showPath } from '../paths.js';
@@ -35,7 +35,9 @@ export class Keeper {
   private readonly ruleOf = new Map<string, string>();
   private readonly queue: string[] = [];
   private next = 0;
-  private readonly elfCache = new Map<string, ElfInfo | undefined>();
+  /** The queue's files whose head and ELF parse were started (a cursor like `next`, ahead of it). */
+  private started = 0;
+  private readonly examined = new Map<number, Promise<{ head: Buffer; elf?: ElfInfo }>>();
   private readonly searchPath: string[];
 
   constructor(
@@ -120,6 +122,8 @@ export class Keeper {
   /** Brings in the closure of everything kept so far. A cursor, not shift(): shift() would copy the queue each time. */
   async drain(): Promise<void> {
     while (this.next < this.queue.length) {
+      // Start reading every queued file at once: reads issued together share round trips to the image.
+      for (; this.started < this.queue.length; this.started++) this.examine(this.tree.get(this.queue[this.started]!)!)?.catch(() => {});
       const path = this.queue[this.next++]!;
       for (const dir of ancestors(path)) this.keep(dir, `parent of ${showPath(path)}`, PARENTS_RULE);
       const entry = this.tree.get(path)!;
@@ -152,12 +156,9 @@ export class Keeper {
     for (const path of [...this.paths.keys()]) for (const dir of ancestors(path)) if (!this.paths.has(dir)) this.paths.set(dir, [`parent of ${showPath(path)}`]);
   }
 
-  /** The parsed ELF file, once per file; `head`, when the caller read it already, saves a read. */
+  /** The parsed ELF file, once per file (shared with the rules); `head`, when the caller read it already, saves a read. */
   async elfOf(entry: FileEntry, head?: Buffer): Promise<ElfInfo | undefined> {
-    if (this.elfCache.has(entry.path)) return this.elfCache.get(entry.path);
-    const info = isElf(head ?? (await this.content.read(entry, 4))) ? parseElf(await this.content.read(entry)) : undefined;
-    this.elfCache.set(entry.path, info);
-    return info;
+    return (await elfFile(this.content, entry, head))?.info;
   }
 
   private async findLibrary(name: string, from: ElfInfo, origin: string): Promise<string | undefined> {
@@ -176,16 +177,28 @@ export class Keeper {
     return undefined;
   }
 
+  /** The first bytes and the ELF parse of a file that may be a program or a library, once per file; undefined for the others. */
+  private examine(entry: FileEntry): Promise<{ head: Buffer; elf?: ElfInfo }> | undefined {
+    if (entry.type !== 'file' || !((entry.mode & 0o111) !== 0 || /\.so(\.|$)/.test(entry.path))) return undefined;
+    let found = this.examined.get(entry.inode);
+    if (!found) {
+      found = (async () => {
+        const head = await this.content.read(entry, ELF_HEAD);
+        return { head, elf: isShebang(head) ? undefined : await this.elfOf(entry, head) };
+      })();
+      this.examined.set(entry.inode, found);
+    }
+    return found;
+  }
+
   private async closeOver(entry: FileEntry): Promise<void> {
-    if (entry.type !== 'file') return;
-    const maybeBinary = (entry.mode & 0o111) !== 0 || /\.so(\.|$)/.test(entry.path);
-    if (!maybeBinary) return;
-    const head = await this.content.read(entry, 256);
-    if (head[0] === 0x23 && head[1] === 0x21) {
+    const examined = await this.examine(entry);
+    if (!examined) return;
+    const { head, elf } = examined;
+    if (isShebang(head)) {
       this.keepInterpreter(head, entry.path);
       return;
     }
-    const elf = await this.elfOf(entry, head);
     if (!elf) return;
     const rule = this.rule;
     this.rule = CLOSURE_RULE;
@@ -214,6 +227,8 @@ export class Keeper {
     this.rule = rule;
   }
 }
+
+const isShebang = (head: Buffer): boolean => head[0] === 0x23 && head[1] === 0x21;
 
 /** Debian's multiarch library directories (x86_64-linux-gnu, s390x-linux-gnu, arm-linux-gnueabihf...), for images without ld.so.conf. */
 function multiarchDirs(tree: FileTree): string[] {

@@ -47,27 +47,31 @@ function fromParagraph(fields: Map<string, string>, files: string[], record: str
 
 const listLines = (text: string | undefined): string[] => (text ?? '').split('\n').filter((l) => l.startsWith('/') && l !== '/.');
 
+/** Every file is asked for before any answer is awaited: reads issued together share round trips to the image. */
 export async function readDpkg(src: Source): Promise<Package[]> {
-  const packages: Package[] = [];
+  const packages: Array<Promise<Package | undefined>> = [];
   const infoDir = '/var/lib/dpkg/info';
   const lists = new Set(src.tree.children(infoDir).filter((n) => n.endsWith('.list')));
   const readList = async (list: string | undefined) => (list ? listLines(await readTextAt(src, joinPath(infoDir, list))) : []);
+  const fromList = async (fields: Map<string, string>, list: string | undefined) => fromParagraph(fields, await readList(list), list && joinPath(infoDir, list));
   for (const fields of paragraphs((await readTextAt(src, '/var/lib/dpkg/status')) ?? '')) {
     const name = fields.get('Package');
     if (!name) continue;
     const list = [`${name}:${fields.get('Architecture')}.list`, `${name}.list`].find((l) => lists.has(l));
     if (list) lists.delete(list);
-    if (/\binstalled$/.test(fields.get('Status') ?? '')) packages.push(fromParagraph(fields, await readList(list), list && joinPath(infoDir, list)));
+    if (/\binstalled$/.test(fields.get('Status') ?? '')) packages.push(fromList(fields, list));
   }
   // A file list no status paragraph names (a trimmed status file) still says what dpkg unpacked.
-  for (const list of lists) packages.push(fromParagraph(new Map([['Package', list.replace(/(:[^:]+)?\.list$/, '')]]), await readList(list), joinPath(infoDir, list)));
+  for (const list of lists) packages.push(fromList(new Map([['Package', list.replace(/(:[^:]+)?\.list$/, '')]]), list));
   const statusDir = '/var/lib/dpkg/status.d';
   for (const name of src.tree.children(statusDir).filter((n) => !n.includes('.'))) {
-    const fields = paragraphs((await readTextAt(src, joinPath(statusDir, name))) ?? '')[0];
-    if (!fields?.get('Package')) continue;
-    const sums = (await readTextAt(src, joinPath(statusDir, `${name}.md5sums`))) ?? '';
-    const files = sums.split('\n').map((l) => l.replace(/^[0-9a-f]+\s+/, '').trim()).filter(Boolean).map((p) => `/${p}`);
-    packages.push(fromParagraph(fields, files, joinPath(statusDir, `${name}.md5sums`)));
+    packages.push((async () => {
+      const [status, sums] = await Promise.all([readTextAt(src, joinPath(statusDir, name)), readTextAt(src, joinPath(statusDir, `${name}.md5sums`))]);
+      const fields = paragraphs(status ?? '')[0];
+      if (!fields?.get('Package')) return undefined;
+      const files = (sums ?? '').split('\n').map((l) => l.replace(/^[0-9a-f]+\s+/, '').trim()).filter(Boolean).map((p) => `/${p}`);
+      return fromParagraph(fields, files, joinPath(statusDir, `${name}.md5sums`));
+    })());
   }
-  return packages;
+  return (await Promise.all(packages)).filter((p): p is Package => p !== undefined);
 }

@@ -38,6 +38,7 @@ export class PackageIndex {
   private readonly owners = new Map<string, Package[]>();
   private readonly byName = new Map<string, Package[]>();
   private readonly realFiles = new Map<Package, string[]>();
+  private readonly dirOwners = new Map<string, Package | undefined>();
 
   constructor(readonly packages: Package[], private readonly tree: FileTree) {
     for (const pkg of packages) {
@@ -58,7 +59,8 @@ export class PackageIndex {
 
   /** Packages that list a path (its real path in the image). */
   ownerOf(path: string): Package[] {
-    return this.owners.get(this.tree.resolve(path, false).path ?? path) ?? [];
+    // The keys are real paths: a hit needs no resolving (the rules ask for thousands of kept paths, each round).
+    return this.owners.get(path) ?? this.owners.get(this.tree.resolve(path, false).path ?? path) ?? [];
   }
 
   find(manager: Manager, name: string): Package | undefined {
@@ -97,6 +99,12 @@ export class PackageIndex {
    * (/etc, /usr/lib/x86_64-linux-gnu) belong to none.
    */
   dirOwner(dir: string): Package | undefined {
+    if (!this.dirOwners.has(dir)) this.dirOwners.set(dir, this.countDirOwner(dir));
+    return this.dirOwners.get(dir);
+  }
+
+  /** dirOwner, uncached: it counts the directory's children, and every kept package asks about its directories. */
+  private countDirOwner(dir: string): Package | undefined {
     const listing = this.ownerOf(dir);
     if (listing.length === 1) return listing[0];
     if (listing.length === 0) return undefined;
@@ -119,13 +127,13 @@ export class PackageIndex {
 
 /** Reads every package database in the image into one index. */
 export async function readPackageIndex(src: Pick<RuleContext, 'tree' | 'content'>): Promise<PackageIndex> {
-  const packages = [...(await readDpkg(src)), ...(await readApk(src))];
-  for (const path of src.tree.paths()) {
-    const record = LANGUAGE_RECORDS.find((r) => r.test.test(path));
-    const pkg = record ? await record.read(src, path) : undefined;
-    if (pkg) packages.push(pkg);
-  }
-  return new PackageIndex(packages, src.tree);
+  // All asked for at once: reads issued together share round trips to the image.
+  const [dpkg, apk, records] = await Promise.all([
+    readDpkg(src),
+    readApk(src),
+    Promise.all([...src.tree.paths()].map((path) => LANGUAGE_RECORDS.find((r) => r.test.test(path))?.read(src, path))),
+  ]);
+  return new PackageIndex([...dpkg, ...apk, ...records.filter((p): p is Package => p !== undefined)], src.tree);
 }
 
 const indexes = new WeakMap<FileTree, Promise<PackageIndex>>();

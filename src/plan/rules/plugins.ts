@@ -3,7 +3,7 @@
 // from a directory of plugins (gconv modules, ImageMagick coders, SASL, PAM,
 // PHP and Perl XS extensions...). Its siblings are loaded the same way for
 // other inputs, so they are kept too. Derived from the image, not from names.
-import { isElf, parseElf } from '../elf.js';
+import { elfFiles } from '../elf.js';
 import { DEFAULT_LIBRARY_DIRS, readLdSoConf } from '../ldsoconf.js';
 import { dedupe, type KeepRequest, type RuleContext } from './context.js';
 import { baseName, joinPath, parentOf, showPath } from '../../paths.js';
@@ -24,10 +24,8 @@ export async function pluginSiblings(ctx: RuleContext): Promise<KeepRequest[]> {
   // Sonames and file names every kept ELF file asks the loader for.
   const needed = new Set<string>();
   const keptObjects: string[] = [];
-  for (const path of ctx.kept) {
-    const entry = ctx.tree.get(path);
-    if (entry?.type !== 'file' || !isElf(await ctx.content.read(entry, 4))) continue;
-    for (const name of parseElf(await ctx.content.read(entry))?.needed ?? []) needed.add(name);
+  for (const [path, elf] of await elfFiles(ctx.tree, ctx.content, ctx.kept)) {
+    for (const name of elf.info.needed) needed.add(name);
     if (SHARED_OBJECT.test(path)) keptObjects.push(path);
   }
   const out: KeepRequest[] = [];

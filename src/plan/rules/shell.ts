@@ -4,7 +4,9 @@
 // (and, when those are shell scripts too, what they call). Code in Python,
 // Ruby, PHP, Perl and JavaScript that runs a literal command counts too.
 import { codeInUse } from './packages.js';
-import { dedupe, fileAt, findOnPath, readFileAt, searchPath, type KeepRequest, type RuleContext } from './context.js';
+import { dedupe, fileAt, findOnPath, searchPath, type KeepRequest, type RuleContext } from './context.js';
+import type { ContentSource } from '../../image/content.js';
+import type { FileEntry } from '../../image/tree.js';
 import { showPath } from '../../paths.js';
 
 const SHELLS = /^(ba|da|a|k|z|mk|po)?sh$/;
@@ -181,25 +183,48 @@ export function commandsOf(script: string): CommandUse[] {
   return out;
 }
 
+/** The commands a file runs, read once per file and image: the rule runs every round, over every kept script. */
+const commandsByFile = new WeakMap<ContentSource, Map<string, Promise<CommandUse[]>>>();
+
+function commandsIn(ctx: RuleContext, script: string, entry: FileEntry): Promise<CommandUse[]> {
+  let files = commandsByFile.get(ctx.content);
+  if (!files) commandsByFile.set(ctx.content, (files = new Map()));
+  let found = files.get(script);
+  if (!found) {
+    found = (async () => {
+      const head = await ctx.content.read(entry, 256);
+      const shell = isShellScript(script, head);
+      if (!shell && !PROGRAM_CALLS.some((c) => c.files.test(script))) return [];
+      const text = (entry.size <= head.length ? head : await ctx.content.read(entry)).toString('latin1');
+      return shell ? commandsOf(text) : commandsCalledBy(script, text);
+    })();
+    files.set(script, found);
+  }
+  return found;
+}
+
 export async function programsCalledByScripts(ctx: RuleContext): Promise<KeepRequest[]> {
   const dirs = searchPath(ctx.env);
   const out: KeepRequest[] = [];
-  const pending = await codeInUse(ctx);
   const parsed = new Set<string>();
-  while (pending.length > 0) {
-    const script = pending.pop()!;
-    const entry = fileAt(ctx.tree, script);
-    if (!entry || parsed.has(entry.path)) continue;
-    parsed.add(entry.path);
-    const shell = isShellScript(script, await ctx.content.read(entry, 256));
-    if (!shell && !PROGRAM_CALLS.some((c) => c.files.test(script))) continue;
-    const text = (await readFileAt(ctx, script))!.toString('latin1');
-    for (const { command, line } of shell ? commandsOf(text) : commandsCalledBy(script, text)) {
-      const program = command.includes('/') ? (fileAt(ctx.tree, command) ? command : undefined) : findOnPath(ctx.tree, dirs, command);
-      if (!program) continue;
-      out.push({ path: program, reason: `called by ${showPath(script)}:${line}` });
-      pending.push(program);
-    }
+  // Breadth first, a generation of scripts at a time: their reads go out together.
+  for (let scripts = await codeInUse(ctx); scripts.length > 0;) {
+    const generation = scripts.flatMap((script) => {
+      const entry = fileAt(ctx.tree, script);
+      if (!entry || parsed.has(entry.path)) return [];
+      parsed.add(entry.path);
+      return [{ script, commands: commandsIn(ctx, script, entry) }];
+    });
+    const commands = await Promise.all(generation.map((g) => g.commands));
+    scripts = [];
+    generation.forEach(({ script }, i) => {
+      for (const { command, line } of commands[i]!) {
+        const program = command.includes('/') ? (fileAt(ctx.tree, command) ? command : undefined) : findOnPath(ctx.tree, dirs, command);
+        if (!program) continue;
+        out.push({ path: program, reason: `called by ${showPath(script)}:${line}` });
+        scripts.push(program);
+      }
+    });
   }
   return dedupe(out);
 }

@@ -2,7 +2,7 @@
 // interpreter's native module such as PHP's iconv.so) that imports iconv_open
 // will load gconv modules later, whatever the probe exercised. The needs are
 // named after the packs that satisfy them.
-import { isElf, parseElf } from '../elf.js';
+import { elfFiles, type ElfFile } from '../elf.js';
 import { importedSymbols } from '../elf-symbols.js';
 import type { RuleContext } from './context.js';
 import { baseName, showPath } from '../../paths.js';
@@ -44,25 +44,27 @@ export function localesNamed(env: Map<string, string>): string[] {
  * iconv_open), and the programs linking it may use none of them; what they do use, they import.
  */
 export async function symbolNeeds(ctx: RuleContext): Promise<Need[]> {
-  const elves: Array<{ path: string; data: Buffer }> = [];
+  const elves: Array<{ path: string; elf: ElfFile }> = [];
   const linked = new Set<string>();
   // A library is linked by its soname, a symlink to the file: every name a kept path gives it.
   const names = new Map<string, string[]>();
   const seenInodes = new Set<number>();
-  for (const path of [...ctx.kept].sort()) {
+  const kept = [...ctx.kept].sort();
+  const parsed = await elfFiles(ctx.tree, ctx.content, kept);
+  for (const path of kept) {
     const entry = ctx.tree.get(path);
     const real = entry?.type === 'symlink' ? ctx.tree.resolve(path).path : path;
     if (real) names.set(real, [...(names.get(real) ?? []), baseName(path)]);
-    if (entry?.type !== 'file' || seenInodes.has(entry.inode) || !isElf(await ctx.content.read(entry, 4))) continue;
-    seenInodes.add(entry.inode);
-    const data = await ctx.content.read(entry);
-    for (const name of parseElf(data)?.needed ?? []) linked.add(baseName(name));
-    elves.push({ path, data });
+    const elf = parsed.get(path);
+    if (!elf || seenInodes.has(entry!.inode)) continue;
+    seenInodes.add(entry!.inode);
+    for (const name of elf.info.needed) linked.add(baseName(name));
+    elves.push({ path, elf });
   }
   const found = new Map<NeedName, Need>();
-  for (const { path, data } of elves) {
+  for (const { path, elf } of elves) {
     if (names.get(path)?.some((name) => linked.has(name))) continue;
-    for (const symbol of importedSymbols(data)) {
+    for (const symbol of await importedSymbols(elf)) {
       for (const { symbols, need } of SYMBOL_NEEDS) {
         if (found.has(need) || !symbols.test(symbol)) continue;
         found.set(need, { need, reason: `${showPath(path)} imports ${symbol}`, ...(need === 'locales' ? { locales: localesNamed(ctx.env) } : {}) });
