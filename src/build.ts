@@ -292,11 +292,13 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
       if (!verifyRun) return result;
 
       const verification = await timed('verify', async () => {
-        // Original and slim run side by side.
-        // Both settle before anything is thrown: no run goes on unwatched behind an error.
+        // Original and slim run side by side, unless they share a writable mount (a batch job's
+        // output directory): then they take turns. Both settle before anything is thrown.
+        const slimRun = () => runWithProbes(engine, rebuilt.id, { ...verifyRun, role: 'verify-slim' }, cleanup, onRun).catch((err: Error) => err);
+        const sharesWritable = (verifyRun.overrides?.mounts ?? []).some((m) => !m.endsWith(':ro'));
         const [original, slim] = await Promise.allSettled([
           originalRun!,
-          runWithProbes(engine, rebuilt.id, { ...verifyRun, role: 'verify-slim' }, cleanup, onRun).catch((err: Error) => err),
+          sharesWritable ? originalRun!.then(slimRun, (err: Error) => err) : slimRun(),
         ]).then(([o, s]) => {
           if (o.status === 'rejected') throw o.reason;
           return [o.value, (s as PromiseFulfilledResult<RunResult | Error>).value] as const;
