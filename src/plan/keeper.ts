@@ -8,10 +8,10 @@ import { type FileEntry, type FileTree } from '../image/tree.js';
 import { ELF_HEAD, elfFile, expandOrigin, type ElfInfo } from './elf.js';
 import { globBase, globToRegExp, isGlob, literalPath } from './glob.js';
 import { DEFAULT_LIBRARY_DIRS, readLdSoConf } from './ldsoconf.js';
+import { searchPath } from './rules/context.js';
 import { ancestors, joinPath, parentOf, showPath } from '../paths.js';
 
 const MAX_REASONS = 3;
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** Rules the closure charges its keeps to. */
 export const CLOSURE_RULE = 'ELF and script closure';
@@ -48,7 +48,7 @@ export class Keeper {
     /** Library directories from ld.so.conf, then the defaults. */
     readonly libraryDirs: string[],
   ) {
-    this.searchPath = (env.get('PATH') ?? DEFAULT_PATH).split(':');
+    this.searchPath = searchPath(env);
   }
 
   static async create(tree: FileTree, content: ContentSource, env: Map<string, string>, workdir: string): Promise<Keeper> {
