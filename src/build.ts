@@ -10,8 +10,9 @@ import type { HttpProbe } from './drivers/http.js';
 import { answered, type ProbeResult } from './drivers/result.js';
 import { checkImageRef, openImage, requireImage, splitTag, type ReadVia } from './image/read.js';
 import type { ImageSource } from './image/content.js';
+import { withHeadCache } from './image/head-cache.js';
 import type { LayerShape } from './image/write.js';
-import { planKeep, type KeepPlan, type PlanOptions } from './plan/plan.js';
+import { planKeep, warmPlan, type KeepPlan, type PlanOptions } from './plan/plan.js';
 import { rebuild } from './rebuild.js';
 import type { OutputTarget } from './output/outputs.js';
 import { keptFiles } from './report/from-build.js';
@@ -196,9 +197,12 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
   // The image is read while the app is traced: neither needs the other. A build that fails
   // early stops the read too (through docker save it could take long).
   const stopReading = new AbortController();
-  const reading = openImage(engine, source.id, { via: opts.readVia, signal: AbortSignal.any([cleanup.signal, stopReading.signal]) });
+  const reading = openImage(engine, source.id, { via: opts.readVia, signal: AbortSignal.any([cleanup.signal, stopReading.signal]) }).then(withHeadCache);
   // Tracked from the moment it exists, so that Ctrl-C during the trace removes its helper container too.
   reading.then((image) => cleanup.add(image), () => {});
+  // What the plan reads whatever the trace says is read while the app runs, and no longer.
+  const traceEnded = new AbortController();
+  reading.then((image) => warmPlan(image.tree, image, AbortSignal.any([traceEnded.signal, stopReading.signal])), () => {});
   try {
     const traceWith = async (tracer: TracerName) => runWithProbes(engine, source.id, { ...opts.run, tracer, role: 'trace' }, cleanup, onRun);
     const traced = await timed('trace', async () => {
@@ -215,6 +219,7 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
       }
       throw new SlimError('no tracer to try');
     }, (t) => `${t.run.trace!.paths.size} paths with ${t.tracer}`);
+    traceEnded.abort();
     const trace = traced.run.trace!;
     // A server error the probe did not ask for means the app, not slim, is broken.
     const failed = traced.run.results.filter((r) => !r.ok || (r.kind === 'http' && r.status >= 500 && (r.probe?.expectStatus ?? 0) < 500));

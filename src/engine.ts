@@ -167,8 +167,6 @@ function readAll(stream: Readable): Promise<Buffer> {
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export interface DockerEngineOptions {
   version: string;
   /** Identifies this run in container labels; defaults to a random id. */
@@ -256,12 +254,16 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
         if (!/is not running|No such container/i.test(err.message)) throw err;
       }),
       async waitExit(timeoutMs) {
-        const deadline = Date.now() + timeoutMs;
-        while (Date.now() < deadline) {
-          if (!(await container.state()).running) return true;
-          await sleep(100);
+        // The engine answers the moment the container stops: no polling interval added to every stop.
+        const timeout = AbortSignal.timeout(timeoutMs);
+        try {
+          await raw.wait({ condition: 'not-running', abortSignal: timeout });
+          return true;
+        } catch (err) {
+          if (timeout.aborted) return false;
+          if (/No such container/i.test((err as Error).message)) return true;
+          throw engineError(`waiting for container ${name} to stop`, err, host);
         }
-        return false;
       },
       async logs(tail = 40) {
         const data = await call(`reading logs of ${name}`, () => raw.logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;

@@ -54,7 +54,7 @@ export interface Resolution {
   /** The path after following every symlink, or undefined when a component is missing. */
   path?: string;
   /** Symlinks traversed on the way, in order. */
-  via: string[];
+  via: readonly string[];
   /** The first missing path, when resolution stopped. */
   missing?: string;
   loop?: boolean;
@@ -70,6 +70,8 @@ export class FileTree {
   /** Odd but tolerated layer contents (the engine accepts them too), for reports. */
   readonly warnings: string[] = [];
   private nextInode = 1;
+  /** resolve() answers, asked for again and again by the plan once the layers are applied. */
+  private readonly resolutions = new Map<string, Resolution>();
 
   constructor() {
     this.entries.set('/', { path: '/', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, xattrs: new Map(), layer: -1, inode: 0 });
@@ -132,6 +134,7 @@ export class FileTree {
 
   private changed(dir: string): void {
     this.sortedKids.delete(dir);
+    this.resolutions.clear();
   }
 
   private countWaste(entry: FileEntry): void {
@@ -246,6 +249,13 @@ export class FileTree {
    * root, and nothing ever escapes it.
    */
   resolve(path: string, followLast = true): Resolution {
+    const key = followLast ? path : `\0${path}`;
+    let found = this.resolutions.get(key);
+    if (!found) this.resolutions.set(key, (found = this.follow(path, followLast)));
+    return found;
+  }
+
+  private follow(path: string, followLast: boolean): Resolution {
     const via: string[] = [];
     let pending = path.split('/').filter((p) => p !== '' && p !== '.');
     let current = '/';

@@ -2,6 +2,7 @@
 // DT_NEEDED, DT_RPATH and DT_RUNPATH. Computed from the bytes, never by running ldd.
 // Only the parts the loader reads are fetched (header, program headers, the
 // dynamic segment, its strings): a 100 MB library costs a few kilobytes.
+import { HEAD_BYTES } from '../image/head-cache.js';
 import type { ContentSource } from '../image/content.js';
 import type { FileEntry, FileTree } from '../image/tree.js';
 
@@ -27,7 +28,7 @@ export interface ElfFile {
 export const isElf = (head: Buffer): boolean => head.length >= 4 && head[0] === 0x7f && head[1] === 0x45 && head[2] === 0x4c && head[3] === 0x46;
 
 /** The first bytes read of a file that may be an ELF: header, program headers and PT_INTERP of usual layouts. */
-export const ELF_HEAD = 1024;
+export const ELF_HEAD = HEAD_BYTES;
 const ELF_HEADER = 64;
 /** Bytes fetched around a string whose end is not known yet. */
 const STRING_WINDOW = 4096;

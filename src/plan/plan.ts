@@ -4,6 +4,7 @@
 // nothing. It is a list of phases; after each, the keeper brings in the
 // closure (parents, symlinks, ELF libraries, interpreters) of what it added.
 import type { ContentSource } from '../image/content.js';
+import type { HeadCache } from '../image/head-cache.js';
 import type { FileTree } from '../image/tree.js';
 import { ancestors, joinPath, parentOf, showPath } from '../paths.js';
 import type { Trace } from '../trace/trace.js';
@@ -12,6 +13,7 @@ import { globToRegExp, isGlob, literalPath } from './glob.js';
 import { Keeper, type RuleTotal } from './keeper.js';
 import { claimedByLanguage, LANGUAGE_TABLE, type Language } from './languages/index.js';
 import { readPackageDatabase, type PackageDatabase } from './packagedb.js';
+import { packageIndexOf } from './pkgdb/index.js';
 import { applyPacks } from './packs.js';
 import { KEEP_RULES, symbolNeeds, type RuleContext } from './rules/index.js';
 
@@ -287,6 +289,17 @@ export async function planKeep(tree: FileTree, trace: Trace, opts: PlanOptions, 
     await keeper.drain();
   }
   return { ...plan, paths: keeper.paths, unresolved: keeper.unresolved, rules: keeper.totals() };
+}
+
+/**
+ * What the plan reads of the image whatever the trace says, read ahead while the app is
+ * traced (until `signal`): the package index, and the heads of the image's files, which
+ * the closure and the rules look into.
+ */
+export async function warmPlan(tree: FileTree, content: ContentSource & HeadCache, signal: AbortSignal): Promise<void> {
+  // Read once per tree, so the plan takes it as it is when it starts; its errors are the plan's to report.
+  packageIndexOf({ tree, content }).catch(() => {});
+  await content.prefetch([...tree.values()], signal);
 }
 
 async function readNssSources(tree: FileTree, content: ContentSource): Promise<string[]> {

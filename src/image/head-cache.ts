@@ -1,0 +1,49 @@
+// The keep plan looks at the first bytes of thousands of files (ELF headers,
+// shebangs, script text), each rule for its own reason and at its own size.
+// Read through the layer helper, every look is a request; this cache reads a
+// file's head once, serves every smaller look from memory, and can be filled
+// ahead, while the app is still being traced.
+import type { ImageSource } from './content.js';
+import type { FileEntry } from './tree.js';
+
+/** The bytes of a file kept in memory: an ELF header with its program headers and interpreter, a script's first lines. */
+export const HEAD_BYTES = 1024;
+/** Heads kept at most: beyond it (an image of millions of files) reads go to the image again. */
+const BUDGET_BYTES = 64 << 20;
+/** Heads asked for at once by prefetch: its requests never keep the plan's waiting long. */
+const PREFETCH_BATCH = 256;
+
+export interface HeadCache {
+  /** Reads the heads of `entries` ahead, until they are all read or `signal` aborts. */
+  prefetch(entries: FileEntry[], signal: AbortSignal): Promise<void>;
+}
+
+export function withHeadCache<T extends ImageSource>(source: T): T & HeadCache {
+  const heads = new Map<number, Promise<Buffer>>();
+  let cached = 0;
+  const head = (entry: FileEntry): Promise<Buffer> | undefined => {
+    let found = heads.get(entry.inode);
+    if (!found && cached < BUDGET_BYTES) {
+      const length = Math.min(entry.size, HEAD_BYTES);
+      cached += length;
+      found = source.read(entry, length);
+      heads.set(entry.inode, found);
+      // A failed read is not remembered: the next reader asks again and gets the error itself.
+      found.catch(() => heads.delete(entry.inode));
+    }
+    return found;
+  };
+  return {
+    ...source,
+    read(entry, limit = Infinity, offset = 0) {
+      const end = Math.min(entry.size, offset + limit);
+      const cachedHead = entry.type === 'file' && end <= HEAD_BYTES ? head(entry) : undefined;
+      return cachedHead ? cachedHead.then((bytes) => bytes.subarray(offset, end)) : source.read(entry, limit, offset);
+    },
+    async prefetch(entries, signal) {
+      for (let at = 0; at < entries.length && !signal.aborted && cached < BUDGET_BYTES; at += PREFETCH_BATCH) {
+        await Promise.allSettled(entries.slice(at, at + PREFETCH_BATCH).filter((e) => e.type === 'file' && e.size > 0).map(head));
+      }
+    },
+  };
+}
