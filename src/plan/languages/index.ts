@@ -3,9 +3,10 @@
 // A language's file is all slim knows about it: how it recognises its packages,
 // which files it keeps beside a kept one, which files are its code, how its
 // code runs programs, its package manager's records, what its runtime loads by
-// name, and what it finds by reading kept files (static scans). The plan and
-// the keep rules (rules/) read those parts from this table and keep no tables
-// of their own. Adding a language is its own file plus one entry here.
+// name, and what it finds by reading kept files (static scans). The plan, the
+// keep rules (rules/) and the package index (pkgdb/) read those parts from this
+// table and keep no per-language tables of their own. Adding a language is its
+// own file plus one entry here.
 import type { FileTree } from '../../image/tree.js';
 import type { Keeper } from '../keeper.js';
 import type { PackageRecord } from '../pkgdb/index.js';

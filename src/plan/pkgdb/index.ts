@@ -3,7 +3,7 @@
 // gems). Paths are indexed by where they really are in the image (dpkg lists
 // /lib/..., which a merged /usr holds under /usr/lib/...).
 import { type FileTree } from '../../image/tree.js';
-import { languageTableOf } from '../languages/index.js';
+import { languageTableOf, type LanguageSupport } from '../languages/index.js';
 import type { RuleContext } from '../rules/context.js';
 import { readApk } from './apk.js';
 import { readDpkg } from './dpkg.js';
@@ -142,12 +142,12 @@ export async function readPackageIndex(src: Source): Promise<PackageIndex> {
   return new PackageIndex([...dpkg, ...apk, ...languagePackages.filter((p): p is Package => p !== undefined)], src.tree);
 }
 
-const indexes = new WeakMap<FileTree, Map<object, Promise<PackageIndex>>>();
+const indexes = new WeakMap<FileTree, WeakMap<readonly LanguageSupport[], Promise<PackageIndex>>>();
 
 /** The image's package index, read once per file tree (and language table) however many rules ask. */
 export function packageIndexOf(src: Source): Promise<PackageIndex> {
   let byTable = indexes.get(src.tree);
-  if (!byTable) indexes.set(src.tree, (byTable = new Map()));
+  if (!byTable) indexes.set(src.tree, (byTable = new WeakMap()));
   const table = languageTableOf(src);
   let index = byTable.get(table);
   if (!index) byTable.set(table, (index = readPackageIndex(src)));
