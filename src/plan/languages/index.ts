@@ -1,11 +1,16 @@
 // Language awareness as a table: lazily imported modules, templates and data
 // files are where slimming breaks, so a package the app touched is kept whole.
-// Each language says how it recognises its packages, which files it keeps
-// beside a kept one, and what it finds by reading kept files (static scans).
-// Adding a language is one entry here plus its own file.
+// A language's file is all slim knows about it: how it recognises its packages,
+// which files it keeps beside a kept one, which files are its code, how its
+// code runs programs, its package manager's records, what its runtime loads by
+// name, and what it finds by reading kept files (static scans). The plan, the
+// keep rules (rules/) and the package index (pkgdb/) read those parts from this
+// table and keep no per-language tables of their own. Adding a language is its
+// own file plus one entry here.
 import type { FileTree } from '../../image/tree.js';
 import type { Keeper } from '../keeper.js';
-import type { Scanner } from '../rules/context.js';
+import type { PackageRecord } from '../pkgdb/index.js';
+import type { Runtime, Scanner } from '../rules/context.js';
 import { java } from './java.js';
 import { node } from './node.js';
 import { perl } from './perl.js';
@@ -37,11 +42,23 @@ export interface LanguageSupport<Name extends string = string> {
   scan?(keeper: Keeper): Promise<boolean>;
   /** Reads kept files for the code they name (require, include, use, Class-Path); the static-scans rule runs it. */
   scanner?: Scanner;
+  // The parts below apply whether or not the run keeps the language's packages (--no-keep-lang turns off only those above).
+  /** Names of its code files: a traced one keeps the package that owns it whole (package-of-kept-code rule). */
+  code?: RegExp;
+  /** How its code runs programs: calls whose string literal (capture group 2, 3 or 4) is a command line or argv[0] (scripts-call-programs rule). */
+  programCalls?: { files: RegExp; calls: RegExp };
+  /** Its package manager's records of what each package installed (pip's RECORD, package.json, gemspecs), read into the package index. */
+  records?: PackageRecord[];
+  /** What its runtime loads by name from its install root (runtime-loads-by-name rule). */
+  runtime?: Runtime;
 }
 
 export const LANGUAGE_TABLE = [python, node, ruby, php, perl, java] as const;
 export type Language = (typeof LANGUAGE_TABLE)[number]['name'];
 export const LANGUAGES: Language[] = LANGUAGE_TABLE.map((l) => l.name);
+
+/** The language table the keep rules read: the context's own, or the built-in one. */
+export const languageTableOf = (ctx: { languageTable?: readonly LanguageSupport[] }): readonly LanguageSupport[] => ctx.languageTable ?? LANGUAGE_TABLE;
 
 /** The package directory a path belongs to, in the enabled languages. */
 export function packageOf(path: string, tree: FileTree, enabled: Set<Language>): PackageDir | undefined {

@@ -1,14 +1,49 @@
 // Java: a jar names the jars it needs in its manifest's Class-Path, and its
-// classes load JNI libraries by name (System.loadLibrary), never through DT_NEEDED.
+// classes load JNI libraries by name (System.loadLibrary), never through
+// DT_NEEDED. Its runtime is the JVM, which loads its own configuration, trust
+// store and libraries from JAVA_HOME by name.
 import { joinPath, parentOf, showPath } from '../../paths.js';
-import { existing, resolvePath, type KeepRequest } from '../rules/context.js';
-import { javaHomes } from '../rules/runtimes.js';
+import { childPaths, existing, resolvePath, type KeepRequest, type Runtime, type RuleContext } from '../rules/context.js';
 import { loaderDirs } from '../rules/plugins.js';
 import { jarManifest, zipEntries, zipRead } from '../zip.js';
 import type { LanguageSupport } from './index.js';
 
+/** Whether a directory is a real JAVA_HOME: its class library in lib/modules, or rt.jar before Java 9 (a /usr/bin/java launcher script is not one). */
+const isJavaHome = (ctx: RuleContext, home: string) => ctx.tree.has(joinPath(home, 'lib/modules')) || ctx.tree.has(joinPath(home, 'lib/rt.jar'));
+
+const jvm: Runtime = {
+  name: 'jvm',
+  // JAVA_HOME is the directory of bin/java or lib/server/libjvm.so, found from the real path.
+  recognise: /^(.*)\/(bin\/java|lib\/server\/libjvm\.so)$/,
+  async loads(ctx, home) {
+    if (!isJavaHome(ctx, home)) return [];
+    const lib = joinPath(home, 'lib');
+    const inLib = childPaths(ctx.tree, lib).filter((p) => ctx.tree.get(p)?.type !== 'dir' && !/\/(ct\.sym|src\.zip|classlist)$/.test(p));
+    return [
+      { path: joinPath(home, 'conf'), why: 'reads its configuration (java.security, logging, net) from conf/' },
+      { path: joinPath(lib, 'security'), why: 'reads its trust store and policy from lib/security/' },
+      { path: joinPath(lib, 'server'), why: 'loads the VM and its class data archive from lib/server/' },
+      ...inLib.map((path) => ({ path, why: /\.so$/.test(path) ? 'loads JNI libraries by name (System.loadLibrary)' : 'reads runtime data from lib/ (modules, tzdb.dat, jvm.cfg)' })),
+      ...(ctx.env.get('CLASSPATH') ?? '').split(':').filter((p) => p.startsWith('/')).map((path) => ({ path, why: 'CLASSPATH names it' })),
+    ];
+  },
+};
+
+/** JAVA_HOMEs of the kept JVMs: where a kept bin/java or libjvm.so sits beside the class library. */
+function javaHomes(ctx: RuleContext): string[] {
+  const homes = new Set<string>();
+  for (const path of ctx.kept) {
+    const home = jvm.recognise.exec(path)?.[1];
+    if (home && isJavaHome(ctx, home)) homes.add(home);
+  }
+  return [...homes];
+}
+
 export const java: LanguageSupport<'java'> = {
   name: 'java',
+
+  code: /\.(jar|class)$/,
+  runtime: jvm,
 
   scanner: {
     files: /\.jar$/,

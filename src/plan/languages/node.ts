@@ -1,10 +1,14 @@
-// Node: packages under node_modules (and Debian's /usr/share/nodejs). Node
-// loads a package on its first require(), often deep inside a route no probe
-// reached, so kept JavaScript is scanned for the packages it requires.
+// Node: packages under node_modules (and Debian's /usr/share/nodejs), each
+// recorded by its package.json. Node loads a package on its first require(),
+// often deep inside a route no probe reached, so kept JavaScript is scanned
+// for the packages it requires. Node's runtime loads nothing by name beyond
+// that node_modules resolution, so it has no runtime entry.
 import { type FileTree } from '../../image/tree.js';
 import type { Keeper } from '../keeper.js';
+import type { Package } from '../pkgdb/index.js';
+import { readTextAt, type RuleContext } from '../rules/context.js';
 import type { LanguageSupport, PackageDir } from './index.js';
-import { ancestors, showPath } from '../../paths.js';
+import { ancestors, joinPath, parentOf, showPath } from '../../paths.js';
 
 const PACKAGE = /^(.*\/node_modules\/(?:@[^/]+\/)?[^/]+)(\/|$)/;
 const DEBIAN_PACKAGE = /^(\/usr\/(?:share|lib)\/nodejs\/(?:@[^/]+\/)?[^/]+)(\/|$)/;
@@ -13,8 +17,43 @@ const REQUIRE = /(?:require\s*\(|import\s*\(|\bfrom)\s*['"]([^'"./][^'"]*)['"]/g
 const SCRIPT = /\.(c|m)?js$/;
 const MAX_SCANNED_BYTES = 1 << 20;
 
+/** Every path under a package directory, without the packages nested in its own node_modules. */
+function* ownTree(tree: FileTree, dir: string): Generator<string> {
+  yield dir;
+  for (const name of tree.children(dir)) {
+    const child = joinPath(dir, name);
+    if (name === 'node_modules') continue;
+    if (tree.get(child)?.type === 'dir') yield* ownTree(tree, child);
+    else yield child;
+  }
+}
+
+/** A package's package.json: its name, version and dependencies; its files are its directory's. */
+async function readNpm(src: Pick<RuleContext, 'tree' | 'content'>, packageJson: string): Promise<Package | undefined> {
+  let manifest: { name?: unknown; version?: unknown; dependencies?: unknown; optionalDependencies?: unknown; peerDependencies?: unknown };
+  try {
+    manifest = JSON.parse((await readTextAt(src, packageJson)) ?? '');
+  } catch {
+    return undefined;
+  }
+  if (typeof manifest !== 'object' || manifest === null || typeof manifest.name !== 'string') return undefined;
+  const keys = (o: unknown) => (o && typeof o === 'object' ? Object.keys(o) : []);
+  return {
+    manager: 'npm',
+    name: manifest.name,
+    version: typeof manifest.version === 'string' ? manifest.version : undefined,
+    files: [...ownTree(src.tree, parentOf(packageJson))],
+    depends: [...keys(manifest.dependencies), ...keys(manifest.optionalDependencies), ...keys(manifest.peerDependencies)],
+    conffiles: [],
+  };
+}
+
 export const node: LanguageSupport<'node'> = {
   name: 'node',
+
+  code: SCRIPT,
+  programCalls: { files: SCRIPT, calls: /\b(?:exec|execSync|execFile|execFileSync|spawn|spawnSync)\s*\(\s*(["'`])([^"'`\n]+)\1/g },
+  records: [{ files: /(\/node_modules\/(@[^/]+\/)?[^/]+|^\/usr\/share\/nodejs\/(@[^/]+\/)?[^/]+)\/package\.json$/, read: readNpm }],
 
   packageOf(path: string, tree: FileTree): PackageDir | undefined {
     const pkg = PACKAGE.exec(path) ?? DEBIAN_PACKAGE.exec(path);

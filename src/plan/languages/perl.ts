@@ -6,12 +6,18 @@ import type { LanguageSupport } from './index.js';
 
 /** Perl's @INC: perl5, perl/VERSION and perl-base directories. */
 const PERL_INC = /^\/(etc\/perl|usr\/(local\/)?(lib|share)\/([^/]+\/)?(perl5?(\/\d[\d.]*)?|perl-base))$/;
+/** Perl programs, modules and CGI scripts. */
+const SOURCE = /\.(pl|pm|cgi)$/;
 
 export const perl: LanguageSupport<'perl'> = {
   name: 'perl',
 
+  // A CGI script is the app's own, not a package's library code.
+  code: /\.(pm|pl)$/,
+  programCalls: { files: SOURCE, calls: /(?<![>:$\w])(?:system|exec)\s*\(?\s*(["'])([^"'\n]+)\1|`([^`\n]+)`|qx[({]([^)}\n]+)[)}]/g },
+
   scanner: {
-    files: /\.(pl|pm|cgi)$/,
+    files: SOURCE,
     async scan(ctx, path, data) {
       // POD is documentation; code inside subs (indented) loads conditionally, so only top-level statements count.
       const text = data.toString('latin1').replace(/^=[a-z][\s\S]*?(^=cut\b.*$|(?![\s\S]))/gm, (pod) => pod.replace(/[^\n]/g, ''));

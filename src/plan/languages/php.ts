@@ -1,14 +1,44 @@
 // PHP: code includes code by paths it builds from its own directory, and
 // composer's generated autoload maps name the directories of every package.
+// The runtime loads the extensions its ini files name.
 import { joinPath, parentOf, showPath } from '../../paths.js';
-import { existing, lineOf, resolvePath, type KeepRequest } from '../rules/context.js';
+import { childPaths, dirsNamed, existing, lineOf, readTextAt, resolvePath, type KeepRequest } from '../rules/context.js';
 import type { LanguageSupport } from './index.js';
+
+/** PHP sources and templates. */
+const SOURCE = /\.(php|inc|phtml)$/;
 
 export const php: LanguageSupport<'php'> = {
   name: 'php',
 
+  // Templates (.phtml) are the app's pages, not a package's library code.
+  code: /\.(php|inc)$/,
+  programCalls: { files: SOURCE, calls: /(?<![>:$\w])(?:exec|shell_exec|system|passthru|popen|proc_open)\s*\(\s*\[?\s*(["'])([^"'\n]+)\1|`([^`\n]+)`/g },
+
+  runtime: {
+    name: 'php',
+    recognise: /^(.*)\/(?:s?bin\/php(?:-fpm)?[\d.]*)$/,
+    async loads(ctx, home) {
+      // extension= lines of every SAPI's php.ini and conf.d/*.ini; bare names are looked up in the extension directories.
+      const etc = home === '/usr' ? '/etc/php' : joinPath(home, 'etc');
+      const inis = [...(ctx.tree.get(etc)?.type === 'dir' ? ctx.tree.descendants(etc) : [])].filter((p) => p.endsWith('.ini'));
+      const extensionDirs = [joinPath(home, 'lib/php'), joinPath(home, 'local/lib/php')].flatMap((d) => dirsNamed(ctx.tree, d, /^(\d{8}|extensions|no-debug-non-zts-\d+)$/).concat(childPaths(ctx.tree, joinPath(d, 'extensions'))));
+      const out: Array<{ path: string; why: string }> = [];
+      for (const ini of inis) {
+        out.push({ path: ini, why: 'reads its ini files at start-up' });
+        for (const m of ((await readTextAt(ctx, ini)) ?? '').matchAll(/^\s*(?:zend_)?extension\s*=\s*"?([^"\s;]+)"?/gm)) {
+          const name = m[1]!.endsWith('.so') ? m[1]! : `${m[1]}.so`;
+          const candidates = name.startsWith('/') ? [name] : extensionDirs.map((d) => joinPath(d, name));
+          const found = candidates.find((c) => ctx.tree.has(c));
+          if (found) out.push({ path: found, why: `loads it: ${m[0].trim()} in ${showPath(ini)}` });
+        }
+      }
+      return out;
+    },
+  },
+
   scanner: {
-    files: /\.(php|inc|phtml)$/,
+    files: SOURCE,
     async scan(ctx, path, data) {
       const text = data.toString('latin1');
       const out: KeepRequest[] = [];

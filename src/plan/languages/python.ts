@@ -1,7 +1,10 @@
 // Python: packages in site-/dist-packages, and the standard library as one
 // package. Source is kept beside bytecode (tracebacks and linecache read it).
+// pip records what each distribution installed in its dist-info's RECORD.
 import { type FileTree } from '../../image/tree.js';
 import type { Keeper } from '../keeper.js';
+import type { Package } from '../pkgdb/index.js';
+import { childPaths, readTextAt, resolvePath, type RuleContext } from '../rules/context.js';
 import type { LanguageSupport, PackageDir } from './index.js';
 import { baseName, joinPath, parentOf, showPath } from '../../paths.js';
 
@@ -20,8 +23,42 @@ const stdlibPackage = (root: string): PackageDir => ({
   skip: (path) => NOT_STDLIB.test(path.slice(root.length + 1)),
 });
 
+/** Canonical Python distribution name (PEP 503). */
+const pepName = (name: string) => name.toLowerCase().replace(/[-_.]+/g, '-');
+
+/** A distribution's dist-info: its name, version and Requires-Dist in METADATA, its files in RECORD. */
+async function readPip(src: Pick<RuleContext, 'tree' | 'content'>, distInfo: string): Promise<Package | undefined> {
+  const metadata = (await readTextAt(src, joinPath(distInfo, 'METADATA'))) ?? '';
+  const name = /^Name:\s*(\S+)/m.exec(metadata)?.[1] ?? baseName(distInfo).replace(/-[^-]*\.dist-info$/, '');
+  const site = parentOf(distInfo);
+  const files = ((await readTextAt(src, joinPath(distInfo, 'RECORD'))) ?? '').split('\n')
+    .map((line) => (line.startsWith('"') ? line.slice(1, line.indexOf('"', 1)) : line.split(',')[0]!))
+    .filter(Boolean)
+    .map((p) => resolvePath(site, p));
+  const depends = [...metadata.matchAll(/^Requires-Dist:\s*([A-Za-z0-9._-]+)(.*)$/gm)]
+    .filter((m) => !/extra\s*==/.test(m[2]!))
+    .map((m) => pepName(m[1]!));
+  return { manager: 'pip', name: pepName(name), version: /^Version:\s*(\S+)/m.exec(metadata)?.[1], files, depends, conffiles: [] };
+}
+
 export const python: LanguageSupport<'python'> = {
   name: 'python',
+
+  code: /\.pyc?$/,
+  programCalls: { files: /\.py$/, calls: /\b(?:subprocess\.(?:run|call|check_call|check_output|Popen)|os\.(?:system|popen|execlp|execvp|spawnlp|spawnvp))\(\s*\[?\s*[rbuf]?(["'])([^"'\n]+)\1/g },
+  records: [{ files: /\/(site|dist)-packages\/[^/]+\.dist-info$/, read: readPip }],
+
+  runtime: {
+    name: 'python',
+    recognise: /^(.*)\/(?:bin\/python\d(?:\.\d+)?|lib\/(?:[^/]+\/)?libpython\d\.\d+\.so(?:\.[\d.]+)?)$/,
+    async loads(ctx, home) {
+      const stdlibs = [joinPath(home, 'lib'), ...childPaths(ctx.tree, joinPath(home, 'lib'))].flatMap((d) => childPaths(ctx.tree, d)).filter((p) => /\/python\d\.\d+$/.test(p));
+      return stdlibs.flatMap((dir) => [
+        { path: joinPath(dir, 'lib-dynload'), why: 'imports extension modules from lib-dynload/' },
+        { path: joinPath(dir, 'encodings'), why: 'looks up codecs by name in encodings/' },
+      ]);
+    },
+  },
 
   packageOf(path: string, tree: FileTree): PackageDir | undefined {
     const site = SITE.exec(path);

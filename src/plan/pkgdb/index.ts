@@ -1,14 +1,25 @@
-// One index over every package database an image carries: dpkg, apk, pip,
-// npm and gems. Paths are indexed by where they really are in the image
-// (dpkg lists /lib/..., which a merged /usr holds under /usr/lib/...).
+// One index over every package database an image carries: dpkg, apk, and the
+// language package managers' records the language table names (pip, npm,
+// gems). Paths are indexed by where they really are in the image (dpkg lists
+// /lib/..., which a merged /usr holds under /usr/lib/...).
 import { type FileTree } from '../../image/tree.js';
+import { languageTableOf, type LanguageSupport } from '../languages/index.js';
 import type { RuleContext } from '../rules/context.js';
 import { readApk } from './apk.js';
 import { readDpkg } from './dpkg.js';
-import { readGem, readNpm, readPip } from './languages.js';
 import { baseName } from '../../paths.js';
 
-export type Manager = 'dpkg' | 'apk' | 'pip' | 'npm' | 'gem';
+/** dpkg, apk, or a language's package manager (pip, npm, gem). */
+export type Manager = string;
+
+/** What the index reads the image through; `languageTable` names the language records. */
+type Source = Pick<RuleContext, 'tree' | 'content' | 'languageTable'>;
+
+/** A language package manager's record of one installed package: which paths are records, and how to read one. */
+export interface PackageRecord {
+  files: RegExp;
+  read(src: Pick<RuleContext, 'tree' | 'content'>, path: string): Promise<Package | undefined>;
+}
 
 export interface Package {
   manager: Manager;
@@ -27,12 +38,6 @@ export interface Package {
 const FOR_PEOPLE_DIR = /^\/usr\/share\/(doc|doc-base|man|info|lintian|bug|help|gtk-doc|bash-completion)\//;
 const FOR_PEOPLE_NAME = /^(changelog|changes|news|history|readme|license|licence|copying|copyright|authors|contributing|code_of_conduct)([._-][^/]*)?$/i;
 export const isForPeople = (path: string): boolean => FOR_PEOPLE_DIR.test(path) || FOR_PEOPLE_NAME.test(baseName(path));
-
-const LANGUAGE_RECORDS: Array<{ test: RegExp; read: (src: Pick<RuleContext, 'tree' | 'content'>, path: string) => Promise<Package | undefined> }> = [
-  { test: /\/(site|dist)-packages\/[^/]+\.dist-info$/, read: readPip },
-  { test: /(\/node_modules\/(@[^/]+\/)?[^/]+|^\/usr\/share\/nodejs\/(@[^/]+\/)?[^/]+)\/package\.json$/, read: readNpm },
-  { test: /\/specifications\/[^/]+\.gemspec$/, read: readGem },
-];
 
 export class PackageIndex {
   private readonly owners = new Map<string, Package[]>();
@@ -126,21 +131,25 @@ export class PackageIndex {
 }
 
 /** Reads every package database in the image into one index. */
-export async function readPackageIndex(src: Pick<RuleContext, 'tree' | 'content'>): Promise<PackageIndex> {
+export async function readPackageIndex(src: Source): Promise<PackageIndex> {
+  const records = languageTableOf(src).flatMap((l) => l.records ?? []);
   // All asked for at once: reads issued together share round trips to the image.
-  const [dpkg, apk, records] = await Promise.all([
+  const [dpkg, apk, languagePackages] = await Promise.all([
     readDpkg(src),
     readApk(src),
-    Promise.all([...src.tree.paths()].map((path) => LANGUAGE_RECORDS.find((r) => r.test.test(path))?.read(src, path))),
+    Promise.all([...src.tree.paths()].map((path) => records.find((r) => r.files.test(path))?.read(src, path))),
   ]);
-  return new PackageIndex([...dpkg, ...apk, ...records.filter((p): p is Package => p !== undefined)], src.tree);
+  return new PackageIndex([...dpkg, ...apk, ...languagePackages.filter((p): p is Package => p !== undefined)], src.tree);
 }
 
-const indexes = new WeakMap<FileTree, Promise<PackageIndex>>();
+const indexes = new WeakMap<FileTree, WeakMap<readonly LanguageSupport[], Promise<PackageIndex>>>();
 
-/** The image's package index, read once per file tree however many rules ask. */
-export function packageIndexOf(src: Pick<RuleContext, 'tree' | 'content'>): Promise<PackageIndex> {
-  let index = indexes.get(src.tree);
-  if (!index) indexes.set(src.tree, (index = readPackageIndex(src)));
+/** The image's package index, read once per file tree (and language table) however many rules ask. */
+export function packageIndexOf(src: Source): Promise<PackageIndex> {
+  let byTable = indexes.get(src.tree);
+  if (!byTable) indexes.set(src.tree, (byTable = new WeakMap()));
+  const table = languageTableOf(src);
+  let index = byTable.get(table);
+  if (!index) byTable.set(table, (index = readPackageIndex(src)));
   return index;
 }

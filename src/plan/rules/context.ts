@@ -3,7 +3,8 @@
 // (directories whole, following symlinks) and then the ELF closure of it.
 import type { ContentSource } from '../../image/content.js';
 import { type FileEntry, type FileTree } from '../../image/tree.js';
-import { joinPath, parentOf } from '../../paths.js';
+import { baseName, joinPath, parentOf } from '../../paths.js';
+import type { LanguageSupport } from '../languages/index.js';
 
 export interface RuleContext {
   tree: FileTree;
@@ -20,6 +21,8 @@ export interface RuleContext {
   traced?: ReadonlySet<string>;
   /** Languages whose scans run; without it, all of them. */
   languages?: ReadonlySet<string>;
+  /** The language table the rules read; without it, the built-in LANGUAGE_TABLE (tests pass a copy with an entry of their own). */
+  languageTable?: readonly LanguageSupport[];
 }
 
 /** What a language reads in kept files to find the code they load later (12.5). */
@@ -27,6 +30,16 @@ export interface Scanner {
   /** Kept files this scanner reads. */
   files: RegExp;
   scan(ctx: RuleContext, path: string, data: Buffer): Promise<KeepRequest[]>;
+}
+
+/** What a language's runtime loads by name from its install root, never through DT_NEEDED or a traced path (15.3). */
+export interface Runtime {
+  /** The runtime's name in reasons ("jvm runtime /usr/lib/jvm/x loads ..."). */
+  name: string;
+  /** A kept file that means this runtime runs; the match is its install root (JAVA_HOME, prefix). */
+  recognise: RegExp;
+  /** What the runtime at `home` loads by name; directories are kept whole. */
+  loads(ctx: RuleContext, home: string): Promise<Array<{ path: string; why: string }>>;
 }
 
 export interface KeepRequest {
@@ -103,3 +116,10 @@ export function dirsMatching(tree: FileTree, pattern: RegExp): string[] {
   }
   return dirs;
 }
+
+/** The paths of a directory's entries. */
+export const childPaths = (tree: FileTree, dir: string): string[] => tree.children(dir).map((n) => joinPath(dir, n));
+
+/** Directories under `root` whose name matches. */
+export const dirsNamed = (tree: FileTree, root: string, name: RegExp): string[] =>
+  tree.get(root)?.type === 'dir' ? [...tree.descendants(root)].filter((p) => name.test(baseName(p)) && tree.get(p)?.type === 'dir') : [];

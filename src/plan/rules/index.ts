@@ -4,8 +4,8 @@
 // (directories whole, following symlinks), then the ELF closure of what it kept.
 //
 // rule (file)                         serves                                  derived from                                    reason text
-// packageOfKeptCode (packages.ts)     interpreted code of any packaged         dpkg/apk lists, pip RECORD, npm package.json,   "package NAME (MANAGER) owns traced PATH"
-//                                     library (gems, Perl, PHP, Python, npm)   gemspecs (incl. Debian's vendor_ruby layout)
+// packageOfKeptCode (packages.ts)     interpreted code of any packaged         dpkg/apk lists, the languages' records (pip     "package NAME (MANAGER) owns traced PATH"
+//                                     library (gems, Perl, PHP, Python, npm)   RECORD, npm package.json, gemspecs)
 // installTimeFiles (packages.ts)      files maintainer scripts make: trust     the package that owns the directory             "made at install time in DIR, which kept package NAME owns"
 //                                     stores, locale-archive, font caches
 // configurationOfKeptPackages         libraries configured by files and data   dpkg Conffiles, Depends on -common/-data/       "configuration of kept package NAME",
@@ -13,16 +13,18 @@
 // pluginSiblings (plugins.ts)         loaders that dlopen plugins from a       kept .so nobody DT_NEEDs, outside ld.so's       "plugin beside SO, which was loaded by path from DIR"
 //                                     directory (gconv, coders, PAM, PHP XS)   search path, with ≥2 sibling .so
 // programsCalledByScripts (shell.ts)  shell entrypoints, CGI scripts, hooks;   the scripts' command words, literal commands    "called by FILE:LINE"
-//                                     apps that run programs (subprocess...)   of Python/Ruby/PHP/Perl/JS calls, on PATH
+//                                     apps that run programs (subprocess...)   of the languages' program calls, on PATH
 // staticScans (scans.ts, scanners in  Ruby, PHP (composer), Perl, Java jars    require/include/use, Class-Path, loadLibrary    "require 'x' in FILE:LINE", "Class-Path of JAR"...
 //   languages/ table entries)
-// runtimeLoadsByName (runtimes.ts)    JVM, Python, Ruby, PHP runtimes          the runtime's install root (real path of the    "jvm runtime HOME loads JNI libraries by name..."
-//                                                                              binary), its ini files
+// runtimeLoadsByName (runtimes.ts,    JVM, Python, Ruby, PHP runtimes          the runtime's install root (real path of the    "jvm runtime HOME loads JNI libraries by name..."
+//   runtimes in languages/ entries)                                            binary), its ini files
 // appState (state.ts)                 non-root apps with data, VOLUMEs         USER through /etc/passwd, file owners, VOLUME   "owned by the runtime user NAME", "VOLUME DIR of the image"
 //
 // Rules that follow code (12.2 package of code, 12.4, 12.5) start from code in use: the traced
 // paths and kept files no package installed (RuleContext.traced), not package files a pack kept.
 // The caller runs the rules again while they add paths (what one keeps, another follows).
+// What the rules know about each language (its code files, program calls, package
+// records, runtime, scanner) they read from the language table (plan/languages/).
 //
 // symbolNeeds (symbols.ts) is not a keep rule: it names packs (gconv, locales,
 // nss, passwd, certs) a kept ELF file's imported symbols need, for the caller
@@ -35,9 +37,8 @@ import { programsCalledByScripts } from './shell.js';
 import { appState } from './state.js';
 import type { KeepRule } from './context.js';
 
-export type { KeepRequest, KeepRule, RuleContext } from './context.js';
+export type { KeepRequest, KeepRule, RuleContext, Runtime, Scanner } from './context.js';
 export { symbolNeeds, SYMBOL_NEEDS, localesNamed, type Need, type NeedName } from './symbols.js';
-export { RUNTIMES } from './runtimes.js';
 
 /**
  * `from`: 'image' rules read only the image (its config, file owners) and run once, before

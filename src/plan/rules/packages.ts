@@ -2,12 +2,22 @@
 // used (12.2), the files made at install time beside a kept package's files
 // (15.2), and a kept package's configuration, data packages and the programs
 // its configuration names (15.4).
+import { languageTableOf } from '../languages/index.js';
 import { isForPeople, packageIndexOf, type Package, type PackageIndex } from '../pkgdb/index.js';
 import { dedupe, findOnPath, readTextAt, searchPath, type KeepRequest, type RuleContext } from './context.js';
 import { ancestors, joinPath, showPath } from '../../paths.js';
 
-/** Files that are interpreted code: when one is used, the rest of its package will be loaded later. */
-const CODE_FILE = /\.(rb|erb|py|pyc|pm|pl|php|inc|js|mjs|cjs|lua|tcl|jar|class)$/;
+/**
+ * Code of interpreters the language table has no entry for: their packages come only
+ * from the system package databases (Debian's lua-*, tcllib), so they need no more than this.
+ */
+const OTHER_CODE = /\.(lua|tcl)$/;
+
+/** Whether a file is interpreted code: when one is used, the rest of its package will be loaded later. */
+function isCode(ctx: RuleContext): (path: string) => boolean {
+  const languages = languageTableOf(ctx).flatMap((l) => (l.code ? [l.code] : []));
+  return (path) => OTHER_CODE.test(path) || languages.some((code) => code.test(path));
+}
 
 const describe = (pkg: Package) => `${pkg.name} (${pkg.manager})`;
 
@@ -24,10 +34,11 @@ function keptPackages(ctx: RuleContext, index: PackageIndex): Map<Package, strin
 /** 12.2: a kept file that is interpreted code of a package keeps the package's library files whole. */
 export async function packageOfKeptCode(ctx: RuleContext): Promise<KeepRequest[]> {
   const index = await packageIndexOf(ctx);
+  const code = isCode(ctx);
   const out: KeepRequest[] = [];
   const done = new Set<Package>();
   for (const path of ctx.traced ?? ctx.kept) {
-    if (!CODE_FILE.test(path) || ctx.tree.get(path)?.type !== 'file') continue;
+    if (!code(path) || ctx.tree.get(path)?.type !== 'file') continue;
     for (const pkg of index.ownerOf(path)) {
       if (done.has(pkg)) continue;
       done.add(pkg);

@@ -3,12 +3,12 @@
 // language's table entry (plan/languages/) says which kept files it reads and
 // resolves the names the way that language's runtime would, on the search
 // paths the image itself has. Files found are scanned in turn.
-import { LANGUAGE_TABLE } from '../languages/index.js';
+import { languageTableOf } from '../languages/index.js';
 import { dedupe, readFileAt, type KeepRequest, type RuleContext } from './context.js';
 import { codeInUse } from './packages.js';
 
 /** The scanners of the languages the run keeps packages for (all of them, unless the context says). */
-const scannersFor = (ctx: RuleContext) => LANGUAGE_TABLE.filter((l) => !ctx.languages || ctx.languages.has(l.name)).flatMap((l) => ('scanner' in l && l.scanner ? [l.scanner] : []));
+const scannersFor = (ctx: RuleContext) => languageTableOf(ctx).filter((l) => !ctx.languages || ctx.languages.has(l.name)).flatMap((l) => (l.scanner ? [l.scanner] : []));
 
 /** Runs every scanner on the kept files it reads, and on what they name, transitively. */
 export async function staticScans(ctx: RuleContext): Promise<KeepRequest[]> {

@@ -1,8 +1,11 @@
 // 12.4: scripts call programs. A kept shell script (entrypoint, CGI script,
 // hook) runs other programs on paths the probe may never take; this reads the
 // command words out of it and keeps the programs they name on the image's PATH
-// (and, when those are shell scripts too, what they call). Code in Python,
-// Ruby, PHP, Perl and JavaScript that runs a literal command counts too.
+// (and, when those are shell scripts too, what they call). Code of any
+// language in the language table that runs a literal command counts too; the
+// shell is no entry there (it keeps no packages and has no records), so its
+// own parser stays here.
+import { LANGUAGE_TABLE, languageTableOf, type LanguageSupport } from '../languages/index.js';
 import { codeInUse } from './packages.js';
 import { dedupe, fileAt, findOnPath, searchPath, type KeepRequest, type RuleContext } from './context.js';
 import type { ContentSource } from '../../image/content.js';
@@ -17,27 +20,20 @@ const BUILTINS = new Set(['.', ':', '[', 'alias', 'bg', 'bind', 'break', 'builti
 const WRAPPERS = new Set(['exec', 'env', 'xargs', 'nohup', 'command', 'nice', 'timeout', 'chroot', 'setsid', 'stdbuf', 'su-exec', 'gosu', 'tini', 'dumb-init']);
 
 /**
- * Code in other languages that runs programs: the calls whose string literal is a command line
- * or argv[0] (subprocess.run(["identify", ...]), system("sort ..."), backticks). Capture groups
- * after the first quote hold the literal.
+ * Commands code in another language runs through its calls (the language table's
+ * programCalls: subprocess.run(["identify", ...]), system("sort ..."), backticks), with their line numbers.
  */
-const PROGRAM_CALLS: Array<{ files: RegExp; calls: RegExp }> = [
-  { files: /\.py$/, calls: /\b(?:subprocess\.(?:run|call|check_call|check_output|Popen)|os\.(?:system|popen|execlp|execvp|spawnlp|spawnvp))\(\s*\[?\s*[rbuf]?(["'])([^"'\n]+)\1/g },
-  { files: /\.(rb|erb)$/, calls: /(?<![.\w])(?:system|exec|spawn|IO\.popen|Open3\.\w+)\s*\(?\s*\[?\s*(["'])([^"'\n]+)\1|`([^`\n]+)`|%x[({]([^)}\n]+)[)}]/g },
-  { files: /\.(php|inc|phtml)$/, calls: /(?<![>:$\w])(?:exec|shell_exec|system|passthru|popen|proc_open)\s*\(\s*\[?\s*(["'])([^"'\n]+)\1|`([^`\n]+)`/g },
-  { files: /\.(pl|pm|cgi)$/, calls: /(?<![>:$\w])(?:system|exec)\s*\(?\s*(["'])([^"'\n]+)\1|`([^`\n]+)`|qx[({]([^)}\n]+)[)}]/g },
-  { files: /\.(js|mjs|cjs)$/, calls: /\b(?:exec|execSync|execFile|execFileSync|spawn|spawnSync)\s*\(\s*(["'`])([^"'`\n]+)\1/g },
-];
-
-/** Commands a program in another language runs through its calls, with their line numbers. */
-export function commandsCalledBy(path: string, text: string): CommandUse[] {
-  const calls = PROGRAM_CALLS.find((c) => c.files.test(path))?.calls;
+export function commandsCalledBy(path: string, text: string, table: readonly LanguageSupport[] = LANGUAGE_TABLE): CommandUse[] {
+  const calls = programCallsOf(table, path);
   if (!calls) return [];
   return [...text.matchAll(calls)].flatMap((m) => {
     const line = text.slice(0, m.index).split('\n').length;
     return commandsOf(m[2] ?? m[3] ?? m[4] ?? '').map(({ command }) => ({ command, line }));
   });
 }
+
+/** The calls that run programs in a file's language, if the table has any for it. */
+const programCallsOf = (table: readonly LanguageSupport[], path: string): RegExp | undefined => table.map((l) => l.programCalls).find((c) => c?.files.test(path))?.calls;
 
 export interface CommandUse {
   command: string;
@@ -183,20 +179,23 @@ export function commandsOf(script: string): CommandUse[] {
   return out;
 }
 
-/** The commands a file runs, read once per file and image: the rule runs every round, over every kept script. */
-const commandsByFile = new WeakMap<ContentSource, Map<string, Promise<CommandUse[]>>>();
+/** The commands a file runs, read once per file, image and language table: the rule runs every round, over every kept script. */
+const commandsByFile = new WeakMap<ContentSource, WeakMap<readonly LanguageSupport[], Map<string, Promise<CommandUse[]>>>>();
 
 function commandsIn(ctx: RuleContext, script: string, entry: FileEntry): Promise<CommandUse[]> {
-  let files = commandsByFile.get(ctx.content);
-  if (!files) commandsByFile.set(ctx.content, (files = new Map()));
+  const table = languageTableOf(ctx);
+  let byTable = commandsByFile.get(ctx.content);
+  if (!byTable) commandsByFile.set(ctx.content, (byTable = new WeakMap()));
+  let files = byTable.get(table);
+  if (!files) byTable.set(table, (files = new Map()));
   let found = files.get(script);
   if (!found) {
     found = (async () => {
       const head = await ctx.content.read(entry, 256);
       const shell = isShellScript(script, head);
-      if (!shell && !PROGRAM_CALLS.some((c) => c.files.test(script))) return [];
+      if (!shell && !programCallsOf(table, script)) return [];
       const text = (entry.size <= head.length ? head : await ctx.content.read(entry)).toString('latin1');
-      return shell ? commandsOf(text) : commandsCalledBy(script, text);
+      return shell ? commandsOf(text) : commandsCalledBy(script, text, table);
     })();
     files.set(script, found);
   }
