@@ -68,7 +68,7 @@ export interface RunOptions {
   /** Still stop and collect the trace when the app exits early (tuning a slim image that cannot start). */
   tolerateExit?: boolean;
   /** Commands run on the host against the running app, after the probes (verify --verify-cmd). */
-  afterProbes?: (env: Record<string, string>) => Promise<ProbeResult[]>;
+  afterProbes?: (env: Record<string, string>, teardown: AbortSignal) => Promise<ProbeResult[]>;
 }
 
 /** How much of an app's log a run keeps. */
@@ -225,7 +225,7 @@ export async function checkTracer(engine: Engine, image: string, tracer: TracerN
 }
 
 /** Sends the HTTP probes, the exec probes and the host commands to a running app. */
-async function driveProbes(target: WaitTarget, ref: string, http: HttpProbe[], execProbe: (cmd: string) => Promise<ProbeResult>, opts: RunOptions, onEvent: (e: RunEvent) => void): Promise<ProbeResult[]> {
+async function driveProbes(target: WaitTarget, ref: string, http: HttpProbe[], execProbe: (cmd: string) => Promise<ProbeResult>, opts: RunOptions, teardown: AbortSignal, onEvent: (e: RunEvent) => void): Promise<ProbeResult[]> {
   onEvent({ stage: 'probing' });
   const ports = [...target.hostPorts.keys()];
   const results: ProbeResult[] = [];
@@ -243,8 +243,8 @@ async function driveProbes(target: WaitTarget, ref: string, http: HttpProbe[], e
   }
   for (const cmd of opts.probes.exec) results.push(await execProbe(cmd));
   const env = addressEnv(target.hostPorts, target.container.name);
-  for (const cmd of opts.probes.hostExec) results.push(await runHostCommand(cmd, env));
-  if (opts.afterProbes) results.push(...(await opts.afterProbes(env)));
+  for (const cmd of opts.probes.hostExec) results.push(await runHostCommand(cmd, env, { signal: teardown }));
+  if (opts.afterProbes) results.push(...(await opts.afterProbes(env, teardown)));
   return results;
 }
 
@@ -347,7 +347,7 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
     const http = [...probes.http];
     if (defaultHttp) for (const port of target.httpPorts) http.push({ method: 'GET', path: '/', port });
     const running = (await container.state()).running;
-    const results = exited || !running ? [] : await driveProbes(target, ref, http, execProbe, opts, onEvent);
+    const results = exited || !running ? [] : await driveProbes(target, ref, http, execProbe, opts, cleanup.signal, onEvent);
 
     if (after.kind === 'exit') {
       onEvent({ stage: 'probing', detail: 'waiting for the app to exit (--continue-after exit)' });
