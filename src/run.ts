@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import type { Container, ContainerSpec, Engine, ImageSummary } from './engine.js';
 import { SlimError } from './errors.js';
+import { envMap } from './image-config.js';
 import { requireImage } from './image/read.js';
 import { addressEnv, commandResult, execArgv, runExecProbe, runHostCommand } from './drivers/commands.js';
 import { runHttpProbes, type CrawlOptions, type HttpProbe } from './drivers/http.js';
@@ -112,9 +113,6 @@ async function probeArchive(name: TracerName): Promise<Buffer> {
   ]);
 }
 
-/** Entry names of an environment list; an entry without '=' names a variable too. */
-const envNames = (env: string[]): Set<string> => new Set(env.map((e) => e.split('=', 1)[0]!));
-
 /** What a run starts, as whom and where: the image's config under the run's overrides. */
 interface RunConfig {
   command: string[];
@@ -131,7 +129,7 @@ function runConfig(image: ImageSummary, ref: string, o: RunOverrides = {}): RunC
   if (command.length === 0) throw new SlimError(`image ${ref} has neither Entrypoint nor Cmd: there is no app to run`, { kind: 'usage', hint: 'set CMD or ENTRYPOINT in its Dockerfile, or pass --cmd' });
   const user = o.user ?? image.config.User ?? '';
   const env = [...(image.config.Env ?? []), ...(o.env ?? [])];
-  return { command, user, workdir: o.workdir ?? (image.config.WorkingDir || '/'), app: { user, setHome: !envNames(env).has('HOME') } };
+  return { command, user, workdir: o.workdir ?? (image.config.WorkingDir || '/'), app: { user, setHome: !envMap(env).has('HOME') } };
 }
 
 export const exposedTcpPorts = (image: ImageSummary): number[] =>

@@ -3,6 +3,7 @@
 // shebangs, configs, package databases) through a ContentSource and changes
 // nothing. It is a list of phases; after each, the keeper brings in the
 // closure (parents, symlinks, ELF libraries, interpreters) of what it added.
+import { envMap } from '../image-config.js';
 import type { ContentSource } from '../image/content.js';
 import type { FileTree } from '../image/tree.js';
 import { ancestors, joinPath, parentOf, showPath } from '../paths.js';
@@ -54,9 +55,6 @@ interface PlanInput {
 type Phase = (input: PlanInput) => Promise<void> | void;
 
 const RUNTIME_DIRS = ['/tmp', '/var/tmp', '/run', '/var/run'];
-
-/** The image's environment by name; an entry without '=' names a variable with no value. */
-const envMap = (env: string[]): Map<string, string> => new Map(env.map((e) => (e.includes('=') ? [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)] : [e, ''])));
 
 /** What the app touched, and what it runs. */
 const keepTraced: Phase = ({ trace, opts, keeper, plan }) => {
