@@ -10,7 +10,7 @@ import { pluginSiblings } from '../src/plan/rules/plugins.js';
 import { runtimeLoadsByName } from '../src/plan/rules/runtimes.js';
 import { staticScans } from '../src/plan/rules/scans.js';
 import { commandsCalledBy, commandsOf, isShellScript, programsCalledByScripts } from '../src/plan/rules/shell.js';
-import { appState } from '../src/plan/rules/state.js';
+import { appState, runtimeUser } from '../src/plan/rules/state.js';
 import { localesNamed, symbolNeeds } from '../src/plan/rules/symbols.js';
 import type { KeepRequest, RuleContext } from '../src/plan/rules/context.js';
 import { jarManifest, zipEntries } from '../src/plan/zip.js';
@@ -405,6 +405,16 @@ describe("the app's state", () => {
     ]);
     expect(await appState(sampleContext('data-app', { user: '1002:1002' }))).toHaveLength(1);
     for (const user of ['', 'root', '0', 'nosuchuser']) expect(await appState(sampleContext('data-app', { user }))).toEqual([]);
+  });
+
+  it('reads who the USER is from /etc/passwd: uid and home, by name or uid, a number even without a line', async () => {
+    const ctx = sampleContext('data-app');
+    for (const user of ['journal', 'journal:staff', '1002', ' 1002:1002']) expect(await runtimeUser(ctx, user)).toEqual({ uid: 1002, home: '/srv/data' });
+    expect(await runtimeUser(ctx, 'root')).toEqual({ uid: 0, home: '/root' });
+    expect(await runtimeUser(ctx, '4242')).toEqual({ uid: 4242 });
+    for (const user of ['', ':0', 'nosuchuser', 'journa']) expect(await runtimeUser(ctx, user)).toEqual({});
+    // A home of "/" is no home.
+    expect(await runtimeUser(generated([{ name: 'etc/passwd', data: 'svc:x:7:7::/:/bin/false\n' }]), 'svc')).toEqual({ uid: 7 });
   });
 });
 
