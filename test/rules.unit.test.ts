@@ -11,7 +11,8 @@ import { runtimeLoadsByName } from '../src/plan/rules/runtimes.js';
 import { staticScans } from '../src/plan/rules/scans.js';
 import { commandsCalledBy, commandsOf, isShellScript, programsCalledByScripts } from '../src/plan/rules/shell.js';
 import { appState, runtimeUser } from '../src/plan/rules/state.js';
-import { localesNamed, symbolNeeds } from '../src/plan/rules/symbols.js';
+import { localesNamed } from '../src/plan/packs.js';
+import { symbolNeeds } from '../src/plan/rules/symbols.js';
 import type { KeepRequest, RuleContext } from '../src/plan/rules/context.js';
 import { jarManifest, zipEntries } from '../src/plan/zip.js';
 import { makeElf } from './elf-fixture.js';
@@ -70,12 +71,12 @@ describe('parsers on random bytes', () => {
 });
 
 describe('symbol-driven needs', () => {
-  it('names gconv and the environment locales for a C program that imports iconv_open and setlocale', async () => {
+  it('names gconv and locales for a C program that imports iconv_open and setlocale', async () => {
     const ctx = sampleContext('c-text', { kept: ['/usr/local/bin/text'], env: { LANG: 'de_DE.UTF-8', LC_TIME: 'fr_FR.UTF-8' } });
     const needs = await symbolNeeds(ctx);
     expect(needs.map((n) => n.need)).toEqual(['gconv', 'locales']);
     expect(needs[0]!.reason).toBe('/usr/local/bin/text imports iconv_open');
-    expect(needs[1]!.locales).toEqual(['C.UTF-8', 'de_DE.UTF-8', 'fr_FR.UTF-8']);
+    expect(needs[1]!.reason).toBe('/usr/local/bin/text imports setlocale');
   });
 
   it('follows the native module of an interpreter: PHP iconv.so needs gconv', async () => {
@@ -97,8 +98,9 @@ describe('symbol-driven needs', () => {
     expect(await symbolNeeds(generated(specs, { kept: new Set(['/usr/lib/libconv.so.1.0']) }))).toEqual([{ need: 'gconv', reason: '/usr/lib/libconv.so.1.0 imports iconv_open' }]);
   });
 
-  it('reads LANGUAGE as a list and leaves out C and POSIX', () => {
-    expect(localesNamed(new Map([['LANGUAGE', 'pt_BR:pt'], ['LC_ALL', 'C'], ['LANG', 'POSIX']]))).toEqual(['C.UTF-8', 'pt_BR', 'pt']);
+  it('name the locales LANG and LC_* name, also as glibc spells their directories; not LANGUAGE, C, POSIX or paths', () => {
+    const env = new Map([['LANGUAGE', 'pt_BR:pt'], ['LC_ALL', 'C'], ['LANG', 'de_DE.UTF-8'], ['LC_TIME', 'de_DE.UTF-8'], ['LC_CTYPE', 'sr_RS.ISO-8859-5@latin'], ['LC_NUMERIC', 'POSIX'], ['LC_MESSAGES', '../../etc/x'], ['LC_PAPER', '']]);
+    expect(localesNamed(env)).toEqual(['de_DE.UTF-8', 'de_DE.utf8', 'sr_RS.ISO-8859-5@latin', 'sr_RS.iso88595@latin']);
   });
 });
 

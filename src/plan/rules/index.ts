@@ -36,7 +36,7 @@ import { appState } from './state.js';
 import type { KeepRule } from './context.js';
 
 export type { KeepRequest, KeepRule, RuleContext } from './context.js';
-export { symbolNeeds, SYMBOL_NEEDS, localesNamed, type Need, type NeedName } from './symbols.js';
+export { symbolNeeds, SYMBOL_NEEDS, type Need, type NeedName } from './symbols.js';
 export { RUNTIMES } from './runtimes.js';
 
 /**
