@@ -137,7 +137,7 @@ function verificationRun(traced: RunResult, opts: BuildOptions, verify: VerifyOp
     overrides: opts.run.overrides,
     // The same run on both images: a batch job runs to its end again, a service is stopped after the probes.
     continueAfter: traced.ranToExit ? { kind: 'exit' } : { kind: 'probe' },
-    afterProbes: cmd ? async (env) => [await runHostCommand(cmd, env)] : undefined,
+    afterProbes: cmd ? async (env, teardown) => [await runHostCommand(cmd, env, { signal: teardown })] : undefined,
   };
 }
 

@@ -1,5 +1,6 @@
 // An image's config as OCI and Docker write it: what the engine reports for an
-// image and what an image archive holds. Used by the engine and by image/.
+// image and what an image archive holds. Used by the engine and by image/;
+// its environment is read by runs and the keep plan.
 
 /** The parts of an OCI image config that slim reads or carries over. */
 export interface ImageConfig {
@@ -27,4 +28,12 @@ export interface ContainerConfig {
   Shell?: string[];
   ArgsEscaped?: boolean;
   [key: string]: unknown;
+}
+
+/** An environment list (Env, --env) by name; an entry without '=' names a variable with no value. */
+export function envMap(env: string[]): Map<string, string> {
+  return new Map(env.map((e) => {
+    const eq = e.indexOf('=');
+    return eq < 0 ? [e, ''] : [e.slice(0, eq), e.slice(eq + 1)];
+  }));
 }

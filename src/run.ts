@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import type { Container, ContainerSpec, Engine, ImageSummary } from './engine.js';
 import { SlimError } from './errors.js';
+import { envMap } from './image-config.js';
 import { requireImage } from './image/read.js';
 import { addressEnv, commandResult, execArgv, runExecProbe, runHostCommand } from './drivers/commands.js';
 import { runHttpProbes, type CrawlOptions, type HttpProbe } from './drivers/http.js';
@@ -68,7 +69,7 @@ export interface RunOptions {
   /** Still stop and collect the trace when the app exits early (tuning a slim image that cannot start). */
   tolerateExit?: boolean;
   /** Commands run on the host against the running app, after the probes (verify --verify-cmd). */
-  afterProbes?: (env: Record<string, string>) => Promise<ProbeResult[]>;
+  afterProbes?: (env: Record<string, string>, teardown: AbortSignal) => Promise<ProbeResult[]>;
 }
 
 /** How much of an app's log a run keeps. */
@@ -112,9 +113,6 @@ async function probeArchive(name: TracerName): Promise<Buffer> {
   ]);
 }
 
-/** Entry names of an environment list; an entry without '=' names a variable too. */
-const envNames = (env: string[]): Set<string> => new Set(env.map((e) => e.split('=', 1)[0]!));
-
 /** What a run starts, as whom and where: the image's config under the run's overrides. */
 interface RunConfig {
   command: string[];
@@ -131,7 +129,7 @@ function runConfig(image: ImageSummary, ref: string, o: RunOverrides = {}): RunC
   if (command.length === 0) throw new SlimError(`image ${ref} has neither Entrypoint nor Cmd: there is no app to run`, { kind: 'usage', hint: 'set CMD or ENTRYPOINT in its Dockerfile, or pass --cmd' });
   const user = o.user ?? image.config.User ?? '';
   const env = [...(image.config.Env ?? []), ...(o.env ?? [])];
-  return { command, user, workdir: o.workdir ?? (image.config.WorkingDir || '/'), app: { user, setHome: !envNames(env).has('HOME') } };
+  return { command, user, workdir: o.workdir ?? (image.config.WorkingDir || '/'), app: { user, setHome: !envMap(env).has('HOME') } };
 }
 
 export const exposedTcpPorts = (image: ImageSummary): number[] =>
@@ -225,7 +223,7 @@ export async function checkTracer(engine: Engine, image: string, tracer: TracerN
 }
 
 /** Sends the HTTP probes, the exec probes and the host commands to a running app. */
-async function driveProbes(target: WaitTarget, ref: string, http: HttpProbe[], execProbe: (cmd: string) => Promise<ProbeResult>, opts: RunOptions, onEvent: (e: RunEvent) => void): Promise<ProbeResult[]> {
+async function driveProbes(target: WaitTarget, ref: string, http: HttpProbe[], execProbe: (cmd: string) => Promise<ProbeResult>, opts: RunOptions, teardown: AbortSignal, onEvent: (e: RunEvent) => void): Promise<ProbeResult[]> {
   onEvent({ stage: 'probing' });
   const ports = [...target.hostPorts.keys()];
   const results: ProbeResult[] = [];
@@ -243,8 +241,8 @@ async function driveProbes(target: WaitTarget, ref: string, http: HttpProbe[], e
   }
   for (const cmd of opts.probes.exec) results.push(await execProbe(cmd));
   const env = addressEnv(target.hostPorts, target.container.name);
-  for (const cmd of opts.probes.hostExec) results.push(await runHostCommand(cmd, env));
-  if (opts.afterProbes) results.push(...(await opts.afterProbes(env)));
+  for (const cmd of opts.probes.hostExec) results.push(await runHostCommand(cmd, env, { signal: teardown }));
+  if (opts.afterProbes) results.push(...(await opts.afterProbes(env, teardown)));
   return results;
 }
 
@@ -347,7 +345,7 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
     const http = [...probes.http];
     if (defaultHttp) for (const port of target.httpPorts) http.push({ method: 'GET', path: '/', port });
     const running = (await container.state()).running;
-    const results = exited || !running ? [] : await driveProbes(target, ref, http, execProbe, opts, onEvent);
+    const results = exited || !running ? [] : await driveProbes(target, ref, http, execProbe, opts, cleanup.signal, onEvent);
 
     if (after.kind === 'exit') {
       onEvent({ stage: 'probing', detail: 'waiting for the app to exit (--continue-after exit)' });

@@ -10,8 +10,9 @@ import { pluginSiblings } from '../src/plan/rules/plugins.js';
 import { runtimeLoadsByName } from '../src/plan/rules/runtimes.js';
 import { staticScans } from '../src/plan/rules/scans.js';
 import { commandsCalledBy, commandsOf, isShellScript, programsCalledByScripts } from '../src/plan/rules/shell.js';
-import { appState } from '../src/plan/rules/state.js';
-import { localesNamed, symbolNeeds } from '../src/plan/rules/symbols.js';
+import { appState, runtimeUser } from '../src/plan/rules/state.js';
+import { localesNamed } from '../src/plan/packs.js';
+import { symbolNeeds } from '../src/plan/rules/symbols.js';
 import type { KeepRequest, RuleContext } from '../src/plan/rules/context.js';
 import { jarManifest, zipEntries } from '../src/plan/zip.js';
 import { makeElf } from './elf-fixture.js';
@@ -70,12 +71,12 @@ describe('parsers on random bytes', () => {
 });
 
 describe('symbol-driven needs', () => {
-  it('names gconv and the environment locales for a C program that imports iconv_open and setlocale', async () => {
+  it('names gconv and locales for a C program that imports iconv_open and setlocale', async () => {
     const ctx = sampleContext('c-text', { kept: ['/usr/local/bin/text'], env: { LANG: 'de_DE.UTF-8', LC_TIME: 'fr_FR.UTF-8' } });
     const needs = await symbolNeeds(ctx);
     expect(needs.map((n) => n.need)).toEqual(['gconv', 'locales']);
     expect(needs[0]!.reason).toBe('/usr/local/bin/text imports iconv_open');
-    expect(needs[1]!.locales).toEqual(['C.UTF-8', 'de_DE.UTF-8', 'fr_FR.UTF-8']);
+    expect(needs[1]!.reason).toBe('/usr/local/bin/text imports setlocale');
   });
 
   it('follows the native module of an interpreter: PHP iconv.so needs gconv', async () => {
@@ -97,8 +98,9 @@ describe('symbol-driven needs', () => {
     expect(await symbolNeeds(generated(specs, { kept: new Set(['/usr/lib/libconv.so.1.0']) }))).toEqual([{ need: 'gconv', reason: '/usr/lib/libconv.so.1.0 imports iconv_open' }]);
   });
 
-  it('reads LANGUAGE as a list and leaves out C and POSIX', () => {
-    expect(localesNamed(new Map([['LANGUAGE', 'pt_BR:pt'], ['LC_ALL', 'C'], ['LANG', 'POSIX']]))).toEqual(['C.UTF-8', 'pt_BR', 'pt']);
+  it('name the locales LANG and LC_* name, also as glibc spells their directories; not LANGUAGE, C, POSIX or paths', () => {
+    const env = new Map([['LANGUAGE', 'pt_BR:pt'], ['LC_ALL', 'C'], ['LANG', 'de_DE.UTF-8'], ['LC_TIME', 'de_DE.UTF-8'], ['LC_CTYPE', 'sr_RS.ISO-8859-5@latin'], ['LC_NUMERIC', 'POSIX'], ['LC_MESSAGES', '../../etc/x'], ['LC_PAPER', '']]);
+    expect(localesNamed(env)).toEqual(['de_DE.UTF-8', 'de_DE.utf8', 'sr_RS.ISO-8859-5@latin', 'sr_RS.iso88595@latin']);
   });
 });
 
@@ -405,6 +407,16 @@ describe("the app's state", () => {
     ]);
     expect(await appState(sampleContext('data-app', { user: '1002:1002' }))).toHaveLength(1);
     for (const user of ['', 'root', '0', 'nosuchuser']) expect(await appState(sampleContext('data-app', { user }))).toEqual([]);
+  });
+
+  it('reads who the USER is from /etc/passwd: uid and home, by name or uid, a number even without a line', async () => {
+    const ctx = sampleContext('data-app');
+    for (const user of ['journal', 'journal:staff', '1002', ' 1002:1002']) expect(await runtimeUser(ctx, user)).toEqual({ uid: 1002, home: '/srv/data' });
+    expect(await runtimeUser(ctx, 'root')).toEqual({ uid: 0, home: '/root' });
+    expect(await runtimeUser(ctx, '4242')).toEqual({ uid: 4242 });
+    for (const user of ['', ':0', 'nosuchuser', 'journa']) expect(await runtimeUser(ctx, user)).toEqual({});
+    // A home of "/" is no home.
+    expect(await runtimeUser(generated([{ name: 'etc/passwd', data: 'svc:x:7:7::/:/bin/false\n' }]), 'svc')).toEqual({ uid: 7 });
   });
 });
 

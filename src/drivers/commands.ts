@@ -49,20 +49,55 @@ export function addressEnv(ports: Map<number, number>, container: string): Recor
   return env;
 }
 
-export function runHostCommand(command: string, env: Record<string, string>, timeoutMs = 300_000): Promise<ProbeResult> {
+export interface HostCommandOptions {
+  timeoutMs?: number;
+  /** Aborted when the run is torn down (Ctrl-C): the command stops with it. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs `command` through /bin/sh on the host. It gets its own process group
+ * (what it starts in the background, a test runner's workers), killed whole on
+ * timeout, on teardown and once the shell is done: nothing it started outlives it.
+ */
+export function runHostCommand(command: string, env: Record<string, string>, opts: HostCommandOptions = {}): Promise<ProbeResult> {
+  const { timeoutMs = 300_000, signal } = opts;
+  const name = `host-exec ${command}`;
+  if (signal?.aborted) return Promise.resolve(commandResult('host-exec', name, -1, Buffer.alloc(0), 'the run was torn down'));
   return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', command], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // detached: the shell leads a new process group (and session), so one kill reaches everything in it.
+    const child = spawn('/bin/sh', ['-c', command], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const killGroup = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // ESRCH: the group is empty already.
+      }
+    };
+    let stopped: string | undefined;
+    const stop = (why: string) => {
+      stopped ??= why;
+      killGroup();
+    };
+    const timer = setTimeout(() => stop(`timed out after ${Math.round(timeoutMs / 1000)}s`), timeoutMs);
+    const onAbort = () => stop('the run was torn down');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
     const chunks: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => chunks.push(c));
     child.stderr.on('data', (c: Buffer) => chunks.push(c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    // What the shell left running in the background would hold its output open (and live on) after it exits.
+    child.on('exit', killGroup);
     child.on('error', (err) => {
-      clearTimeout(timer);
-      resolve(commandResult('host-exec', `host-exec ${command}`, -1, Buffer.alloc(0), err.message));
+      done();
+      resolve(commandResult('host-exec', name, -1, Buffer.alloc(0), err.message));
     });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve(commandResult('host-exec', `host-exec ${command}`, code ?? 128, Buffer.concat(chunks), signal ? `killed by ${signal}` : undefined));
+    child.on('close', (code, exitSignal) => {
+      done();
+      resolve(commandResult('host-exec', name, code ?? 128, Buffer.concat(chunks), stopped ?? (exitSignal ? `killed by ${exitSignal}` : undefined)));
     });
   });
 }

@@ -2,7 +2,7 @@
 // it will call in other libraries, so what it will need later (iconv_open →
 // gconv modules). Read through the dynamic segment as the loader does, with
 // the section headers as a fallback; malformed input yields an empty list.
-import { ElfBytes, fileOffset, readElf, type ElfFile } from './elf.js';
+import { ElfBytes, fileOffset, readElf, sectionHeader, type ElfFile } from './elf.js';
 
 const DT_HASH = 4;
 const DT_STRTAB = 5;
@@ -29,7 +29,7 @@ export async function importedSymbols(input: Buffer | ElfFile): Promise<string[]
     const file = Buffer.isBuffer(input) ? await readElf(ElfBytes.of(input)) : input;
     if (!file) return [];
     const { bytes } = file;
-    const table = (await fromDynamic(file)) ?? (await fromSections(bytes));
+    const table = (await fromDynamic(file)) ?? (await fromSections(file));
     if (!table) return [];
     const entrySize = bytes.is64 ? 24 : 16;
     await bytes.load(table.symtab, table.count * entrySize);
@@ -87,24 +87,16 @@ async function gnuHashCount(bytes: ElfBytes, at: number): Promise<number> {
   return last + 1;
 }
 
-async function fromSections(bytes: ElfBytes): Promise<SymbolTable | undefined> {
-  const { is64 } = bytes;
-  const shoff = bytes.word(is64 ? 0x28 : 0x20);
-  const shentsize = bytes.u16(is64 ? 0x3a : 0x2e);
-  const shnum = bytes.u16(is64 ? 0x3c : 0x30);
+async function fromSections(file: ElfFile): Promise<SymbolTable | undefined> {
+  const { bytes, header } = file;
+  const { shoff, shentsize, shnum } = header;
   if (shoff === 0 || shoff >= bytes.size) return undefined;
   await bytes.load(shoff, shnum * shentsize);
-  const section = (i: number) => {
-    const o = shoff + i * shentsize;
-    return is64
-      ? { type: bytes.u32(o + 4), offset: bytes.word(o + 24), size: bytes.word(o + 32), link: bytes.u32(o + 40), entsize: bytes.word(o + 56) }
-      : { type: bytes.u32(o + 4), offset: bytes.u32(o + 16), size: bytes.u32(o + 20), link: bytes.u32(o + 24), entsize: bytes.u32(o + 36) };
-  };
   for (let i = 0; i < shnum; i++) {
-    const s = section(i);
+    const s = sectionHeader(bytes, header, i);
     if (s.type !== SHT_DYNSYM || s.link >= shnum) continue;
-    const strings = section(s.link);
-    return { symtab: s.offset, strtab: strings.offset, strsz: strings.size, count: Math.min(Math.floor(s.size / (s.entsize || (is64 ? 24 : 16))), MAX_SYMBOLS) };
+    const strings = sectionHeader(bytes, header, s.link);
+    return { symtab: s.offset, strtab: strings.offset, strsz: strings.size, count: Math.min(Math.floor(s.size / (s.entsize || (header.is64 ? 24 : 16))), MAX_SYMBOLS) };
   }
   return undefined;
 }

@@ -18,6 +18,7 @@ export interface ElfInfo {
 /** A parsed ELF file: what the loader follows, and what elf-symbols.ts needs to read on. */
 export interface ElfFile {
   info: ElfInfo;
+  header: ElfHeader;
   bytes: ElfBytes;
   /** PT_LOAD segments, to map the dynamic section's virtual addresses to file offsets. */
   loads: Array<{ offset: number; vaddr: number; filesz: number }>;
@@ -42,6 +43,59 @@ const DT_STRTAB = 5;
 const DT_STRSZ = 10;
 const DT_RPATH = 15;
 const DT_RUNPATH = 29;
+
+/** Where the fields slim reads sit, per ELF class: in the file header, a program header, a section header. */
+const LAYOUTS = {
+  64: {
+    header: { size: 64, phoff: 0x20, shoff: 0x28, phentsize: 0x36, phnum: 0x38, shentsize: 0x3a, shnum: 0x3c, shstrndx: 0x3e },
+    program: { type: 0, offset: 8, vaddr: 16, filesz: 32 },
+    section: { name: 0, type: 4, flags: 8, offset: 0x18, size: 0x20, link: 0x28, info: 0x2c, align: 0x30, entsize: 0x38 },
+  },
+  32: {
+    header: { size: 52, phoff: 0x1c, shoff: 0x20, phentsize: 0x2a, phnum: 0x2c, shentsize: 0x2e, shnum: 0x30, shstrndx: 0x32 },
+    program: { type: 0, offset: 4, vaddr: 8, filesz: 16 },
+    section: { name: 0, type: 4, flags: 8, offset: 0x10, size: 0x14, link: 0x18, info: 0x1c, align: 0x20, entsize: 0x24 },
+  },
+} as const;
+
+export type ElfLayout = (typeof LAYOUTS)[64 | 32];
+
+/** The field offsets of one ELF class (for writers; readers use the functions below). */
+export const elfLayout = (is64: boolean): ElfLayout => LAYOUTS[is64 ? 64 : 32];
+
+/** The file header's fields the parsers and the stripper use. */
+export interface ElfHeader {
+  is64: boolean;
+  little: boolean;
+  machine: number;
+  phoff: number;
+  phentsize: number;
+  phnum: number;
+  shoff: number;
+  shentsize: number;
+  shnum: number;
+  shstrndx: number;
+}
+
+export interface ProgramHeader {
+  type: number;
+  offset: number;
+  vaddr: number;
+  filesz: number;
+}
+
+export interface SectionHeader {
+  /** Offset of the name in the section-name string table. */
+  name: number;
+  type: number;
+  flags: number;
+  offset: number;
+  size: number;
+  link: number;
+  info: number;
+  align: number;
+  entsize: number;
+}
 
 /**
  * Ranges of a file fetched on request; reads of bytes not loaded throw
@@ -107,28 +161,64 @@ export class ElfBytes {
   }
 }
 
+/**
+ * The file header (its bytes loaded), which sets the class and byte order
+ * `bytes` reads everything else with; undefined when it is no ELF.
+ */
+export function elfHeader(bytes: ElfBytes): ElfHeader | undefined {
+  if (bytes.size < LAYOUTS[32].header.size || ![0x7f, 0x45, 0x4c, 0x46].every((b, i) => bytes.u8(i) === b)) return undefined;
+  bytes.is64 = bytes.u8(4) === 2;
+  bytes.little = bytes.u8(5) === 1;
+  const f = elfLayout(bytes.is64).header;
+  return {
+    is64: bytes.is64,
+    little: bytes.little,
+    machine: bytes.u16(0x12),
+    phoff: bytes.word(f.phoff),
+    phentsize: bytes.u16(f.phentsize),
+    phnum: bytes.u16(f.phnum),
+    shoff: bytes.word(f.shoff),
+    shentsize: bytes.u16(f.shentsize),
+    shnum: bytes.u16(f.shnum),
+    shstrndx: bytes.u16(f.shstrndx),
+  };
+}
+
+/** Program header `i` (its bytes loaded). */
+export function programHeader(bytes: ElfBytes, header: ElfHeader, i: number): ProgramHeader {
+  const o = header.phoff + i * header.phentsize;
+  const f = elfLayout(header.is64).program;
+  return { type: bytes.u32(o + f.type), offset: bytes.word(o + f.offset), vaddr: bytes.word(o + f.vaddr), filesz: bytes.word(o + f.filesz) };
+}
+
+/** Section header `i` (its bytes loaded). */
+export function sectionHeader(bytes: ElfBytes, header: ElfHeader, i: number): SectionHeader {
+  const o = header.shoff + i * header.shentsize;
+  const f = elfLayout(header.is64).section;
+  return {
+    name: bytes.u32(o + f.name),
+    type: bytes.u32(o + f.type),
+    flags: bytes.word(o + f.flags),
+    offset: bytes.word(o + f.offset),
+    size: bytes.word(o + f.size),
+    link: bytes.u32(o + f.link),
+    info: bytes.u32(o + f.info),
+    align: bytes.word(o + f.align),
+    entsize: bytes.word(o + f.entsize),
+  };
+}
+
 /** Parses an ELF file's loader-relevant parts, loading them as it goes; undefined for malformed input. */
 export async function readElf(bytes: ElfBytes): Promise<ElfFile | undefined> {
   try {
     await bytes.load(0, ELF_HEADER);
-    if (bytes.size < 52 || ![0x7f, 0x45, 0x4c, 0x46].every((b, i) => bytes.u8(i) === b)) return undefined;
-    bytes.is64 = bytes.u8(4) === 2;
-    bytes.little = bytes.u8(5) === 1;
-    const { is64 } = bytes;
-    const phoff = bytes.word(is64 ? 0x20 : 0x1c);
-    const phentsize = bytes.u16(is64 ? 0x36 : 0x2a);
-    const phnum = bytes.u16(is64 ? 0x38 : 0x2c);
-    const machine = bytes.u16(0x12);
+    const header = elfHeader(bytes);
+    if (!header) return undefined;
+    const { is64, phoff, phentsize, phnum, machine } = header;
     if (phnum > 0) await bytes.load(phoff, phnum * phentsize);
-    const segments: Array<{ type: number; offset: number; vaddr: number; filesz: number }> = [];
-    for (let i = 0; i < phnum; i++) {
-      const o = phoff + i * phentsize;
-      segments.push(is64
-        ? { type: bytes.u32(o), offset: bytes.word(o + 8), vaddr: bytes.word(o + 16), filesz: bytes.word(o + 32) }
-        : { type: bytes.u32(o), offset: bytes.u32(o + 4), vaddr: bytes.u32(o + 8), filesz: bytes.u32(o + 16) });
-    }
+    const segments = Array.from({ length: phnum }, (_, i) => programHeader(bytes, header, i));
     const loads = segments.filter((s) => s.type === PT_LOAD);
-    const file: ElfFile = { info: { class: is64 ? 64 : 32, machine, needed: [], rpath: [], runpath: [] }, bytes, loads, tags: new Map() };
+    const file: ElfFile = { info: { class: is64 ? 64 : 32, machine, needed: [], rpath: [], runpath: [] }, header, bytes, loads, tags: new Map() };
     const interp = segments.find((s) => s.type === PT_INTERP);
     if (interp) {
       await bytes.load(interp.offset, Math.max(interp.filesz, 1));

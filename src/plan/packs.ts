@@ -43,11 +43,15 @@ const touched = (ctx: PackContext, test: RegExp | undefined): string | undefined
 
 const keptLibc = (ctx: PackContext): boolean => ctx.libraryDirs.some((dir) => ctx.kept(`${dir}/libc.so.6`));
 
-/** Locale names the environment asks for, as glibc names their directories too (en_US.UTF-8 -> en_US.utf8). */
-const localesOfEnv = (env: Map<string, string>): string[] =>
+/**
+ * The locales the environment names (LANG, LC_*; not LANGUAGE, which picks message catalogs), also as glibc
+ * names their directories (en_US.UTF-8 -> en_US.utf8). C and POSIX are built in; a name with '/' is no locale name.
+ */
+export const localesNamed = (env: Map<string, string>): string[] => [...new Set(
   [...env].filter(([name, value]) => (name === 'LANG' || name.startsWith('LC_')) && value && !/^(C|POSIX)$/.test(value))
     .flatMap(([, value]) => [value, value.replace(/\.([^@]+)/, (_, codeset: string) => `.${codeset.toLowerCase().replace(/-/g, '')}`)])
-    .filter((name) => !name.includes('/'));
+    .filter((name) => !name.includes('/')),
+)];
 
 export const PACKS: Pack[] = [
   {
@@ -115,12 +119,12 @@ export const PACKS: Pack[] = [
     files: /^\/usr\/lib\/locale\/|^\/usr\/share\/locale\/locale\.alias$/,
     detect(ctx) {
       if (touched(ctx, this.files)) return 'the app loaded a locale';
-      const named = localesOfEnv(ctx.env)[0];
+      const named = localesNamed(ctx.env)[0];
       return named && keptLibc(ctx) ? `the environment names the locale ${named} and the app uses glibc` : undefined;
     },
     patterns: (ctx) => [
       '/usr/lib/locale/C.utf8', '/usr/lib/locale/C.UTF-8', '/usr/lib/locale/locale-archive', '/usr/share/locale/locale.alias',
-      ...localesOfEnv(ctx.env).map((name) => `/usr/lib/locale/${name}`),
+      ...localesNamed(ctx.env).map((name) => `/usr/lib/locale/${name}`),
     ],
   },
   {

@@ -3,6 +3,7 @@
 // shebangs, configs, package databases) through a ContentSource and changes
 // nothing. It is a list of phases; after each, the keeper brings in the
 // closure (parents, symlinks, ELF libraries, interpreters) of what it added.
+import { envMap } from '../image-config.js';
 import type { ContentSource } from '../image/content.js';
 import type { HeadCache } from '../image/head-cache.js';
 import type { FileTree } from '../image/tree.js';
@@ -16,6 +17,7 @@ import { readPackageDatabase, type PackageDatabase } from './packagedb.js';
 import { packageIndexOf } from './pkgdb/index.js';
 import { applyPacks } from './packs.js';
 import { KEEP_RULES, symbolNeeds, type RuleContext } from './rules/index.js';
+import { runtimeUser } from './rules/state.js';
 
 export interface PlanOptions {
   /** The image's runtime config. */
@@ -56,9 +58,6 @@ interface PlanInput {
 type Phase = (input: PlanInput) => Promise<void> | void;
 
 const RUNTIME_DIRS = ['/tmp', '/var/tmp', '/run', '/var/run'];
-
-/** The image's environment by name; an entry without '=' names a variable with no value. */
-const envMap = (env: string[]): Map<string, string> => new Map(env.map((e) => (e.includes('=') ? [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)] : [e, ''])));
 
 /** What the app touched, and what it runs. */
 const keepTraced: Phase = ({ trace, opts, keeper, plan }) => {
@@ -116,19 +115,6 @@ const APP_ROOTS = ['/app', '/srv', '/opt', '/home', '/usr/local', '/var/www'];
 /** Files for building, not running: headers and documentation. */
 const BUILD_ONLY = /^\/usr\/local\/(include|share\/(man|doc|info))(\/|$)/;
 
-/** The home directory of the image's USER (a name or uid) when it is not root. */
-async function homeOf(user: string, tree: FileTree, content: ContentSource): Promise<string | undefined> {
-  const name = user.split(':')[0];
-  if (!name || name === 'root' || name === '0') return undefined;
-  const entry = tree.get(tree.resolve('/etc/passwd').path ?? '');
-  if (!entry) return undefined;
-  for (const line of (await content.read(entry)).toString('latin1').split('\n')) {
-    const [login, , uid, , , home] = line.split(':');
-    if ((login === name || uid === name) && home?.startsWith('/') && home !== '/') return home;
-  }
-  return undefined;
-}
-
 /**
  * The user's own files: what no package installed, in the places apps live
  * (the app roots, WORKDIR, the USER's home, and the directory around every
@@ -142,8 +128,9 @@ function appFilesPhase(db: () => Promise<PackageDatabase>, content: ContentSourc
     const claimed = (path: string) => claimedByLanguage(path, tree, opts.languages);
     const places = new Set(APP_ROOTS);
     if (opts.workdir && opts.workdir !== '/') places.add(opts.workdir);
-    const home = await homeOf(opts.user, tree, content);
-    if (home) places.add(home);
+    // Root's home is no app's place.
+    const { uid, home } = await runtimeUser({ tree, content }, opts.user);
+    if (home && uid !== 0) places.add(home);
     for (const path of trace.paths.keys()) {
       const real = tree.resolve(path).path;
       if (!real || tree.get(real)?.type !== 'file' || installed(real) || claimed(real)) continue;

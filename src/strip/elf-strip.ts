@@ -3,6 +3,7 @@
 // backtraces use .symtab, which stays). What is removed is re-laid out like
 // `strip --strip-debug`: the loadable part of the file is untouched byte for
 // byte, the remaining non-allocated sections and the section table follow it.
+import { ElfBytes, elfHeader, elfLayout, programHeader, sectionHeader, type SectionHeader } from '../plan/elf.js';
 
 const SHF_ALLOC = 0x2;
 const SHF_INFO_LINK = 0x40;
@@ -10,16 +11,10 @@ const SHT_NOBITS = 8;
 const SHT_REL = 9;
 const SHT_RELA = 4;
 
-interface Section {
+interface Section extends SectionHeader {
   index: number;
-  name: string;
-  type: number;
-  flags: bigint;
-  offset: number;
-  size: number;
-  link: number;
-  info: number;
-  align: number;
+  /** The name itself (SectionHeader's `name` is its offset in the string table). */
+  title: string;
   raw: Buffer;
 }
 
@@ -30,67 +25,44 @@ export interface StripResult {
 }
 
 const isDebugSection = (name: string): boolean => /^\.(z?debug|gnu\.debuglto_)/.test(name);
+const hasFlag = (s: SectionHeader, flag: number): boolean => (s.flags & flag) !== 0;
 
 /**
  * The file without its debug sections, or undefined when it has none or its
  * layout is not one we can rewrite safely (debug data inside the loaded part).
  */
 export function stripDebugSections(data: Buffer): StripResult | undefined {
-  if (data.length < 52 || data.readUInt32BE(0) !== 0x7f454c46) return undefined;
-  const is64 = data[4] === 2;
-  const little = data[5] === 1;
-  const u16 = (o: number) => (little ? data.readUInt16LE(o) : data.readUInt16BE(o));
-  const u32 = (o: number) => (little ? data.readUInt32LE(o) : data.readUInt32BE(o));
-  const word = (o: number) => (is64 ? Number(little ? data.readBigUInt64LE(o) : data.readBigUInt64BE(o)) : u32(o));
-  const flagsAt = (o: number) => (is64 ? (little ? data.readBigUInt64LE(o) : data.readBigUInt64BE(o)) : BigInt(u32(o)));
   try {
-    const phoff = word(is64 ? 0x20 : 0x1c);
-    const shoff = word(is64 ? 0x28 : 0x20);
-    const phentsize = u16(is64 ? 0x36 : 0x2a);
-    const phnum = u16(is64 ? 0x38 : 0x2c);
-    const shentsize = u16(is64 ? 0x3a : 0x2e);
-    const shnum = u16(is64 ? 0x3c : 0x30);
-    const shstrndx = u16(is64 ? 0x3e : 0x32);
+    const bytes = ElfBytes.of(data);
+    const header = elfHeader(bytes);
+    if (!header) return undefined;
+    const { is64, little, phnum, shoff, shnum, shentsize, shstrndx } = header;
     if (shoff === 0 || shnum === 0 || shstrndx >= shnum || shoff + shnum * shentsize > data.length) return undefined;
 
-    const sections: Section[] = [];
-    for (let i = 0; i < shnum; i++) {
-      const o = shoff + i * shentsize;
-      sections.push({
-        index: i,
-        name: '',
-        type: u32(o + 4),
-        flags: flagsAt(o + 8),
-        offset: word(is64 ? o + 0x18 : o + 0x10),
-        size: word(is64 ? o + 0x20 : o + 0x14),
-        link: u32(is64 ? o + 0x28 : o + 0x18),
-        info: u32(is64 ? o + 0x2c : o + 0x1c),
-        align: Math.max(1, word(is64 ? o + 0x30 : o + 0x20)),
-        raw: data.subarray(o, o + shentsize),
-      });
-    }
+    const sections: Section[] = Array.from({ length: shnum }, (_, index) => {
+      const o = shoff + index * shentsize;
+      const s = sectionHeader(bytes, header, index);
+      return { ...s, align: Math.max(1, s.align), index, title: '', raw: data.subarray(o, o + shentsize) };
+    });
     const names = sections[shstrndx]!;
-    for (const s of sections) {
-      const start = names.offset + u32(shoff + s.index * shentsize);
-      const end = data.indexOf(0, start);
-      s.name = data.toString('latin1', start, end === -1 ? start : end);
-    }
+    for (const s of sections) s.title = bytes.cstr(names.offset + s.name);
 
-    const removed = new Set(sections.filter((s) => s.index !== 0 && isDebugSection(s.name) && (s.flags & BigInt(SHF_ALLOC)) === 0n).map((s) => s.index));
+    const removed = new Set(sections.filter((s) => s.index !== 0 && isDebugSection(s.title) && !hasFlag(s, SHF_ALLOC)).map((s) => s.index));
     // Relocations that apply to a removed section go with it.
     for (const s of sections) {
-      if ((s.type === SHT_REL || s.type === SHT_RELA) && (s.flags & BigInt(SHF_INFO_LINK)) !== 0n && removed.has(s.info)) removed.add(s.index);
+      if ((s.type === SHT_REL || s.type === SHT_RELA) && hasFlag(s, SHF_INFO_LINK) && removed.has(s.info)) removed.add(s.index);
     }
     if (removed.size === 0 || removed.has(shstrndx)) return undefined;
 
     // The loaded part: every segment and allocated section. Debug data inside it cannot be cut out.
-    let loadedEnd = is64 ? 64 : 52;
+    const layout = elfLayout(is64);
+    let loadedEnd: number = layout.header.size;
     for (let i = 0; i < phnum; i++) {
-      const o = phoff + i * phentsize;
-      loadedEnd = Math.max(loadedEnd, phoff + phnum * phentsize, word(is64 ? o + 8 : o + 4) + word(is64 ? o + 32 : o + 16));
+      const p = programHeader(bytes, header, i);
+      loadedEnd = Math.max(loadedEnd, header.phoff + phnum * header.phentsize, p.offset + p.filesz);
     }
     for (const s of sections) {
-      if (s.index !== 0 && (s.flags & BigInt(SHF_ALLOC)) !== 0n && s.type !== SHT_NOBITS) loadedEnd = Math.max(loadedEnd, s.offset + s.size);
+      if (s.index !== 0 && hasFlag(s, SHF_ALLOC) && s.type !== SHT_NOBITS) loadedEnd = Math.max(loadedEnd, s.offset + s.size);
     }
     if (sections.some((s) => removed.has(s.index) && s.offset < loadedEnd && s.size > 0)) return undefined;
 
@@ -112,28 +84,33 @@ export function stripDebugSections(data: Buffer): StripResult | undefined {
     const table = Buffer.alloc(kept.length * shentsize);
     kept.forEach((s, i) => {
       const entry = Buffer.from(s.raw);
-      const w32 = (o: number, v: number) => (little ? entry.writeUInt32LE(v, o) : entry.writeUInt32BE(v, o));
-      const wWord = (o: number, v: number) => (is64 ? (little ? entry.writeBigUInt64LE(BigInt(v), o) : entry.writeBigUInt64BE(BigInt(v), o)) : w32(o, v));
       const offset = newOffset.get(s.index);
-      if (offset !== undefined) wWord(is64 ? 0x18 : 0x10, offset);
-      if (s.link !== 0) w32(is64 ? 0x28 : 0x18, newIndex.get(s.link) ?? 0);
-      if ((s.flags & BigInt(SHF_INFO_LINK)) !== 0n && s.info !== 0) w32(is64 ? 0x2c : 0x1c, newIndex.get(s.info) ?? 0);
+      if (offset !== undefined) writeWord(entry, layout.section.offset, offset, header);
+      if (s.link !== 0) writeU32(entry, layout.section.link, newIndex.get(s.link) ?? 0, little);
+      if (hasFlag(s, SHF_INFO_LINK) && s.info !== 0) writeU32(entry, layout.section.info, newIndex.get(s.info) ?? 0, little);
       entry.copy(table, i * shentsize);
     });
     parts.push(Buffer.alloc(tablePad), table);
 
     const out = Buffer.concat(parts);
-    const w16 = (o: number, v: number) => (little ? out.writeUInt16LE(v, o) : out.writeUInt16BE(v, o));
-    if (is64) little ? out.writeBigUInt64LE(BigInt(tableOffset), 0x28) : out.writeBigUInt64BE(BigInt(tableOffset), 0x28);
-    else little ? out.writeUInt32LE(tableOffset, 0x20) : out.writeUInt32BE(tableOffset, 0x20);
-    w16(is64 ? 0x3c : 0x30, kept.length);
-    w16(is64 ? 0x3e : 0x32, newIndex.get(shstrndx)!);
+    writeWord(out, layout.header.shoff, tableOffset, header);
+    writeU16(out, layout.header.shnum, kept.length, little);
+    writeU16(out, layout.header.shstrndx, newIndex.get(shstrndx)!, little);
     if (out.length >= data.length) return undefined;
-    return { data: out, saved: data.length - out.length, removed: sections.filter((s) => removed.has(s.index)).map((s) => s.name) };
+    return { data: out, saved: data.length - out.length, removed: sections.filter((s) => removed.has(s.index)).map((s) => s.title) };
   } catch {
     return undefined;
   }
 }
+
+const writeU16 = (b: Buffer, o: number, v: number, little: boolean) => (little ? b.writeUInt16LE(v, o) : b.writeUInt16BE(v, o));
+const writeU32 = (b: Buffer, o: number, v: number, little: boolean) => (little ? b.writeUInt32LE(v, o) : b.writeUInt32BE(v, o));
+/** An address or offset: 8 bytes in ELF64, 4 in ELF32. */
+const writeWord = (b: Buffer, o: number, v: number, { is64, little }: { is64: boolean; little: boolean }) => {
+  if (!is64) writeU32(b, o, v, little);
+  else if (little) b.writeBigUInt64LE(BigInt(v), o);
+  else b.writeBigUInt64BE(BigInt(v), o);
+};
 
 /** UPX and similar packers: the file unpacks itself into memory at every start. */
 export function packedExecutable(head: Buffer): string | undefined {

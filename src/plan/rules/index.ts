@@ -38,7 +38,7 @@ import { appState } from './state.js';
 import type { KeepRule } from './context.js';
 
 export type { KeepRequest, KeepRule, RuleContext, Runtime, Scanner } from './context.js';
-export { symbolNeeds, SYMBOL_NEEDS, localesNamed, type Need, type NeedName } from './symbols.js';
+export { symbolNeeds, SYMBOL_NEEDS, type Need, type NeedName } from './symbols.js';
 
 /**
  * `from`: 'image' rules read only the image (its config, file owners) and run once, before

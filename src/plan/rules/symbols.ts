@@ -13,8 +13,6 @@ export interface Need {
   /** The pack that satisfies it. */
   need: NeedName;
   reason: string;
-  /** For locales: the locales the environment names, plus C.UTF-8. */
-  locales?: string[];
 }
 
 /** Imported symbol → what the importer will need at run time. */
@@ -26,16 +24,6 @@ export const SYMBOL_NEEDS: Array<{ symbols: RegExp; need: NeedName }> = [
   // TLS libraries' entry points: a TLS client or server checks peers against the trust store.
   { symbols: /^(SSL_CTX_new|gnutls_certificate_allocate_credentials|mbedtls_ssl_setup|wolfSSL_CTX_new|NSS_Init\w*)$/, need: 'certs' },
 ];
-
-/** Locales the environment names (LANG, LC_*, LANGUAGE), always with C.UTF-8. */
-export function localesNamed(env: Map<string, string>): string[] {
-  const names = new Set<string>(['C.UTF-8']);
-  for (const [key, value] of env) {
-    if (key === 'LANG' || key.startsWith('LC_')) names.add(value);
-    else if (key === 'LANGUAGE') for (const v of value.split(':')) names.add(v);
-  }
-  return [...names].filter((n) => n && n !== 'C' && n !== 'POSIX');
-}
 
 /**
  * The needs of the kept programs and of the modules loaded by path (PHP's iconv.so, Ruby's enc/),
@@ -67,7 +55,7 @@ export async function symbolNeeds(ctx: RuleContext): Promise<Need[]> {
     for (const symbol of await importedSymbols(elf)) {
       for (const { symbols, need } of SYMBOL_NEEDS) {
         if (found.has(need) || !symbols.test(symbol)) continue;
-        found.set(need, { need, reason: `${showPath(path)} imports ${symbol}`, ...(need === 'locales' ? { locales: localesNamed(ctx.env) } : {}) });
+        found.set(need, { need, reason: `${showPath(path)} imports ${symbol}` });
       }
     }
     if (found.size === SYMBOL_NEEDS.length) break;
