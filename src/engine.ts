@@ -106,6 +106,14 @@ export interface Engine {
   saveImage(ref: string): Promise<Readable>;
   /** Loads an image archive and returns the ID of the image it held. */
   loadImage(archive: Readable): Promise<string>;
+  /**
+   * Makes an image of one layer from a tar stream (docker import), applying it as it
+   * arrives; labelled as this tool's, so that slim prune finds it. Returns its ID.
+   */
+  importLayer(layer: Readable): Promise<string>;
+  removeImage(id: string): Promise<void>;
+  /** IDs of the images whose config has this label with this value. */
+  imagesLabelled(label: string, value: string): Promise<string[]>;
   tagImage(id: string, repo: string, tag: string): Promise<void>;
   createContainer(spec: ContainerSpec): Promise<Container>;
   /** Containers this tool created, across sessions. */
@@ -197,6 +205,14 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
     }
   };
   let seq = 0;
+  /** What marks a container or image as this run's: slim prune reaps what a dead run left. */
+  const toolLabels = (): Record<string, string> => ({
+    [TOOL_LABEL]: 'slim',
+    [VERSION_LABEL]: opts.version,
+    [SESSION_LABEL]: session,
+    [PID_LABEL]: String(process.pid),
+    [HOST_LABEL]: hostname(),
+  });
 
   const wrap = (raw: Docker.Container, name: string): Container => {
     let removed = false;
@@ -227,7 +243,7 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
           const stream = await exec.start({ hijack: true, stdin: withStdin });
           const stdout = new PassThrough();
           const stderr = new PassThrough();
-          docker.modem.demuxStream(stream, stdout, stderr);
+          demux(stream, stdout, stderr);
           const errText = readAll(stderr);
           const ended = new Promise<void>((resolve, reject) => {
             stream.on('end', () => {
@@ -340,6 +356,21 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
       if (!id) throw new SlimError(`loading the image: the engine did not report an image ID (${text.trim().slice(0, 200)})`);
       return id;
     },
+    async importLayer(layer) {
+      const labels = Object.entries(toolLabels()).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ');
+      const response = await call('importing the slim layer', () => docker.importImage(layer, { changes: [`LABEL ${labels}`] })) as unknown as Readable;
+      const lines = (await readAll(response)).toString('utf8').split(/\r?\n/).filter(Boolean).map((line) => JSON.parse(line) as { status?: string; error?: string });
+      const failed = lines.find((l) => l.error);
+      if (failed) throw new SlimError(`importing the slim layer: the engine refused it: ${failed.error}`);
+      const id = lines.map((l) => l.status ?? '').find((s) => /^sha256:[0-9a-f]{64}$/.test(s));
+      if (!id) throw new SlimError(`importing the slim layer: the engine did not report an image ID (${lines.map((l) => l.status).join(' ').slice(0, 200)})`);
+      return id;
+    },
+    async imagesLabelled(label, value) {
+      const list = await call(`listing images labelled ${label}`, () => docker.listImages({ filters: { label: [`${label}=${value}`] } }));
+      return list.map((i) => i.Id);
+    },
+    removeImage: (id) => call(`removing image ${id}`, () => docker.getImage(id).remove({ noprune: false })).then(() => undefined),
     tagImage: (id, repo, tag) => call(`tagging ${id} as ${repo}:${tag}`, () => docker.getImage(id).tag({ repo, tag })),
     async createContainer(spec) {
       const name = `slim-${spec.role}-${session}-${++seq}`;
@@ -355,13 +386,7 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
           Env: spec.env,
           WorkingDir: spec.workingDir,
           ExposedPorts: exposed,
-          Labels: {
-            [TOOL_LABEL]: 'slim',
-            [VERSION_LABEL]: opts.version,
-            [SESSION_LABEL]: session,
-            [PID_LABEL]: String(process.pid),
-            [HOST_LABEL]: hostname(),
-          },
+          Labels: toolLabels(),
           NetworkDisabled: spec.network === 'none' ? true : undefined,
           Healthcheck: spec.healthcheck === false ? { Test: ['NONE'] } : undefined,
           HostConfig: {
@@ -388,6 +413,45 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
     },
     removeContainer: (id) => call(`removing container ${id}`, () => docker.getContainer(id).remove({ force: true, v: true })).then(() => undefined),
   };
+}
+
+/**
+ * Splits the engine's multiplexed stream (frames of an 8-byte header: stream type,
+ * three zeros, length) into stdout and stderr without copying the payloads, and
+ * holds the source back while stdout is full: a file read through an exec stays
+ * in the container until its reader wants it.
+ */
+function demux(source: Readable, stdout: Writable, stderr: Writable): void {
+  let header: Buffer = Buffer.alloc(0);
+  let type = 0;
+  let left = 0;
+  let held = false;
+  source.on('data', (chunk: Buffer) => {
+    for (let at = 0; at < chunk.length;) {
+      if (left === 0) {
+        const take = Math.min(8 - header.length, chunk.length - at);
+        header = header.length === 0 && take === 8 ? chunk.subarray(at, at + 8) : Buffer.concat([header, chunk.subarray(at, at + take)]);
+        at += take;
+        if (header.length < 8) return;
+        type = header[0]!;
+        left = header.readUInt32BE(4);
+        header = Buffer.alloc(0);
+        continue;
+      }
+      const part = chunk.subarray(at, at + left);
+      at += part.length;
+      left -= part.length;
+      if (type === 2) stderr.write(part);
+      else if (!stdout.write(part) && !held) {
+        held = true;
+        source.pause();
+        stdout.once('drain', () => {
+          held = false;
+          source.resume();
+        });
+      }
+    }
+  });
 }
 
 /** Splits the engine's multiplexed log format (8-byte frame headers) into text. */

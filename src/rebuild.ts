@@ -5,7 +5,7 @@ import type { Engine } from './engine.js';
 import { SlimError, withContext } from './errors.js';
 import type { ImageSource } from './image/content.js';
 import { checkImageRef } from './image/read.js';
-import { shapedEntries, slimConfig, slimImageArchive, type LayerShape } from './image/write.js';
+import { shapedEntries, slimConfig, slimImageStreams, type LayerShape } from './image/write.js';
 import { describeTarget, outputNamed, type OutputTarget } from './output/outputs.js';
 
 export interface RebuildResult {
@@ -25,17 +25,14 @@ export async function rebuild(engine: Engine, image: ImageSource, keep: Iterable
   const entries = shapedEntries(image.tree, keep, shape);
   let result: Omit<RebuildResult, 'written' | 'loaded'> | undefined;
   const written: string[] = [];
-  // Each output reads its own copy of the archive: the bytes, hence the ID, are the same every time.
+  const streams = slimImageStreams(image, entries, (layer) => slimConfig(image, layer, {}, shape.base), { onBytes, base: shape.base, signal });
+  // Each output streams its own copy of the image: the bytes, hence the ID, are the same every time.
   for (const target of outputs) {
     written.push(await withContext(`writing image ${tag} (${describeTarget(target)})`, async () => {
-      const archive = slimImageArchive(image, entries, (layer) => slimConfig(image, layer, {}, shape.base), onBytes, shape.base);
-      const stop = () => archive.stream.destroy();
-      signal?.addEventListener('abort', stop, { once: true });
-      const [where, done] = await Promise.all([outputNamed(target.kind).write(archive.stream, { engine, tag, done: archive.done, signal }, target.path), archive.done])
-        .finally(() => signal?.removeEventListener('abort', stop));
+      const done = await outputNamed(target.kind).write(streams, { engine, tag, signal }, target.path);
       if (result && result.id !== done.id) throw new SlimError(`the image came out as ${done.id}, after ${result.id} for an earlier output`);
       result = { id: done.id, tag, layerBytes: done.layer.size, files: done.layer.files };
-      return where;
+      return done.where;
     }));
   }
   if (!result) throw new SlimError(`writing image ${tag}: no output given`, { kind: 'usage', hint: 'pass --output docker, oci:DIR or archive:FILE' });

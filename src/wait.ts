@@ -84,6 +84,7 @@ export const WAIT_STRATEGIES = {
   http: (ports: number[]): Waiter => {
     const pending = new Set(ports);
     let firstAnswer = 0;
+    let attempts = 0;
     const waiter: Waiter = {
       what: `the app to answer HTTP on port ${ports.join(', ')} (http)`,
       get missed() {
@@ -91,9 +92,12 @@ export const WAIT_STRATEGIES = {
       },
       hint: 'raise --ready-timeout, or set --http-probe-port to the port the app serves HTTP on; an app that does not speak HTTP is probed with --exec CMD (then slim only connects to its ports)',
       async poll(target) {
+        // Short first attempts: before the container's network is up, the port's proxy holds a
+        // request without an answer. Later ones get longer, for an app slow to answer its first.
+        const attemptMs = Math.min(2000, 250 * 2 ** attempts++);
         for (const port of [...pending]) {
           try {
-            await fetchWithin(`http://127.0.0.1:${target.hostPorts.get(port)}/`, { redirect: 'manual' }, 2000);
+            await fetchWithin(`http://127.0.0.1:${target.hostPorts.get(port)}/`, { redirect: 'manual' }, attemptMs);
             pending.delete(port);
             target.httpPorts.add(port);
             firstAnswer ||= Date.now();

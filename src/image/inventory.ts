@@ -33,6 +33,8 @@ const HELPER = '/.slim-fs';
 const LAYERS = '/.slim-layers';
 const CONFIG = '/.slim-config';
 const TAR_SPLIT = '/.slim-tar-split';
+/** Tar headers parsed between two turns of the event loop. */
+const YIELD_EVERY = 500;
 /** Why the layer directories cannot be read, or undefined when they can. */
 export function layerDirsUnavailable(summary: ImageSummary, rootDir: string): string | undefined {
   if (!summary.layerDirs) return 'the storage driver is not overlay2';
@@ -281,7 +283,10 @@ export async function layerSource(engine: Engine, summary: ImageSummary, ref: st
     for (const layer of dirs.keys()) {
       const layerWhere = `${where}: layer ${layer}`;
       const records: TarRecord[] = [];
-      for await (const record of readTarHeaders(tarSplitHeaders(await server.read(`${TAR_SPLIT}/${layer}`, Infinity), layerWhere), layerWhere)) records.push(record);
+      for await (const record of readTarHeaders(tarSplitHeaders(await server.read(`${TAR_SPLIT}/${layer}`, Infinity), layerWhere), layerWhere)) {
+        // The app is traced meanwhile, on the same thread: its waits and probes must not wait for this.
+        if (records.push(record) % YIELD_EVERY === 0) await new Promise(setImmediate);
+      }
       tree.applyLayer(layer, records, layerWhere);
     }
     const pathOf = (entry: FileEntry) => `${LAYERS}/${entry.layer}${entry.path}`;

@@ -202,9 +202,18 @@ function writeOctal(block: Buffer, value: number, start: number, len: number): v
 
 const isAscii = (s: string): boolean => /^[\x20-\x7e]*$/.test(s);
 
+/** Headers encoded once: a layer's size is summed from them before the writer writes them. */
+const encoded = new WeakMap<TarHeader, Buffer>();
+
 /** Encodes one entry's header blocks: a PAX header when a value does not fit
  * ustar (long or non-ASCII names, big numbers, xattrs), then the ustar header. */
 export function encodeHeader(h: TarHeader): Buffer {
+  let found = encoded.get(h);
+  if (!found) encoded.set(h, (found = encodeBlocks(h)));
+  return found;
+}
+
+function encodeBlocks(h: TarHeader): Buffer {
   const pax: Buffer[] = [];
   const needsPax = (value: string, max: number): boolean => value.length > max || !isAscii(value);
   let name = h.name;
@@ -259,16 +268,31 @@ function ustarBlock(h: TarHeader, name: string, prefix: string, flag: string): B
 /** Where a TarWriter's bytes go; resolves once the sink can take more. */
 export type Sink = (data: Buffer) => Promise<void>;
 
+/** Small pieces (headers, padding, small files) go to the sink together, in writes of about this size. */
+const COALESCE_BYTES = 256 << 10;
+
 /** Writes tar entries to a sink, hashing everything written (a layer's diff_id). */
 export class TarWriter {
   private position = 0;
   private readonly hash: Hash = createHash('sha256');
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   constructor(private readonly sink: Sink) {}
 
   private async write(data: Buffer): Promise<void> {
     if (data.length === 0) return;
-    this.hash.update(data);
     this.position += data.length;
+    this.pending.push(data);
+    this.pendingBytes += data.length;
+    if (this.pendingBytes >= COALESCE_BYTES) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.hash.update(data);
     await this.sink(data);
   }
 
@@ -291,6 +315,7 @@ export class TarWriter {
   /** Writes the end-of-archive blocks; returns the size and sha256 digest. */
   async finish(): Promise<{ size: number; digest: string }> {
     await this.write(Buffer.alloc(END_OF_ARCHIVE));
+    await this.flush();
     return { size: this.position, digest: `sha256:${this.hash.digest('hex')}` };
   }
 }

@@ -2,11 +2,10 @@
 // archive `docker load` accepts. Deterministic: the same source and kept set
 // give the same bytes, hence the same image ID.
 import { createHash } from 'node:crypto';
-import { once, type EventEmitter } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { SlimError } from '../errors.js';
 import { showPath } from '../paths.js';
@@ -21,6 +20,10 @@ const CARRIED = ['User', 'Env', 'Entrypoint', 'Cmd', 'WorkingDir', 'ExposedPorts
 
 export const SOURCE_LABEL = 'io.slim.source';
 export const SOURCE_ID_LABEL = 'io.slim.source-id';
+/** Names what the slim layer's bytes follow from, so that an engine that has the layer is not sent it again. */
+export const LAYER_KEY_LABEL = 'io.slim.layer-key';
+/** Changes whenever the layer writer would write the same entries differently. */
+const LAYER_FORMAT = 'slim-layer/1';
 
 export interface SlimLayer {
   size: number;
@@ -183,54 +186,164 @@ export function slimConfig(image: Pick<ImageSource, 'ref' | 'id' | 'config'>, la
   };
 }
 
+export interface WrittenImage {
+  /** The image ID: the digest of its config. */
+  id: string;
+  layer: SlimLayer;
+}
+
 export interface SlimArchive {
   /** A `docker load` archive: the layer first, then the config and manifest that name its digest. */
   stream: Readable;
-  /** Settles once the whole archive is written: the image ID and the layer. */
-  done: Promise<{ id: string; layer: SlimLayer }>;
+  /** Settles once the whole archive is written. */
+  done: Promise<WrittenImage>;
+}
+
+/** The image's own layer alone, streamed; once written, the archive that names it without carrying it. */
+export interface LayerAlone {
+  stream: Readable;
+  done: Promise<WrittenImage & { withoutLayer: Buffer }>;
+}
+
+/** The slim image as outputs take it: streamed anew from the source each time one asks. */
+export interface SlimImageStreams {
+  /** The layer key (LAYER_KEY_LABEL) of its own layer, and that layer's size and entries, known before it is written. */
+  key: string;
+  layerSize: number;
+  files: number;
+  archive(): SlimArchive;
+  /** The archive of config and manifest that names `layer` without carrying it, for an engine that has it. */
+  named(layer: SlimLayer): Promise<{ id: string; archive: Buffer }>;
+  /**
+   * For an engine that takes the layer first and the image by name after; undefined
+   * when a shared base lies under the layer (the engine would not find the pair).
+   */
+  layerAlone(): LayerAlone | undefined;
+}
+
+const FIXED = { mtime: new Date(0), mode: 0o644, uid: 0, gid: 0 };
+const LAYER_NAME = 'layer/layer.tar';
+const BASE_NAME = 'base/layer.tar';
+
+/**
+ * The layer tar, streamed as the source's bytes come: its size is known up
+ * front, its digest once it is written.
+ */
+function layerTar(source: Pick<ImageSource, 'files'>, entries: LayerEntry[], onBytes?: (written: number, total: number) => void): { size: number; stream: Readable; done: Promise<SlimLayer> } {
+  const size = tarSize(entries.map((e) => e.header));
+  const stream = new PassThrough({ highWaterMark: 1 << 20 });
+  let written = 0;
+  const toStream = async (data: Buffer) => {
+    written += data.length;
+    onBytes?.(written, size);
+    if (stream.write(data)) return;
+    // A reader that went away never drains: its close ends the wait.
+    await new Promise<void>((resolve, reject) => {
+      const drained = () => { stream.off('close', closed); resolve(); };
+      const closed = () => { stream.off('drain', drained); reject(new SlimError('writing the slim layer: its reader stopped')); };
+      stream.once('drain', drained).once('close', closed);
+    });
+  };
+  const done = (async () => {
+    const { digest } = await writeEntries(source, entries, new TarWriter(toStream));
+    stream.end();
+    return { size, diffId: digest, files: entries.length };
+  })();
+  done.catch((err: Error) => stream.destroy(err));
+  return { size, stream, done };
+}
+
+/** The config and manifest of an image archive whose layers are `layerNames` in the order of the config's diff_ids. */
+function namingFiles(config: ImageConfig, layerNames: string[]): { id: string; files: Array<{ name: string; data: Buffer }> } {
+  const configJson = Buffer.from(JSON.stringify(config));
+  const id = createHash('sha256').update(configJson).digest('hex');
+  const manifest = [{ Config: `${id}.json`, RepoTags: null, Layers: layerNames }];
+  return { id: `sha256:${id}`, files: [{ name: `${id}.json`, data: configJson }, { name: 'manifest.json', data: Buffer.from(JSON.stringify(manifest)) }] };
+}
+
+/** A tar of small files in memory, by the layer's own writer. */
+async function smallTar(files: Array<{ name: string; data: Buffer }>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const writer = new TarWriter(async (data) => void chunks.push(data));
+  for (const { name, data } of files) {
+    await writer.add({ name, type: 'file', mode: FIXED.mode, uid: 0, gid: 0, size: data.length, mtime: 0, linkname: '', devmajor: 0, devminor: 0, uname: '', gname: '', xattrs: new Map() }, single(data));
+  }
+  await writer.finish();
+  return Buffer.concat(chunks);
 }
 
 /**
- * Streams a one-layer image archive without a temporary copy of the layer:
- * its size is known up front, and its digest once it is written, which is
- * when the config that names it goes out (the engine reads the whole archive
- * before it looks at the manifest).
+ * The layer key: the source image (its ID fixes every file's bytes), every entry's
+ * header, the bytes that replace a source file's, and the writer's format.
  */
-export function slimImageArchive(source: ImageSource, entries: LayerEntry[], makeConfig: (layer: SlimLayer) => ImageConfig, onBytes?: (written: number, total: number) => void, base?: LayerFile): SlimArchive {
-  const pack = tar.pack();
-  const fixed = { mtime: new Date(0), mode: 0o644, uid: 0, gid: 0 };
-  const size = tarSize(entries.map((e) => e.header));
-  // A shared base goes first, as the lower layer; the archive has it as a file already.
-  const baseCopied = base ? pipeline(createReadStream(base.path), pack.entry({ name: 'base/layer.tar', size: base.size, ...fixed })) : Promise.resolve();
-  baseCopied.catch(() => {}); // awaited below
-  let sink: ReturnType<typeof pack.entry> | undefined;
-  // events.once rejects on 'error' and removes its listeners either way.
-  let written = 0;
-  const toSink = async (data: Buffer) => {
-    // tar-stream takes one entry at a time: the layer's entry opens once the base is in.
-    if (!sink) {
-      await baseCopied;
-      sink = pack.entry({ name: 'layer/layer.tar', size, ...fixed });
-    }
-    written += data.length;
-    onBytes?.(written, size);
-    if (!sink.write(data)) await once(sink as unknown as EventEmitter, 'drain');
+export function layerKey(sourceId: string, entries: LayerEntry[]): string {
+  const hash = createHash('sha256').update(`${LAYER_FORMAT}\n${sourceId}\n`);
+  for (const { header: h, data } of entries) {
+    const xattrs = [...h.xattrs].map(([k, v]) => [k, v.toString('base64')]);
+    hash.update(JSON.stringify([h.name, h.type, h.mode, h.uid, h.gid, h.size, h.mtime, h.linkname, h.devmajor, h.devminor, xattrs, data ? createHash('sha256').update(data).digest('hex') : null]));
+    hash.update('\n');
+  }
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/**
+ * The slim image's streams. Each reads the kept files from the source again;
+ * the bytes, hence the IDs, are the same every time.
+ */
+export function slimImageStreams(source: ImageSource, entries: LayerEntry[], makeConfig: (layer: SlimLayer) => ImageConfig, opts: { onBytes?: (written: number, total: number) => void; base?: LayerFile; signal?: AbortSignal } = {}): SlimImageStreams {
+  const { onBytes, base, signal } = opts;
+  const layerNames = [...(base ? [BASE_NAME] : []), LAYER_NAME];
+  const key = layerKey(source.id, entries);
+  // The key goes into the config, so an engine that holds the image holds the key to its layer.
+  const configOf = (layer: SlimLayer): ImageConfig => {
+    const config = makeConfig(layer);
+    return { ...config, config: { ...config.config, Labels: { ...config.config?.Labels, [LAYER_KEY_LABEL]: key } } };
   };
-  const done = (async () => {
-    try {
-      const { digest } = await writeEntries(source, entries, new TarWriter(toSink));
-      await new Promise<void>((resolve, reject) => sink!.end((err?: Error | null) => (err ? reject(err) : resolve())));
-      const layer = { size, diffId: digest, files: entries.length };
-      const configJson = Buffer.from(JSON.stringify(makeConfig(layer)));
-      const id = createHash('sha256').update(configJson).digest('hex');
-      pack.entry({ name: `${id}.json`, ...fixed }, configJson);
-      pack.entry({ name: 'manifest.json', ...fixed }, JSON.stringify([{ Config: `${id}.json`, RepoTags: null, Layers: [...(base ? ['base/layer.tar'] : []), 'layer/layer.tar'] }]));
-      pack.finalize();
-      return { id: `sha256:${id}`, layer };
-    } catch (err) {
-      pack.destroy(err as Error);
-      throw err;
-    }
-  })();
-  return { stream: pack as unknown as Readable, done };
+  const named = async (layer: SlimLayer) => {
+    const image = namingFiles(configOf(layer), layerNames);
+    return { id: image.id, archive: await smallTar(image.files) };
+  };
+  /** Streams end when the run is torn down: whoever reads them stops, and so does the reading of the source. */
+  const stopOnAbort = (stream: Readable) => {
+    const stop = () => stream.destroy(signal?.reason as Error);
+    signal?.addEventListener('abort', stop, { once: true });
+    stream.once('close', () => signal?.removeEventListener('abort', stop));
+    if (signal?.aborted) stop();
+  };
+  return {
+    key,
+    layerSize: tarSize(entries.map((e) => e.header)),
+    files: entries.length,
+    named,
+    archive() {
+      // The engine reads the whole archive before it looks at the manifest: the config that names the layer's digest goes last.
+      const pack = tar.pack();
+      const done = (async () => {
+        try {
+          if (base) await pipeline(createReadStream(base.path), pack.entry({ name: BASE_NAME, size: base.size, ...FIXED }));
+          const layer = layerTar(source, entries, onBytes);
+          const [, written] = await Promise.all([pipeline(layer.stream, pack.entry({ name: LAYER_NAME, size: layer.size, ...FIXED })), layer.done]);
+          const image = namingFiles(configOf(written), layerNames);
+          for (const file of image.files) pack.entry({ name: file.name, ...FIXED }, file.data);
+          pack.finalize();
+          return { id: image.id, layer: written };
+        } catch (err) {
+          pack.destroy(err as Error);
+          throw err;
+        }
+      })();
+      stopOnAbort(pack as unknown as Readable);
+      return { stream: pack as unknown as Readable, done };
+    },
+    layerAlone() {
+      if (base) return undefined;
+      const layer = layerTar(source, entries, onBytes);
+      const done = layer.done.then(async (written) => {
+        const image = await named(written);
+        return { id: image.id, layer: written, withoutLayer: image.archive };
+      });
+      stopOnAbort(layer.stream);
+      return { stream: layer.stream, done };
+    },
+  };
 }

@@ -1,20 +1,78 @@
-// Output `docker`: the image is loaded into the engine, and tagged only once
-// the load got through and the run was not interrupted.
-import type { Readable } from 'node:stream';
+// Output `docker`: the image goes into the engine, and is tagged only once it
+// is complete and the run was not interrupted.
+//
+// `docker load` spools the whole archive before it applies the layer, so the
+// engine's work (creating every file) would start only after slim's (reading
+// every kept file) ends. A one-layer image goes in two steps instead: the layer
+// through `docker import`, which applies it while slim is still writing it, and
+// then the image itself through `docker load` of its config and manifest alone,
+// which finds the layer in the engine's store by its digest. The ID is the one a
+// whole load gives; an engine that does not take the pair gets the whole archive.
+// And an engine that holds an image with the same layer key already gets only
+// the config.
+import { Readable } from 'node:stream';
 import { SlimError } from '../errors.js';
 import { splitTag } from '../image/read.js';
+import { LAYER_KEY_LABEL, type LayerAlone, type SlimArchive, type SlimImageStreams, type WrittenImage } from '../image/write.js';
 import type { Output, OutputContext } from './outputs.js';
 
 export const engineOutput: Output = {
   name: 'docker',
   description: 'load into the engine under --tag (the default; verification needs it)',
-  async write(archive: Readable, ctx: OutputContext): Promise<string> {
-    // Both must succeed: the engine's load, and our writing of what it loads.
-    const [loaded, written] = await Promise.all([ctx.engine.loadImage(archive), ctx.done]);
-    if (loaded !== written.id) throw new SlimError(`the engine loaded ${loaded}, but the archive holds ${written.id}`);
+  async write(image, ctx) {
+    const written = (await fromStore(image, ctx)) ?? (await throughImport(image.layerAlone(), ctx)) ?? (await throughLoad(image.archive(), ctx));
     ctx.signal?.throwIfAborted();
     const { repo, tag } = splitTag(ctx.tag);
-    await ctx.engine.tagImage(loaded, repo, tag);
-    return `docker ${ctx.tag}`;
+    await ctx.engine.tagImage(written.id, repo, tag);
+    return { ...written, where: `docker ${ctx.tag}` };
   },
 };
+
+async function throughLoad(archive: SlimArchive, ctx: OutputContext): Promise<WrittenImage> {
+  // Both must succeed: the engine's load, and our writing of what it loads.
+  const [loaded, written] = await Promise.all([ctx.engine.loadImage(archive.stream), archive.done]);
+  if (loaded !== written.id) throw new SlimError(`the engine loaded ${loaded}, but the archive holds ${written.id}`);
+  return written;
+}
+
+/**
+ * An image named by the layer of an earlier build with the same key (the same source,
+ * the same kept entries): nothing is read or sent but its config.
+ */
+async function fromStore(image: SlimImageStreams, ctx: OutputContext): Promise<WrittenImage | undefined> {
+  for (const id of await ctx.engine.imagesLabelled(LAYER_KEY_LABEL, image.key)) {
+    const layers = (await ctx.engine.inspectImage(id))?.diffIds;
+    if (layers?.length !== 1) continue;
+    const layer = { diffId: layers[0]!, size: image.layerSize, files: image.files };
+    const named = await image.named(layer);
+    const loaded = await ctx.engine.loadImage(Readable.from([named.archive])).catch(() => undefined);
+    if (loaded === named.id) return { id: named.id, layer };
+  }
+  return undefined;
+}
+
+/** The layer imported as it is written, then the image loaded by name; undefined when the engine does not take the pair. */
+async function throughImport(alone: LayerAlone | undefined, ctx: OutputContext): Promise<WrittenImage | undefined> {
+  if (!alone) return undefined;
+  const importing = ctx.engine.importLayer(alone.stream);
+  // A refused import reads no further: the writer must not wait for it.
+  importing.catch(() => alone.stream.destroy());
+  const [imported, written] = await Promise.allSettled([importing, alone.done]);
+  try {
+    if (written.status === 'rejected') throw written.reason;
+    if (imported.status === 'rejected') throw imported.reason;
+    // The engine keeps the bytes it was given unless it took them for compressed: then its layer is another one.
+    const layers = (await ctx.engine.inspectImage(imported.value))?.diffIds;
+    if (layers?.length !== 1 || layers[0] !== written.value.layer.diffId) return undefined;
+    const loaded = await ctx.engine.loadImage(Readable.from([written.value.withoutLayer])).catch((err: Error) => {
+      if (ctx.signal?.aborted) throw err;
+      return undefined; // an engine that wants every layer in the archive
+    });
+    if (loaded === undefined) return undefined;
+    if (loaded !== written.value.id) throw new SlimError(`the engine loaded ${loaded}, but the image is ${written.value.id}`);
+    return written.value;
+  } finally {
+    // The loaded image holds the layer now; the import was only its way in.
+    if (imported.status === 'fulfilled') await ctx.engine.removeImage(imported.value);
+  }
+}

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SlimError, withContext } from '../errors.js';
 import { splitTag } from '../image/read.js';
@@ -30,7 +30,7 @@ export const ociLayoutOutput: Output = {
   name: 'oci',
   path: 'directory',
   description: 'write an OCI image layout directory',
-  async write(archive: Readable, ctx: OutputContext, dir: string | undefined): Promise<string> {
+  async write(image, ctx: OutputContext, dir: string | undefined) {
     const target = dir!;
     if (existsSync(target)) throw new SlimError(`--output oci:${target}: ${target} already exists`, { kind: 'usage', hint: 'remove it, or name a new directory' });
     const partial = join(dirname(target), `.${basename(target)}.partial-${process.pid}`);
@@ -46,7 +46,8 @@ export const ociLayoutOutput: Output = {
         // In archive order, which is the order of the config's diff_ids (a fleet's shared base first).
         const layers: Descriptor[] = [];
         let config: Descriptor | undefined;
-        await eachEntry(archive, async (header, body) => {
+        const archive = image.archive();
+        await eachEntry(archive.stream, async (header, body) => {
           if (header.name.endsWith('/layer.tar')) {
             // The layer's digest is known once it is written: hash it on the way to a temporary name.
             const hash = createHash('sha256');
@@ -63,7 +64,8 @@ export const ociLayoutOutput: Output = {
             await readBody(body);
           }
         });
-        const { id } = await ctx.done;
+        const written = await archive.done;
+        const id = written.id;
         if (layers.length === 0 || !config || config.digest !== id) throw new SlimError(`the archive did not hold the layer and config of ${id}`);
         const manifest = await putBlob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.manifest, config, layers })), MEDIA.manifest);
         manifest.annotations = { 'org.opencontainers.image.ref.name': splitTag(ctx.tag).tag, 'io.containerd.image.name': ctx.tag };
@@ -71,7 +73,7 @@ export const ociLayoutOutput: Output = {
         await writeFile(join(partial, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
         ctx.signal?.throwIfAborted();
         await rename(partial, target);
-        return `oci:${target}`;
+        return { ...written, where: `oci:${target}` };
       } finally {
         await rm(partial, { recursive: true, force: true });
       }

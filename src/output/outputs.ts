@@ -1,9 +1,9 @@
-// Where a slim image goes: the OUTPUTS table. Each output reads the same
-// `docker load` archive stream (image/write.ts) and puts it somewhere; adding
-// one is an entry here plus its own file. --output NAME or NAME:PATH.
-import type { Readable } from 'node:stream';
+// Where a slim image goes: the OUTPUTS table. Each output streams the image
+// (image/write.ts: a `docker load` archive, or its layer alone) and puts it
+// somewhere; adding one is an entry here plus its own file. --output NAME or NAME:PATH.
 import type { Engine } from '../engine.js';
 import { SlimError } from '../errors.js';
+import type { SlimImageStreams, WrittenImage } from '../image/write.js';
 import { dockerSaveOutput } from './archive.js';
 import { engineOutput } from './docker.js';
 import { ociLayoutOutput } from './oci.js';
@@ -18,9 +18,12 @@ export interface OutputContext {
   engine: Engine;
   /** The slim image's tag (repo:tag). */
   tag: string;
-  /** Settles with the image ID once the archive is completely written. */
-  done: Promise<{ id: string }>;
   signal?: AbortSignal;
+}
+
+export interface OutputResult extends WrittenImage {
+  /** What was written, e.g. "docker app.slim:latest". */
+  where: string;
 }
 
 export interface Output {
@@ -28,8 +31,8 @@ export interface Output {
   /** What PATH names, or undefined when the output takes none. */
   path?: 'directory' | 'file';
   description: string;
-  /** Consumes the archive stream; writes nothing under its final name unless the image is complete. Returns what was written. */
-  write(archive: Readable, ctx: OutputContext, path: string | undefined): Promise<string>;
+  /** Streams the image where it goes; writes nothing under its final name unless the image is complete. */
+  write(image: SlimImageStreams, ctx: OutputContext, path: string | undefined): Promise<OutputResult>;
 }
 
 export const OUTPUTS: Output[] = [engineOutput, ociLayoutOutput, dockerSaveOutput];
