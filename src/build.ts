@@ -14,7 +14,7 @@ import { withHeadCache } from './image/head-cache.js';
 import type { LayerShape } from './image/write.js';
 import { planKeep, warmPlan, type KeepPlan, type PlanOptions } from './plan/plan.js';
 import { rebuild } from './rebuild.js';
-import type { OutputTarget } from './output/outputs.js';
+import type { LayerVia, OutputTarget } from './output/outputs.js';
 import { keptFiles } from './report/from-build.js';
 import type { KeptFile } from './report/html.js';
 import { packedExecutables, stripKept, type StrippedFile } from './strip/kept.js';
@@ -100,7 +100,7 @@ export interface BuildResult {
   /** Odd layer contents found while flattening. */
   imageWarnings: string[];
   /** The slim image's layers: its own layer's bytes, and the shared base under it with the base entries it hides. */
-  layers: { own: number; base?: { diffId: string; size: number; whiteouts: number } };
+  layers: { own: number; base?: { diffId: string; size: number; whiteouts: number }; via?: LayerVia };
   /** What --strip took out, per file. */
   stripped?: { files: StrippedFile[]; saved: number };
   /** Every kept path with its bytes in the slim image and why it is kept. */
@@ -290,7 +290,7 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
         written: rebuilt.written,
         readVia: image.fallback ? `${image.via} (${image.fallback})` : image.via,
         allowlist: added.length ? allowlist : undefined,
-        layers: { own: rebuilt.layerBytes, base: rebuilt.base },
+        layers: { own: rebuilt.layerBytes, base: rebuilt.base, via: rebuilt.layerVia },
         kept: keptFiles(tree, plan.paths, replaced),
         stripped: stripped && { files: stripped.files, saved: stripped.saved },
       };

@@ -564,7 +564,7 @@ async function runSingle(eng: Engine, opts: BuildOptions, flags: BuildFlags): Pr
     console.log(`probes answered by the original: ${sent}/${result.probeResults.length}`);
     printStripped(result);
     if (flags.reportHtml) await writeFile(flags.reportHtml, renderHtmlReport(singleReport(result)));
-    if (flags.timings) console.log(`timings: ${Object.entries(result.seconds).map(([stage, s]) => `${stage} ${s.toFixed(1)}s`).join(', ')}; image read through ${result.readVia}`);
+    if (flags.timings) console.log(`timings: ${Object.entries(result.seconds).map(([stage, s]) => `${stage} ${s.toFixed(1)}s`).join(', ')}; image read through ${result.readVia}${result.layers.via ? `; layer ${result.layers.via}` : ''}`);
     if (result.verification) {
       console.log();
       printComparison(result.verification);
@@ -674,14 +674,14 @@ program.command('doctor')
   });
 
 program.command('prune')
-  .option('--all', "remove every container slim made, not only those of runs that are gone")
+  .option('--all', "remove every container (and import) slim made, not only those of runs that are gone")
   .option('--engine <url>', 'engine to prune, as in DOCKER_HOST (repeatable; default: DOCKER_HOST)', parseEngine)
-  .description('remove containers left behind by slim runs that were killed')
+  .description('remove containers and layer imports left behind by slim runs that were killed')
   .action(async (flags) => {
     for (const eng of enginesFrom(flags.engine)) {
       const removed = await reapContainers(eng, { all: flags.all });
       const where = eng.host === 'default' ? '' : ` on ${eng.host}`;
-      console.log(removed.length ? `removed ${removed.length} container(s)${where}: ${removed.join(', ')}` : `nothing to remove${where}`);
+      console.log(removed.length ? `removed ${removed.length} leftover(s)${where}: ${removed.join(', ')}` : `nothing to remove${where}`);
     }
   });
 

@@ -118,6 +118,8 @@ export interface Engine {
   createContainer(spec: ContainerSpec): Promise<Container>;
   /** Containers this tool created, across sessions. */
   listToolContainers(): Promise<Array<{ id: string; name: string; labels: Record<string, string> }>>;
+  /** Images this tool created on the way to others (importLayer), across sessions. */
+  listToolImages(): Promise<Array<{ id: string; labels: Record<string, string> }>>;
   removeContainer(id: string): Promise<void>;
   /** The session every container of this engine belongs to. */
   readonly session: string;
@@ -410,6 +412,10 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
     async listToolContainers() {
       const list = await call('listing containers', () => docker.listContainers({ all: true, filters: { label: [`${TOOL_LABEL}=slim`] } }));
       return list.map((c) => ({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), labels: c.Labels }));
+    },
+    async listToolImages() {
+      const list = await call('listing images', () => docker.listImages({ filters: { label: [`${TOOL_LABEL}=slim`] } }));
+      return list.map((i) => ({ id: i.Id, labels: i.Labels ?? {} }));
     },
     removeContainer: (id) => call(`removing container ${id}`, () => docker.getContainer(id).remove({ force: true, v: true })).then(() => undefined),
   };

@@ -6,7 +6,7 @@ import { SlimError, withContext } from './errors.js';
 import type { ImageSource } from './image/content.js';
 import { checkImageRef } from './image/read.js';
 import { shapedEntries, slimConfig, slimImageStreams, type LayerShape } from './image/write.js';
-import { describeTarget, outputNamed, type OutputTarget } from './output/outputs.js';
+import { describeTarget, outputNamed, type LayerVia, type OutputTarget } from './output/outputs.js';
 
 export interface RebuildResult {
   id: string;
@@ -17,6 +17,8 @@ export interface RebuildResult {
   written: string[];
   /** Whether the engine has it now (the docker output). */
   loaded: boolean;
+  /** How its layer reached the engine. */
+  layerVia?: LayerVia;
 }
 
 /** `onBytes` sees the slim layer's bytes as they are written, and its total size; `shape` puts it on a shared base, or strips. */
@@ -31,7 +33,7 @@ export async function rebuild(engine: Engine, image: ImageSource, keep: Iterable
     written.push(await withContext(`writing image ${tag} (${describeTarget(target)})`, async () => {
       const done = await outputNamed(target.kind).write(streams, { engine, tag, signal }, target.path);
       if (result && result.id !== done.id) throw new SlimError(`the image came out as ${done.id}, after ${result.id} for an earlier output`);
-      result = { id: done.id, tag, layerBytes: done.layer.size, files: done.layer.files };
+      result = { id: done.id, tag, layerBytes: done.layer.size, files: done.layer.files, layerVia: done.layerVia ?? result?.layerVia };
       return done.where;
     }));
   }

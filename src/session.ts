@@ -65,21 +65,29 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** Whether what a run labelled may go: not this session's, and its run is gone (or `all`). */
+function reapable(engine: Engine, labels: Record<string, string>, all: boolean): boolean {
+  if (labels[SESSION_LABEL] === engine.session) return false;
+  const dead = labels[HOST_LABEL] === hostname() && !processAlive(Number(labels[PID_LABEL]));
+  return all || dead;
+}
+
 /**
- * Removes containers left by runs of this tool that are gone (killed with
- * SIGKILL, machine crash). With `all`, removes every container the tool made
- * except the current session's.
+ * Removes containers, and images made on the way to a slim image (a layer's
+ * import), left by runs of this tool that are gone (killed with SIGKILL, machine
+ * crash). With `all`, removes every one the tool made except the current session's.
  */
 export async function reapContainers(engine: Engine, opts: { all?: boolean } = {}): Promise<string[]> {
   const removed: string[] = [];
   for (const c of await engine.listToolContainers()) {
-    if (c.labels[SESSION_LABEL] === engine.session) continue;
-    const sameHost = c.labels[HOST_LABEL] === hostname();
-    const dead = sameHost && !processAlive(Number(c.labels[PID_LABEL]));
-    if (opts.all || dead) {
-      await engine.removeContainer(c.id);
-      removed.push(c.name);
-    }
+    if (!reapable(engine, c.labels, opts.all ?? false)) continue;
+    await engine.removeContainer(c.id);
+    removed.push(c.name);
+  }
+  for (const image of await engine.listToolImages()) {
+    if (!reapable(engine, image.labels, opts.all ?? false)) continue;
+    await engine.removeImage(image.id);
+    removed.push(`image ${image.id.slice(7, 19)}`);
   }
   return removed;
 }

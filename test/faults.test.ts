@@ -2,6 +2,7 @@
 // Ctrl-C at each stage. Each gives a clear error and leaves nothing behind.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, imageExists, removeImage, slimContainers } from './engine-helpers.js';
@@ -132,10 +133,14 @@ describe('a run killed outright', () => {
     expect(killed.code).toBe(null);
     // The trace container, and the helper that reads the image while the app is traced.
     expect(slimContainers().length).toBeGreaterThanOrEqual(1);
+    // A layer import of a run killed before it removed it: labelled like the run's containers.
+    const labels = `LABEL io.slim.tool=slim io.slim.session=killed io.slim.pid=${2 ** 22 + 1} io.slim.host=${hostname()}`;
+    const leftover = execFileSync('docker', ['import', '--change', labels, '-'], { input: Buffer.alloc(1024), encoding: 'utf8' }).trim();
     const prune = await cli(['prune']);
     expect(prune.code, prune.stderr).toBe(0);
-    expect(prune.stdout).toMatch(/removed \d+ container\(s\): .*slim-trace-/);
+    expect(prune.stdout).toMatch(/removed \d+ leftover\(s\): .*slim-trace-.*image /);
     expect(slimContainers()).toEqual([]);
+    expect(imageExists(leftover)).toBe(false);
     expect(imageExists('slim-test/shell-killed:slim')).toBe(false);
   });
 });

@@ -1,5 +1,6 @@
 // Write → load → save → read on the real engine: every kept path comes back
 // with the same mode, owner, link target, xattrs and content.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rm } from 'node:fs/promises';
@@ -63,6 +64,15 @@ describe('image round trip on the engine', () => {
     const first = await rebuild(engine, source, source.tree.paths(), tags[0]!);
     const second = await rebuild(engine, source, source.tree.paths(), tags[1]!);
     expect(second.id).toBe(first.id);
+    // The layer went in as it was written; the second time the engine had it, and got the config alone.
+    expect([first.layerVia, second.layerVia]).toEqual(['imported while written', 'already in the engine']);
+    // The whole archive (docker load) names the same image.
+    const archive = `${dir}/slim.tar`;
+    const third = await rebuild(engine, source, source.tree.paths(), tags[1]!, [{ kind: 'archive', path: archive }]);
+    expect(third.id).toBe(first.id);
+    execFileSync('docker', ['load', '-q', '-i', archive]);
+    expect(execFileSync('docker', ['image', 'inspect', '-f', '{{.Id}}', tags[1]!], { encoding: 'utf8' }).trim()).toBe(first.id);
+    expect(execFileSync('docker', ['images', '-q', '--filter', 'label=io.slim.tool=slim'], { encoding: 'utf8' }).trim()).toBe(''); // no import left
 
     // Read back both ways: through docker save and through the layer directories.
     for (const via of ['save', 'layers'] as const) {

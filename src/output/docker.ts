@@ -14,7 +14,9 @@ import { Readable } from 'node:stream';
 import { SlimError } from '../errors.js';
 import { splitTag } from '../image/read.js';
 import { LAYER_KEY_LABEL, type LayerAlone, type SlimArchive, type SlimImageStreams, type WrittenImage } from '../image/write.js';
-import type { Output, OutputContext } from './outputs.js';
+import type { LayerVia, Output, OutputContext } from './outputs.js';
+
+type Written = WrittenImage & { layerVia: LayerVia };
 
 export const engineOutput: Output = {
   name: 'docker',
@@ -28,39 +30,41 @@ export const engineOutput: Output = {
   },
 };
 
-async function throughLoad(archive: SlimArchive, ctx: OutputContext): Promise<WrittenImage> {
+async function throughLoad(archive: SlimArchive, ctx: OutputContext): Promise<Written> {
   // Both must succeed: the engine's load, and our writing of what it loads.
   const [loaded, written] = await Promise.all([ctx.engine.loadImage(archive.stream), archive.done]);
   if (loaded !== written.id) throw new SlimError(`the engine loaded ${loaded}, but the archive holds ${written.id}`);
-  return written;
+  return { ...written, layerVia: 'loaded whole' };
 }
 
 /**
  * An image named by the layer of an earlier build with the same key (the same source,
  * the same kept entries): nothing is read or sent but its config.
  */
-async function fromStore(image: SlimImageStreams, ctx: OutputContext): Promise<WrittenImage | undefined> {
+async function fromStore(image: SlimImageStreams, ctx: OutputContext): Promise<Written | undefined> {
   for (const id of await ctx.engine.imagesLabelled(LAYER_KEY_LABEL, image.key)) {
     const layers = (await ctx.engine.inspectImage(id))?.diffIds;
     if (layers?.length !== 1) continue;
     const layer = { diffId: layers[0]!, size: image.layerSize, files: image.files };
     const named = await image.named(layer);
     const loaded = await ctx.engine.loadImage(Readable.from([named.archive])).catch(() => undefined);
-    if (loaded === named.id) return { id: named.id, layer };
+    if (loaded === named.id) return { id: named.id, layer, layerVia: 'already in the engine' };
   }
   return undefined;
 }
 
 /** The layer imported as it is written, then the image loaded by name; undefined when the engine does not take the pair. */
-async function throughImport(alone: LayerAlone | undefined, ctx: OutputContext): Promise<WrittenImage | undefined> {
+async function throughImport(alone: LayerAlone | undefined, ctx: OutputContext): Promise<Written | undefined> {
   if (!alone) return undefined;
   const importing = ctx.engine.importLayer(alone.stream);
   // A refused import reads no further: the writer must not wait for it.
   importing.catch(() => alone.stream.destroy());
   const [imported, written] = await Promise.allSettled([importing, alone.done]);
   try {
-    if (written.status === 'rejected') throw written.reason;
-    if (imported.status === 'rejected') throw imported.reason;
+    if (written.status === 'rejected' || imported.status === 'rejected') {
+      if (ctx.signal?.aborted) throw (written.status === 'rejected' ? written : imported as PromiseRejectedResult).reason;
+      return undefined; // an engine that refuses imports; a source that failed fails the whole load too, and says why
+    }
     // The engine keeps the bytes it was given unless it took them for compressed: then its layer is another one.
     const layers = (await ctx.engine.inspectImage(imported.value))?.diffIds;
     if (layers?.length !== 1 || layers[0] !== written.value.layer.diffId) return undefined;
@@ -70,7 +74,7 @@ async function throughImport(alone: LayerAlone | undefined, ctx: OutputContext):
     });
     if (loaded === undefined) return undefined;
     if (loaded !== written.value.id) throw new SlimError(`the engine loaded ${loaded}, but the image is ${written.value.id}`);
-    return written.value;
+    return { id: written.value.id, layer: written.value.layer, layerVia: 'imported while written' };
   } finally {
     // The loaded image holds the layer now; the import was only its way in.
     if (imported.status === 'fulfilled') await ctx.engine.removeImage(imported.value);

@@ -24,7 +24,11 @@ export interface OutputContext {
 export interface OutputResult extends WrittenImage {
   /** What was written, e.g. "docker app.slim:latest". */
   where: string;
+  /** How the layer reached the engine, for outputs that put it there. */
+  layerVia?: LayerVia;
 }
+
+export type LayerVia = 'imported while written' | 'loaded whole' | 'already in the engine';
 
 export interface Output {
   name: string;

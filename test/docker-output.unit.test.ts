@@ -1,0 +1,125 @@
+// The docker output's ways into an engine, and its way back to a whole
+// `docker load` when an engine does not take the shorter ones. The real
+// engine's side is in roundtrip.test.ts; here a stand-in engine refuses or
+// changes what a real one might, so that every fallback is taken.
+import { createHash } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import tar from 'tar-stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../src/engine.js';
+import { archiveSource, type ImageSource } from '../src/image/content.js';
+import { readImageFile } from '../src/image/read.js';
+import { layerEntries, slimConfig, slimImageStreams } from '../src/image/write.js';
+import { engineOutput } from '../src/output/docker.js';
+import { imageArchiveFile, layerFile, tempDir } from './fixtures.js';
+
+async function bytesOf(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** The entries of a tar, by name. */
+async function entriesOf(archive: Buffer): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  const extract = tar.extract();
+  const done = new Promise<void>((resolve, reject) => extract.on('finish', resolve).on('error', reject));
+  extract.on('entry', (header, body, next) => void bytesOf(body as unknown as Readable).then((data) => (out.set(header.name, data), next())));
+  extract.end(archive);
+  await done;
+  return out;
+}
+
+interface StandIn {
+  /** What the import does to the layer's digest (a real engine keeps it), or refuses. */
+  importing: 'keeps' | 'changes' | 'refuses';
+  /** Whether a load whose archive lacks a layer file works (it does when the engine has the layer). */
+  loadsByName: boolean;
+  /** Images the engine has with the layer key asked for. */
+  labelled?: string[];
+}
+
+/** An engine that takes images as a real one would, up to what `how` says it refuses. */
+function standInEngine(how: StandIn) {
+  const calls: string[] = [];
+  const layers = new Map<string, string[]>([['sha256:kept', ['sha256:from-earlier-build']]]);
+  const engine = {
+    async importLayer(layer: Readable) {
+      const data = await bytesOf(layer);
+      calls.push('import');
+      if (how.importing === 'refuses') throw new Error('imports are not allowed here');
+      const digest = `sha256:${createHash('sha256').update(how.importing === 'keeps' ? data : Buffer.concat([data, Buffer.from('x')])).digest('hex')}`;
+      layers.set('sha256:imported', [digest]);
+      return 'sha256:imported';
+    },
+    async inspectImage(id: string) {
+      return layers.has(id) ? { id, repoTags: [], size: 0, config: {}, diffIds: layers.get(id)! } : undefined;
+    },
+    async loadImage(archive: Readable) {
+      const files = await entriesOf(await bytesOf(archive));
+      const manifest = JSON.parse(files.get('manifest.json')!.toString()) as Array<{ Config: string; Layers: string[] }>;
+      const whole = manifest[0]!.Layers.every((l) => files.has(l));
+      calls.push(whole ? 'load whole' : 'load by name');
+      if (!whole && !how.loadsByName) throw new Error('open layer/layer.tar: no such file or directory');
+      return `sha256:${manifest[0]!.Config.replace(/\.json$/, '')}`;
+    },
+    async removeImage(id: string) {
+      calls.push(`remove ${id}`);
+    },
+    async imagesLabelled() {
+      return how.labelled ?? [];
+    },
+    async tagImage() {
+      calls.push('tag');
+    },
+  };
+  return { engine: engine as unknown as Engine, calls };
+}
+
+describe('docker output', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function image(): Promise<ImageSource> {
+    const dir = await tempDir();
+    dirs.push(dir);
+    const layer = await layerFile(dir, 'l0.tar', [{ name: 'bin/', type: 'dir' }, { name: 'bin/app', mode: 0o755, data: 'program' }, { name: 'etc/motd', data: 'hello' }]);
+    return archiveSource(await readImageFile(await imageArchiveFile(dir, [layer])));
+  }
+
+  const write = async (source: ImageSource, how: StandIn) => {
+    const { engine, calls } = standInEngine(how);
+    const streams = slimImageStreams(source, layerEntries(source.tree, source.tree.paths()), (layer) => slimConfig(source, layer));
+    const result = await engineOutput.write(streams, { engine, tag: 'app.slim:latest' }, undefined);
+    const whole = await streams.archive().done; // the ID a whole load gives
+    return { result, calls, whole };
+  };
+
+  it('imports the layer while it is written, then loads the image by name, and removes the import', async () => {
+    await using source = await image();
+    const { result, calls, whole } = await write(source, { importing: 'keeps', loadsByName: true });
+    expect(calls).toEqual(['import', 'load by name', 'remove sha256:imported', 'tag']);
+    expect(result).toMatchObject({ id: whole.id, layerVia: 'imported while written', where: 'docker app.slim:latest' });
+  });
+
+  it('loads the whole archive when the engine changed the layer on import, or will not load by name, or refuses imports', async () => {
+    for (const how of [{ importing: 'changes', loadsByName: true }, { importing: 'keeps', loadsByName: false }, { importing: 'refuses', loadsByName: true }] as const) {
+      await using source = await image();
+      const { result, calls, whole } = await write(source, how);
+      expect(calls.at(-2), how.importing).toBe('load whole');
+      expect(calls.filter((c) => c.startsWith('remove')), how.importing).toEqual(how.importing === 'refuses' ? [] : ['remove sha256:imported']);
+      expect(result).toMatchObject({ id: whole.id, layerVia: 'loaded whole' });
+    }
+  });
+
+  it('sends only the config when the engine has an image with the same layer key', async () => {
+    await using source = await image();
+    const { result, calls } = await write(source, { importing: 'keeps', loadsByName: true, labelled: ['sha256:kept'] });
+    expect(calls).toEqual(['load by name', 'tag']);
+    expect(result.layerVia).toBe('already in the engine');
+    expect(result.layer.diffId).toBe('sha256:from-earlier-build');
+  });
+});
