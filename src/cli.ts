@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import { build, buildReport, checkBuildOptions, DEFAULT_ALLOWLIST, writeReport, type BuildEvent, type BuildOptions, type BuildResult, type Stage } from './build.js';
 import { compareRuns, type Comparison } from './compare.js';
 import { connectionOptions, dockerEngine, type Engine } from './engine.js';
@@ -202,11 +202,12 @@ function fleetProgress(labels: string[]): { onEvent: (index: number, e: BuildEve
   };
 }
 
-/** Progress on a TTY with a spinner, plain lines otherwise (CI logs). */
-function progress(): { onEvent: (e: BuildEvent) => void; stop: () => void } {
+/** Progress on a TTY with a spinner, plain lines otherwise (CI logs, which need not load the spinner). */
+async function progress(): Promise<{ onEvent: (e: BuildEvent) => void; stop: () => void }> {
   const tty = process.stderr.isTTY;
+  const ora = tty ? (await import('ora')).default : undefined;
   let spinner: Ora | undefined;
-  const line = (text: string) => (tty ? spinner?.start(text) ?? (spinner = ora({ text, stream: process.stderr }).start()) : console.error(`slim: ${text}`));
+  const line = (text: string) => (ora ? spinner?.start(text) ?? (spinner = ora({ text, stream: process.stderr }).start()) : console.error(`slim: ${text}`));
   const titles = STAGE_TITLES;
   return {
     onEvent(e) {
@@ -543,7 +544,7 @@ async function runFleet(engines: Engine[], items: BuildOptions[], flags: BuildFl
 async function runSingle(eng: Engine, opts: BuildOptions, flags: BuildFlags): Promise<void> {
   const image = opts.image;
   await reapContainers(eng);
-  const ui = progress();
+  const ui = await progress();
   try {
     const result = await build(eng, opts, cleanup, ui.onEvent);
     ui.stop();

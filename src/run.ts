@@ -372,13 +372,12 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
       await container.kill('SIGKILL');
       await container.waitExit(10_000);
     }
-    // Enough of the log to compare what the app said from start to stop.
-    const logs = await container.logs(LOG_LINES);
-    const state = await container.state();
+    if (tracer !== 'none') onEvent({ stage: 'collecting' });
+    // Enough of the log to compare what the app said from start to stop; the state and the trace, asked for at once.
+    const [logs, state, traced] = await Promise.all([container.logs(LOG_LINES), container.state(), tracer === 'none' ? undefined : readFiles(container, OUT_DIR)]);
     let trace: Trace | undefined;
     if (tracer !== 'none') {
-      onEvent({ stage: 'collecting' });
-      trace = TRACERS[tracer].parse(await readFiles(container, OUT_DIR), container.name, run.workdir);
+      trace = TRACERS[tracer].parse(traced!, container.name, run.workdir);
       if (trace.overflow) throw new SlimError(`the ${tracer} tracer lost events (its queue overflowed): the trace is incomplete`, { hint: 'run again, or use another --tracer' });
     }
     return { trace, results, logs, exitCode: state.exitCode, ranToExit: after.kind === 'exit' };
