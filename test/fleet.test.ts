@@ -193,7 +193,7 @@ describe('two engines', () => {
     const prune = await cli(['prune', '--engine', FIRST, '--engine', second]);
     expect(prune.code, prune.stderr).toBe(0);
     console.log(`engine stopped mid-build:\n${run.stderr}\nslim prune after its restart: ${prune.stdout}`);
-    expect(prune.stdout).toMatch(new RegExp(`removed \\d+ container\\(s\\) on ${second.replace(/[/.]/g, '\\$&')}`));
+    expect(prune.stdout).toMatch(new RegExp(`removed \\d+ leftover\\(s\\) on ${second.replace(/[/.]/g, '\\$&')}`));
     expect(containersOf(second, pid)).toEqual([]);
     expect(containersOf(second, dead)).toEqual([]);
   });
