@@ -11,6 +11,7 @@ const file = (inode: number, size: number): FileEntry => ({ path: `/f${inode}`, 
 /** A source whose bytes are their own offsets (mod 251), counting the reads that reach it. */
 function countingSource(fail = new Set<number>()) {
   const reads: Array<{ inode: number; limit: number; offset: number }> = [];
+  const disposed: boolean[] = [];
   const source: ImageSource = {
     ref: 'test', id: 'sha256:test', config: {} as ImageSource['config'], tree: new FileTree(), via: 'layer directories',
     async read(entry, limit = Infinity, offset = 0) {
@@ -20,9 +21,11 @@ function countingSource(fail = new Set<number>()) {
       return Buffer.from(Array.from({ length }, (_, i) => (offset + i) % 251));
     },
     files: () => { throw new Error('not used'); },
-    async [Symbol.asyncDispose]() {},
+    async [Symbol.asyncDispose]() {
+      disposed.push(true);
+    },
   };
-  return { source, reads };
+  return { source, reads, disposed };
 }
 
 describe('head cache', () => {
@@ -71,5 +74,15 @@ describe('head cache', () => {
     expect(reads).toHaveLength(10);
     await cached.read(files[0]!, 5);
     expect(reads).toHaveLength(10);
+  });
+
+  it('disposes its source with it, and reads anew after', async () => {
+    const { source, reads, disposed } = countingSource();
+    const cached = withHeadCache(source);
+    await cached.read(file(1, 100), 10);
+    await cached[Symbol.asyncDispose]();
+    expect(disposed).toEqual([true]);
+    await cached.read(file(1, 100), 10);
+    expect(reads).toHaveLength(2);
   });
 });

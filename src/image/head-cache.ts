@@ -8,8 +8,12 @@ import type { FileEntry } from './tree.js';
 
 /** The bytes of a file kept in memory: an ELF header with its program headers and interpreter, a script's first lines. */
 export const HEAD_BYTES = 1024;
-/** Heads kept at most: beyond it (an image of millions of files) reads go to the image again. */
+/**
+ * Heads kept at most, by all the caches of the process (a fleet builds several
+ * images at once): beyond it (images of millions of files) reads go to the image again.
+ */
 const BUDGET_BYTES = 64 << 20;
+let cachedInProcess = 0;
 /** Heads asked for at once by prefetch: its requests never keep the plan's waiting long. */
 const PREFETCH_BATCH = 256;
 
@@ -23,9 +27,10 @@ export function withHeadCache<T extends ImageSource>(source: T): T & HeadCache {
   let cached = 0;
   const head = (entry: FileEntry): Promise<Buffer> | undefined => {
     let found = heads.get(entry.inode);
-    if (!found && cached < BUDGET_BYTES) {
+    if (!found && cachedInProcess < BUDGET_BYTES) {
       const length = Math.min(entry.size, HEAD_BYTES);
       cached += length;
+      cachedInProcess += length;
       found = source.read(entry, length);
       heads.set(entry.inode, found);
       // A failed read is not remembered: the next reader asks again and gets the error itself.
@@ -41,9 +46,15 @@ export function withHeadCache<T extends ImageSource>(source: T): T & HeadCache {
       return cachedHead ? cachedHead.then((bytes) => bytes.subarray(offset, end)) : source.read(entry, limit, offset);
     },
     async prefetch(entries, signal) {
-      for (let at = 0; at < entries.length && !signal.aborted && cached < BUDGET_BYTES; at += PREFETCH_BATCH) {
+      for (let at = 0; at < entries.length && !signal.aborted && cachedInProcess < BUDGET_BYTES; at += PREFETCH_BATCH) {
         await Promise.allSettled(entries.slice(at, at + PREFETCH_BATCH).filter((e) => e.type === 'file' && e.size > 0).map(head));
       }
+    },
+    async [Symbol.asyncDispose]() {
+      heads.clear();
+      cachedInProcess -= cached;
+      cached = 0;
+      await source[Symbol.asyncDispose]();
     },
   };
 }
