@@ -31,10 +31,15 @@ export function withHeadCache<T extends ImageSource>(source: T): T & HeadCache {
       const length = Math.min(entry.size, HEAD_BYTES);
       cached += length;
       cachedInProcess += length;
-      found = source.read(entry, length);
-      heads.set(entry.inode, found);
+      const reading = source.read(entry, length);
+      heads.set(entry.inode, (found = reading));
       // A failed read is not remembered: the next reader asks again and gets the error itself.
-      found.catch(() => heads.delete(entry.inode));
+      reading.catch(() => {
+        if (heads.get(entry.inode) !== reading) return; // disposed meanwhile: nothing to give back
+        heads.delete(entry.inode);
+        cached -= length;
+        cachedInProcess -= length;
+      });
     }
     return found;
   };
