@@ -42,6 +42,11 @@ export const slimContainers = (): string[] =>
   spawnSync('docker', ['ps', '-a', '--filter', 'label=io.slim.tool=slim', '--format', '{{.ID}} {{.Label "io.slim.pid"}}'], { encoding: 'utf8' }).stdout
     .split('\n').filter(Boolean).map((line) => line.split(' ')).filter(([, pid]) => ourPids.has(Number(pid))).map(([id]) => id!);
 
+/** Images slim made on the way to others (layer imports) for these tests that still exist. */
+export const slimImports = (): string[] =>
+  spawnSync('docker', ['images', '--filter', 'label=io.slim.tool=slim', '--format', '{{.ID}} {{.Label "io.slim.pid"}}'], { encoding: 'utf8' }).stdout
+    .split('\n').filter(Boolean).map((line) => line.split(' ')).filter(([, pid]) => ourPids.has(Number(pid))).map(([id]) => id!);
+
 /** sha256 of every regular file's bytes, by path, streamed the way the writer reads them. */
 export async function contentDigests(source: ImageSource): Promise<Map<string, string>> {
   const files = [...source.tree.values()].filter((e) => e.type === 'file');

@@ -5,7 +5,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, imageExists, removeImage, slimContainers } from './engine-helpers.js';
+import { cli, imageExists, removeImage, slimContainers, slimImports } from './engine-helpers.js';
 import { tempDir } from './fixtures.js';
 
 const FAULTS = new URL('../fixtures/fault-apps/', import.meta.url).pathname;
@@ -107,7 +107,8 @@ describe('Ctrl-C (SIGINT) and SIGTERM at each stage', () => {
     it(`${signal} during ${stage}: exit 130, no container, no temp files, ${complete ? 'the complete image kept' : 'no output tag'}, original untouched`, async () => {
       removeImage(tag);
       const tmp = await tempDir();
-      const run = await cli(['build', 'slim-samples/django-site:latest', '--tag', tag, '--continue-after', 'timeout:3'], {
+      // A path no other build keeps: the layer is new to the engine, so an interrupted write is an interrupted import.
+      const run = await cli(['build', 'slim-samples/django-site:latest', '--tag', tag, '--continue-after', 'timeout:3', '--include-path', '/etc/issue.net'], {
         env: { ...process.env, TMPDIR: tmp },
         onStderr: (text, child) => {
           if (marker.test(text) && !child.killed) child.kill(signal);
@@ -116,6 +117,7 @@ describe('Ctrl-C (SIGINT) and SIGTERM at each stage', () => {
       expect(run.stderr).toMatch(marker);
       expect(run.code, run.stderr).toBe(130);
       expect(slimContainers()).toEqual([]);
+      expect(slimImports()).toEqual([]);
       expect(readdirSync(tmp)).toEqual([]);
       expect(imageExists(tag)).toBe(complete);
       expect(imageExists('slim-samples/django-site:latest')).toBe(true);
