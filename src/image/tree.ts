@@ -82,6 +82,12 @@ export class FileTree {
     return this.entries.get(path);
   }
 
+  /** The entry a path names after its symlinks are followed, if it names one. */
+  entryAt(path: string): FileEntry | undefined {
+    const real = this.resolve(path).path;
+    return real === undefined ? undefined : this.entries.get(real);
+  }
+
   has(path: string): boolean {
     return this.entries.has(path);
   }

@@ -8,7 +8,7 @@ import { type FileEntry, type FileTree } from '../image/tree.js';
 import { ELF_HEAD, elfFile, expandOrigin, type ElfInfo } from './elf.js';
 import { globBase, globToRegExp, isGlob, literalPath } from './glob.js';
 import { DEFAULT_LIBRARY_DIRS, readLdSoConf } from './ldsoconf.js';
-import { searchPath } from './rules/context.js';
+import { fileAt, searchPath } from './rules/context.js';
 import { ancestors, joinPath, parentOf, showPath } from '../paths.js';
 
 const MAX_REASONS = 3;
@@ -168,9 +168,8 @@ export class Keeper {
     const search = [...(from.runpath.length ? [] : expand(from.rpath)), ...fromEnv, ...expand(from.runpath), ...this.libraryDirs];
     for (const dir of search) {
       const candidate = joinPath(dir, name);
-      const real = this.tree.resolve(candidate).path;
-      const entry = real ? this.tree.get(real) : undefined;
-      if (!entry || entry.type !== 'file') continue;
+      const entry = fileAt(this.tree, candidate);
+      if (!entry) continue;
       const lib = await this.elfOf(entry);
       if (lib && lib.class === from.class && lib.machine === from.machine) return candidate;
     }

@@ -5,6 +5,7 @@ import type { ContentSource } from '../image/content.js';
 import type { FileTree } from '../image/tree.js';
 import { joinPath, parentOf } from '../paths.js';
 import { globToRegExp } from './glob.js';
+import { fileAt } from './rules/context.js';
 
 /** Where ld.so looks after what its configuration names. */
 export const DEFAULT_LIBRARY_DIRS = ['/lib', '/usr/lib', '/lib64', '/usr/lib64'];
@@ -17,9 +18,8 @@ export async function readLdSoConf(tree: FileTree, content: ContentSource): Prom
   const dirs: string[] = [];
   const seen = new Set<string>();
   const read = async (file: string, depth: number): Promise<void> => {
-    const real = tree.resolve(file).path;
-    const entry = real ? tree.get(real) : undefined;
-    if (entry?.type !== 'file' || seen.has(entry.path) || depth > MAX_INCLUDE_DEPTH) return;
+    const entry = fileAt(tree, file);
+    if (!entry || seen.has(entry.path) || depth > MAX_INCLUDE_DEPTH) return;
     seen.add(entry.path);
     for (const raw of (await content.read(entry)).toString('latin1').split('\n')) {
       const line = raw.replace(/#.*/, '').trim();

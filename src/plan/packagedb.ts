@@ -30,7 +30,7 @@ export async function readPackageDatabase(tree: FileTree, content: ContentSource
   // Berkeley DB, NDB and sqlite rpmdbs need their libraries to read; the layers answer instead.
   if (RPM_DIRS.some((d) => tree.get(d)?.type === 'dir')) warnings.push('the RPM database needs librpm or sqlite to read; deciding from the layers instead');
   if (sources.length > 0) {
-    const recordLayer = (pkg: Package) => (pkg.record ? tree.get(tree.resolve(pkg.record).path ?? '')?.layer : undefined) ?? Infinity;
+    const recordLayer = (pkg: Package) => (pkg.record ? tree.entryAt(pkg.record)?.layer : undefined) ?? Infinity;
     // Directories change layer whenever something in them does: only their listing counts.
     const installed = (path: string): boolean => {
       const entry = tree.get(path);
@@ -40,6 +40,6 @@ export async function readPackageDatabase(tree: FileTree, content: ContentSource
   }
 
   // The base OS layer is the last one that wrote os-release; FROM scratch images have none.
-  const base = Math.max(-1, ...OS_RELEASE.map((p) => tree.get(tree.resolve(p).path ?? '')?.layer ?? -1));
+  const base = Math.max(-1, ...OS_RELEASE.map((p) => tree.entryAt(p)?.layer ?? -1));
   return { source: base < 0 ? 'the layers (no base OS)' : `the layers above the base OS layer ${base}`, installed: (path) => (tree.get(path)?.layer ?? Infinity) <= base };
 }

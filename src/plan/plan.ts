@@ -16,6 +16,7 @@ import { claimedByLanguage, LANGUAGE_TABLE, type Language } from './languages/in
 import { readPackageDatabase, type PackageDatabase } from './packagedb.js';
 import { packageIndexOf } from './pkgdb/index.js';
 import { applyPacks } from './packs.js';
+import { fileAt } from './rules/context.js';
 import { KEEP_RULES, symbolNeeds, type RuleContext } from './rules/index.js';
 import { runtimeUser } from './rules/state.js';
 
@@ -290,7 +291,7 @@ export async function warmPlan(tree: FileTree, content: ContentSource & HeadCach
 }
 
 async function readNssSources(tree: FileTree, content: ContentSource): Promise<string[]> {
-  const entry = tree.get(tree.resolve('/etc/nsswitch.conf').path ?? '');
+  const entry = fileAt(tree, '/etc/nsswitch.conf');
   if (!entry) return ['files', 'dns'];
   const sources = new Set<string>();
   for (const raw of (await content.read(entry)).toString('latin1').split('\n')) {

@@ -83,7 +83,7 @@ export const node: LanguageSupport<'node'> = {
         if (spec.startsWith('node:')) continue;
         const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
         const local = ancestors(path).map((d) => `${d}/node_modules/${name}`);
-        const found = [...local, ...globalDirs.map((d) => `${d}/${name}`)].find((dir) => tree.get(tree.resolve(dir).path ?? '')?.type === 'dir');
+        const found = [...local, ...globalDirs.map((d) => `${d}/${name}`)].find((dir) => tree.entryAt(dir)?.type === 'dir');
         if (!found) continue;
         const reason = `node package ${name}, required by ${showPath(path)}`;
         // Debian links /usr/share/node_modules -> nodejs: keep the name node looks up, and the package.

@@ -51,8 +51,7 @@ export type KeepRule = (ctx: RuleContext) => Promise<KeepRequest[]>;
 
 /** The regular file a path names, after symlinks. */
 export function fileAt(tree: FileTree, path: string): FileEntry | undefined {
-  const real = tree.resolve(path).path;
-  const entry = real ? tree.get(real) : undefined;
+  const entry = tree.entryAt(path);
   return entry?.type === 'file' ? entry : undefined;
 }
 
