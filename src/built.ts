@@ -3,7 +3,9 @@
 // with: everything root-owned, mtime 0.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
+import { readBody } from './image/entries.js';
 
 /** Where `npm install` put the built probes. */
 export function probeBinDir(): string {
@@ -17,12 +19,10 @@ export interface CopyEntry {
   data?: Buffer;
 }
 
-/** A tar archive of `entries` for Container putArchive. */
+/** A small tar archive of `entries` in memory: for Container putArchive, or an image's config and manifest. */
 export async function copyArchive(entries: CopyEntry[]): Promise<Buffer> {
   const pack = tar.pack();
   for (const { path, mode, data } of entries) pack.entry({ name: path, mode, uid: 0, gid: 0, mtime: new Date(0), type: data ? 'file' : 'directory' }, data ?? Buffer.alloc(0));
   pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack as unknown as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks);
+  return readBody(pack as unknown as Readable);
 }

@@ -3,11 +3,10 @@
 // (one of TRACERS) it comes back with a trace.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import tar from 'tar-stream';
 import type { Container, ContainerSpec, Engine, ImageSummary } from './engine.js';
 import { SlimError } from './errors.js';
 import { envMap } from './image-config.js';
+import { eachEntry, readBody } from './image/entries.js';
 import { requireImage } from './image/read.js';
 import { addressEnv, commandResult, execArgv, runExecProbe, runHostCommand } from './drivers/commands.js';
 import { runHttpProbes, type CrawlOptions, type HttpProbe } from './drivers/http.js';
@@ -150,23 +149,10 @@ async function failure(container: Container, message: string, hint: string): Pro
 
 /** The files under `path` in the container, by name relative to it. */
 async function readFiles(container: Container, path: string): Promise<Map<string, Buffer>> {
-  const stream: Readable = await container.getArchive(path);
   const top = path.split('/').pop()!;
   const files = new Map<string, Buffer>();
-  const extract = tar.extract();
-  extract.on('entry', (header, body, next) => {
-    const chunks: Buffer[] = [];
-    body.on('data', (c) => chunks.push(c as Buffer));
-    body.on('end', () => {
-      files.set(header.name === top ? top : header.name.slice(top.length + 1), Buffer.concat(chunks));
-      next();
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    extract.on('finish', resolve);
-    extract.on('error', reject);
-    stream.on('error', reject);
-    stream.pipe(extract);
+  await eachEntry(await container.getArchive(path), async (header, body) => {
+    files.set(header.name === top ? top : header.name.slice(top.length + 1), await readBody(body));
   });
   return files;
 }

@@ -7,6 +7,7 @@ import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import tar from 'tar-stream';
+import { copyArchive } from '../built.js';
 import { SlimError } from '../errors.js';
 import { showPath } from '../paths.js';
 import type { ContainerConfig, ImageConfig } from './archive.js';
@@ -226,11 +227,10 @@ const LAYER_NAME = 'layer/layer.tar';
 const BASE_NAME = 'base/layer.tar';
 
 /**
- * The layer tar, streamed as the source's bytes come: its size is known up
- * front, its digest once it is written.
+ * The layer tar of `size` bytes (known up front from the headers), streamed as
+ * the source's bytes come; its digest once it is written.
  */
-function layerTar(source: Pick<ImageSource, 'files'>, entries: LayerEntry[], onBytes?: (written: number, total: number) => void): { size: number; stream: Readable; done: Promise<SlimLayer> } {
-  const size = tarSize(entries.map((e) => e.header));
+function layerTar(source: Pick<ImageSource, 'files'>, entries: LayerEntry[], size: number, onBytes?: (written: number, total: number) => void): { stream: Readable; done: Promise<SlimLayer> } {
   const stream = new PassThrough({ highWaterMark: 1 << 20 });
   let written = 0;
   const toStream = async (data: Buffer) => {
@@ -250,7 +250,7 @@ function layerTar(source: Pick<ImageSource, 'files'>, entries: LayerEntry[], onB
     return { size, diffId: digest, files: entries.length };
   })();
   done.catch((err: Error) => stream.destroy(err));
-  return { size, stream, done };
+  return { stream, done };
 }
 
 /** The config and manifest of an image archive whose layers are `layerNames` in the order of the config's diff_ids. */
@@ -259,17 +259,6 @@ function namingFiles(config: ImageConfig, layerNames: string[]): { id: string; f
   const id = createHash('sha256').update(configJson).digest('hex');
   const manifest = [{ Config: `${id}.json`, RepoTags: null, Layers: layerNames }];
   return { id: `sha256:${id}`, files: [{ name: `${id}.json`, data: configJson }, { name: 'manifest.json', data: Buffer.from(JSON.stringify(manifest)) }] };
-}
-
-/** A tar of small files in memory, by the layer's own writer. */
-async function smallTar(files: Array<{ name: string; data: Buffer }>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const writer = new TarWriter(async (data) => void chunks.push(data));
-  for (const { name, data } of files) {
-    await writer.add({ name, type: 'file', mode: FIXED.mode, uid: 0, gid: 0, size: data.length, mtime: 0, linkname: '', devmajor: 0, devminor: 0, uname: '', gname: '', xattrs: new Map() }, single(data));
-  }
-  await writer.finish();
-  return Buffer.concat(chunks);
 }
 
 /**
@@ -294,6 +283,7 @@ export function slimImageStreams(source: ImageSource, entries: LayerEntry[], mak
   const { onBytes, base, signal } = opts;
   const layerNames = [...(base ? [BASE_NAME] : []), LAYER_NAME];
   const key = layerKey(source.id, entries);
+  const layerSize = tarSize(entries.map((e) => e.header));
   // The key goes into the config, so an engine that holds the image holds the key to its layer.
   const configOf = (layer: SlimLayer): ImageConfig => {
     const config = makeConfig(layer);
@@ -301,7 +291,7 @@ export function slimImageStreams(source: ImageSource, entries: LayerEntry[], mak
   };
   const named = async (layer: SlimLayer) => {
     const image = namingFiles(configOf(layer), layerNames);
-    return { id: image.id, archive: await smallTar(image.files) };
+    return { id: image.id, archive: await copyArchive(image.files.map((f) => ({ path: f.name, mode: FIXED.mode, data: f.data }))) };
   };
   /** Streams end when the run is torn down: whoever reads them stops, and so does the reading of the source. */
   const stopOnAbort = (stream: Readable) => {
@@ -312,7 +302,7 @@ export function slimImageStreams(source: ImageSource, entries: LayerEntry[], mak
   };
   return {
     key,
-    layerSize: tarSize(entries.map((e) => e.header)),
+    layerSize,
     files: entries.length,
     named,
     archive() {
@@ -321,8 +311,8 @@ export function slimImageStreams(source: ImageSource, entries: LayerEntry[], mak
       const done = (async () => {
         try {
           if (base) await pipeline(createReadStream(base.path), pack.entry({ name: BASE_NAME, size: base.size, ...FIXED }));
-          const layer = layerTar(source, entries, onBytes);
-          const [, written] = await Promise.all([pipeline(layer.stream, pack.entry({ name: LAYER_NAME, size: layer.size, ...FIXED })), layer.done]);
+          const layer = layerTar(source, entries, layerSize, onBytes);
+          const [, written] = await Promise.all([pipeline(layer.stream, pack.entry({ name: LAYER_NAME, size: layerSize, ...FIXED })), layer.done]);
           const image = namingFiles(configOf(written), layerNames);
           for (const file of image.files) pack.entry({ name: file.name, ...FIXED }, file.data);
           pack.finalize();
@@ -337,7 +327,7 @@ export function slimImageStreams(source: ImageSource, entries: LayerEntry[], mak
     },
     layerAlone() {
       if (base) return undefined;
-      const layer = layerTar(source, entries, onBytes);
+      const layer = layerTar(source, entries, layerSize, onBytes);
       const done = layer.done.then(async (written) => {
         const image = await named(written);
         return { id: image.id, layer: written, withoutLayer: image.archive };

@@ -6,7 +6,7 @@ import { rename, rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { withContext } from '../errors.js';
-import { eachEntry, readBody } from './entries.js';
+import { eachEntry, readBody } from '../image/entries.js';
 import type { Output, OutputContext } from './outputs.js';
 
 export const dockerSaveOutput: Output = {

@@ -9,7 +9,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SlimError, withContext } from '../errors.js';
 import { splitTag } from '../image/read.js';
-import { eachEntry, readBody } from './entries.js';
+import { eachEntry, readBody } from '../image/entries.js';
 import type { Output, OutputContext } from './outputs.js';
 
 const MEDIA = {

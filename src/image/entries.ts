@@ -1,4 +1,5 @@
-// Reading the entries of an image archive stream one after another, for outputs that re-pack it.
+// Reading the entries of a tar stream one after another: the outputs re-pack an
+// image archive with it, a run reads the trace its tracer left in the container.
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 
