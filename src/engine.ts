@@ -347,26 +347,12 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
     saveImage: (ref) => call(`saving image ${ref}`, () => docker.getImage(ref).get()) as Promise<Readable>,
     async loadImage(archive) {
       const response = await call('loading the image', () => docker.loadImage(archive, { quiet: true })) as unknown as Readable;
-      const text = (await readAll(response)).toString('utf8');
-      let id: string | undefined;
-      for (const line of text.split('\n').filter(Boolean)) {
-        const message = JSON.parse(line) as { stream?: string; error?: string; errorDetail?: { message?: string } };
-        if (message.error) throw new SlimError(`loading the image: the engine refused it: ${message.error}`);
-        const match = /Loaded image ID: (sha256:[0-9a-f]{64})/.exec(message.stream ?? '');
-        if (match) id = match[1];
-      }
-      if (!id) throw new SlimError(`loading the image: the engine did not report an image ID (${text.trim().slice(0, 200)})`);
-      return id;
+      return imageIdIn(response, 'loading the image', (m) => /Loaded image ID: (sha256:[0-9a-f]{64})/.exec(m.stream ?? '')?.[1]);
     },
     async importLayer(layer) {
       const labels = Object.entries(toolLabels()).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ');
       const response = await call('importing the slim layer', () => docker.importImage(layer, { changes: [`LABEL ${labels}`] })) as unknown as Readable;
-      const lines = (await readAll(response)).toString('utf8').split(/\r?\n/).filter(Boolean).map((line) => JSON.parse(line) as { status?: string; error?: string });
-      const failed = lines.find((l) => l.error);
-      if (failed) throw new SlimError(`importing the slim layer: the engine refused it: ${failed.error}`);
-      const id = lines.map((l) => l.status ?? '').find((s) => /^sha256:[0-9a-f]{64}$/.test(s));
-      if (!id) throw new SlimError(`importing the slim layer: the engine did not report an image ID (${lines.map((l) => l.status).join(' ').slice(0, 200)})`);
-      return id;
+      return imageIdIn(response, 'importing the slim layer', (m) => (/^sha256:[0-9a-f]{64}$/.test(m.status ?? '') ? m.status : undefined));
     },
     async imagesLabelled(label, value) {
       const list = await call(`listing images labelled ${label}`, () => docker.listImages({ filters: { label: [`${label}=${value}`] } }));
@@ -419,6 +405,22 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
     },
     removeContainer: (id) => call(`removing container ${id}`, () => docker.getContainer(id).remove({ force: true, v: true })).then(() => undefined),
   };
+}
+
+/**
+ * The image ID in the engine's answer to a load or an import (JSON messages, one a
+ * line), as `idOf` finds it in a message; a message with an error throws.
+ */
+async function imageIdIn(response: Readable, action: string, idOf: (message: { stream?: string; status?: string }) => string | undefined): Promise<string> {
+  const text = (await readAll(response)).toString('utf8');
+  let id: string | undefined;
+  for (const line of text.split(/\r?\n/).filter(Boolean)) {
+    const message = JSON.parse(line) as { stream?: string; status?: string; error?: string };
+    if (message.error) throw new SlimError(`${action}: the engine refused it: ${message.error}`);
+    id = idOf(message) ?? id;
+  }
+  if (!id) throw new SlimError(`${action}: the engine did not report an image ID (${text.trim().slice(0, 200)})`);
+  return id;
 }
 
 /**
