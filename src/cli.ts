@@ -25,7 +25,7 @@ import { hasControl, shellQuote } from './quote.js';
 import { checkTracer, probesBuilt, runWithProbes, type ContinueAfter, type Probes, type RunOverrides } from './run.js';
 import { TRACER_NAMES, TRACERS, type TracerName } from './tracers/index.js';
 import type { ReadyOptions } from './wait.js';
-import { Cleanup, reapContainers } from './session.js';
+import { Cleanup, reapLeftovers } from './session.js';
 import { fleetReport, singleReport } from './report/from-build.js';
 import { renderHtmlReport } from './report/html.js';
 import { packedExecutables } from './strip/kept.js';
@@ -503,7 +503,7 @@ function printStripped(result: BuildResult): void {
 
 /** A fleet: every image built, a table of how each went, the fleet's bytes; fails when any image did. */
 async function runFleet(engines: Engine[], items: BuildOptions[], flags: BuildFlags): Promise<void> {
-  for (const eng of engines) await reapContainers(eng);
+  for (const eng of engines) await reapLeftovers(eng);
   const labels = items.map((i) => (i.tag ? `${i.image} → ${i.tag}` : i.image));
   const ui = fleetProgress(labels);
   let fleet: FleetResult;
@@ -543,7 +543,7 @@ async function runFleet(engines: Engine[], items: BuildOptions[], flags: BuildFl
 
 async function runSingle(eng: Engine, opts: BuildOptions, flags: BuildFlags): Promise<void> {
   const image = opts.image;
-  await reapContainers(eng);
+  await reapLeftovers(eng);
   const ui = await progress();
   try {
     const result = await build(eng, opts, cleanup, ui.onEvent);
@@ -680,7 +680,7 @@ program.command('prune')
   .description('remove containers and layer imports left behind by slim runs that were killed')
   .action(async (flags) => {
     for (const eng of enginesFrom(flags.engine)) {
-      const removed = await reapContainers(eng, { all: flags.all });
+      const removed = await reapLeftovers(eng, { all: flags.all });
       const where = eng.host === 'default' ? '' : ` on ${eng.host}`;
       console.log(removed.length ? `removed ${removed.length} leftover(s)${where}: ${removed.join(', ')}` : `nothing to remove${where}`);
     }

@@ -77,7 +77,7 @@ function reapable(engine: Engine, labels: Record<string, string>, all: boolean):
  * import), left by runs of this tool that are gone (killed with SIGKILL, machine
  * crash). With `all`, removes every one the tool made except the current session's.
  */
-export async function reapContainers(engine: Engine, opts: { all?: boolean } = {}): Promise<string[]> {
+export async function reapLeftovers(engine: Engine, opts: { all?: boolean } = {}): Promise<string[]> {
   const removed: string[] = [];
   for (const c of await engine.listToolContainers()) {
     if (!reapable(engine, c.labels, opts.all ?? false)) continue;
