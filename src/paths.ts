@@ -14,6 +14,16 @@ export const parentOf = (path: string): string => {
 export const baseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
 export const joinPath = (dir: string, name: string): string => (dir === '/' ? `/${name}` : `${dir}/${name}`);
 
+/** Resolves a relative or absolute path against a directory, lexically ('..' stops at the root). */
+export function resolvePath(dir: string, path: string): string {
+  let out = path.startsWith('/') ? '/' : dir;
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    out = part === '..' ? parentOf(out) : joinPath(out, part);
+  }
+  return out;
+}
+
 /** All ancestors of a path, nearest first, excluding the root. */
 export function ancestors(path: string): string[] {
   const out: string[] = [];

@@ -4,12 +4,12 @@
 import { describe, expect, it } from 'vitest';
 import { LANGUAGE_TABLE, type LanguageSupport } from '../src/plan/languages/index.js';
 import { packageIndexOf } from '../src/plan/pkgdb/index.js';
-import { readTextAt, resolvePath, type KeepRequest, type RuleContext } from '../src/plan/rules/context.js';
+import { readTextAt, type KeepRequest, type RuleContext } from '../src/plan/rules/context.js';
 import { packageOfKeptCode } from '../src/plan/rules/packages.js';
 import { runtimeLoadsByName } from '../src/plan/rules/runtimes.js';
 import { staticScans } from '../src/plan/rules/scans.js';
 import { commandsCalledBy, programsCalledByScripts } from '../src/plan/rules/shell.js';
-import { joinPath, parentOf, showPath } from '../src/paths.js';
+import { joinPath, parentOf, resolvePath, showPath } from '../src/paths.js';
 import { treeOf } from './image-fixture.js';
 
 /**

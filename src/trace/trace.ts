@@ -42,14 +42,3 @@ export function traceToJson(trace: Trace): object {
     paths: Object.fromEntries([...trace.paths].sort(([a], [b]) => (a < b ? -1 : 1)).map(([p, ops]) => [Buffer.from(p, 'latin1').toString('utf8'), [...ops].sort()])),
   };
 }
-
-/** Resolves '.' and '..' lexically (the app's own view of its paths). */
-export function normalise(path: string): string {
-  const parts: string[] = [];
-  for (const part of path.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') parts.pop();
-    else parts.push(part);
-  }
-  return '/' + parts.join('/');
-}

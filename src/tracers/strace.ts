@@ -4,11 +4,11 @@
 // stat-only accesses, and is much slower than fanotify.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { addOp, emptyTrace, mergeTrace, normalise, type Trace } from '../trace/trace.js';
+import { addOp, emptyTrace, mergeTrace, type Trace } from '../trace/trace.js';
 import { SlimError } from '../errors.js';
 import { probeBinDir } from '../built.js';
 import { launchApp, OUT_DIR, PROBE_DIR, SLIM_PROBE, STARTED_MARK, type Tracer } from './tracer.js';
-import { joinPath } from '../paths.js';
+import { joinPath, resolvePath } from '../paths.js';
 
 const MAIN_RECORD = 'trace.strace';
 
@@ -117,13 +117,13 @@ export function parseStrace(text: Buffer, workdir: string): Trace {
     }
     if (name === 'getdents64' || name === 'getdents') {
       const dir = dirfdPath(args);
-      if (dir?.startsWith('/')) addOp(trace, normalise(dir), 'readdir');
+      if (dir?.startsWith('/')) addOp(trace, resolvePath('/', dir), 'readdir');
       continue;
     }
     const strings = stringArgs(args);
     if (strings.length === 0) continue;
     const base = AT_CALLS.has(name) ? dirfdPath(args) ?? here : here;
-    const path = normalise(strings[0]!.startsWith('/') ? strings[0]! : joinPath(base, strings[0]!));
+    const path = resolvePath('/', strings[0]!.startsWith('/') ? strings[0]! : joinPath(base, strings[0]!));
     if (failed) {
       if (errno && LOOKUP_FAILURES.has(errno)) addOp(trace, path, 'missing');
       continue;

@@ -2,8 +2,8 @@
 // classes load JNI libraries by name (System.loadLibrary), never through
 // DT_NEEDED. Its runtime is the JVM, which loads its own configuration, trust
 // store and libraries from JAVA_HOME by name.
-import { joinPath, parentOf, showPath } from '../../paths.js';
-import { childPaths, existing, resolvePath, type KeepRequest, type Runtime, type RuleContext } from '../rules/context.js';
+import { joinPath, parentOf, resolvePath, showPath } from '../../paths.js';
+import { childPaths, existing, type KeepRequest, type Runtime, type RuleContext } from '../rules/context.js';
 import { loaderDirs } from '../rules/plugins.js';
 import { jarManifest, zipEntries, zipRead } from '../zip.js';
 import type { LanguageSupport } from './index.js';

@@ -1,8 +1,8 @@
 // PHP: code includes code by paths it builds from its own directory, and
 // composer's generated autoload maps name the directories of every package.
 // The runtime loads the extensions its ini files name.
-import { joinPath, parentOf, showPath } from '../../paths.js';
-import { childPaths, dirsNamed, existing, lineOf, readTextAt, resolvePath, type KeepRequest } from '../rules/context.js';
+import { joinPath, parentOf, resolvePath, showPath } from '../../paths.js';
+import { childPaths, dirsNamed, existing, lineOf, readTextAt, type KeepRequest } from '../rules/context.js';
 import type { LanguageSupport } from './index.js';
 
 /** PHP sources and templates. */

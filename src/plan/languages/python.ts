@@ -4,9 +4,9 @@
 import { type FileTree } from '../../image/tree.js';
 import type { Keeper } from '../keeper.js';
 import type { Package } from '../pkgdb/index.js';
-import { childPaths, readTextAt, resolvePath, type RuleContext } from '../rules/context.js';
+import { childPaths, readTextAt, type RuleContext } from '../rules/context.js';
 import type { LanguageSupport, PackageDir } from './index.js';
-import { baseName, joinPath, parentOf, showPath } from '../../paths.js';
+import { baseName, joinPath, parentOf, resolvePath, showPath } from '../../paths.js';
 
 const SITE = /^(.*\/(?:site|dist)-packages)\/([^/]+)(\/|$)/;
 const STDLIB = /^(\/(?:usr\/(?:local\/)?)?lib(?:64)?\/python3\.\d+)(\/|$)/;

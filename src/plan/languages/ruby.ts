@@ -5,9 +5,9 @@
 // what each gem installed (RubyGems' gems/NAME-VER layout, and Debian's
 // rubygems-integration specs whose code is in vendor_ruby).
 import type { FileTree } from '../../image/tree.js';
-import { baseName, joinPath, parentOf, showPath } from '../../paths.js';
+import { baseName, joinPath, parentOf, resolvePath, showPath } from '../../paths.js';
 import type { Package } from '../pkgdb/index.js';
-import { childPaths, dirsMatching, dirsNamed, existing, lineOf, readTextAt, resolvePath, type KeepRequest, type RuleContext } from '../rules/context.js';
+import { childPaths, dirsMatching, dirsNamed, existing, lineOf, readTextAt, type KeepRequest, type RuleContext } from '../rules/context.js';
 import type { LanguageSupport, PackageDir } from './index.js';
 
 /** Ruby's load path: site_ruby and vendor_ruby, the versioned library dirs, and every installed gem's lib/. */

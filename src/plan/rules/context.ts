@@ -3,7 +3,7 @@
 // (directories whole, following symlinks) and then the ELF closure of it.
 import type { ContentSource } from '../../image/content.js';
 import { type FileEntry, type FileTree } from '../../image/tree.js';
-import { baseName, joinPath, parentOf } from '../../paths.js';
+import { baseName, joinPath } from '../../paths.js';
 import type { LanguageSupport } from '../languages/index.js';
 
 export interface RuleContext {
@@ -63,16 +63,6 @@ export async function readFileAt(ctx: Pick<RuleContext, 'tree' | 'content'>, pat
 
 export async function readTextAt(ctx: Pick<RuleContext, 'tree' | 'content'>, path: string): Promise<string | undefined> {
   return (await readFileAt(ctx, path))?.toString('latin1');
-}
-
-/** Resolves a relative or absolute path against a directory, lexically ('..' stops at the root). */
-export function resolvePath(dir: string, path: string): string {
-  let out = path.startsWith('/') ? '/' : dir;
-  for (const part of path.split('/')) {
-    if (part === '' || part === '.') continue;
-    out = part === '..' ? parentOf(out) : joinPath(out, part);
-  }
-  return out;
 }
 
 /** Directories of a PATH-like variable, with a default when it is unset. */
