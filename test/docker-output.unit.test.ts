@@ -4,30 +4,20 @@
 // changes what a real one might, so that every fallback is taken.
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
-import tar from 'tar-stream';
+import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../src/engine.js';
 import { archiveSource, type ImageSource } from '../src/image/content.js';
+import { eachEntry, readBody } from '../src/image/entries.js';
 import { readImageFile } from '../src/image/read.js';
 import { layerEntries, slimConfig, slimImageStreams } from '../src/image/write.js';
 import { engineOutput } from '../src/output/docker.js';
 import { imageArchiveFile, layerFile, tempDir } from './fixtures.js';
 
-async function bytesOf(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
 /** The entries of a tar, by name. */
 async function entriesOf(archive: Buffer): Promise<Map<string, Buffer>> {
   const out = new Map<string, Buffer>();
-  const extract = tar.extract();
-  const done = new Promise<void>((resolve, reject) => extract.on('finish', resolve).on('error', reject));
-  extract.on('entry', (header, body, next) => void bytesOf(body as unknown as Readable).then((data) => (out.set(header.name, data), next())));
-  extract.end(archive);
-  await done;
+  await eachEntry(Readable.from([archive]), async (header, body) => void out.set(header.name, await readBody(body)));
   return out;
 }
 
@@ -46,7 +36,7 @@ function standInEngine(how: StandIn) {
   const layers = new Map<string, string[]>([['sha256:kept', ['sha256:from-earlier-build']]]);
   const engine = {
     async importLayer(layer: Readable) {
-      const data = await bytesOf(layer);
+      const data = await readBody(layer);
       calls.push('import');
       if (how.importing === 'refuses') throw new Error('imports are not allowed here');
       const digest = `sha256:${createHash('sha256').update(how.importing === 'keeps' ? data : Buffer.concat([data, Buffer.from('x')])).digest('hex')}`;
@@ -57,7 +47,7 @@ function standInEngine(how: StandIn) {
       return layers.has(id) ? { id, repoTags: [], size: 0, config: {}, diffIds: layers.get(id)! } : undefined;
     },
     async loadImage(archive: Readable) {
-      const files = await entriesOf(await bytesOf(archive));
+      const files = await entriesOf(await readBody(archive));
       const manifest = JSON.parse(files.get('manifest.json')!.toString()) as Array<{ Config: string; Layers: string[] }>;
       const whole = manifest[0]!.Layers.every((l) => files.has(l));
       calls.push(whole ? 'load whole' : 'load by name');
