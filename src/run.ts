@@ -358,14 +358,12 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
       await container.kill('SIGKILL');
       await container.waitExit(10_000);
     }
-    if (tracer !== 'none') onEvent({ stage: 'collecting' });
+    const traced = tracer === 'none' ? undefined : TRACERS[tracer];
+    if (traced) onEvent({ stage: 'collecting' });
     // Enough of the log to compare what the app said from start to stop; the state and the trace, asked for at once.
-    const [logs, state, traced] = await Promise.all([container.logs(LOG_LINES), container.state(), tracer === 'none' ? undefined : readFiles(container, OUT_DIR)]);
-    let trace: Trace | undefined;
-    if (tracer !== 'none') {
-      trace = TRACERS[tracer].parse(traced!, container.name, run.workdir);
-      if (trace.overflow) throw new SlimError(`the ${tracer} tracer lost events (its queue overflowed): the trace is incomplete`, { hint: 'run again, or use another --tracer' });
-    }
+    const [logs, state, files] = await Promise.all([container.logs(LOG_LINES), container.state(), traced && readFiles(container, OUT_DIR)]);
+    const trace = traced && files ? traced.parse(files, container.name, run.workdir) : undefined;
+    if (trace?.overflow) throw new SlimError(`the ${tracer} tracer lost events (its queue overflowed): the trace is incomplete`, { hint: 'run again, or use another --tracer' });
     return { trace, results, logs, exitCode: state.exitCode, ranToExit: after.kind === 'exit' };
   } finally {
     await container.remove();
