@@ -1,6 +1,7 @@
 // slim build: trace run → keep plan → rebuild → verify. Each stage is its own
 // module; this one only joins them and reports progress as events.
 import { writeFile } from 'node:fs/promises';
+import type { ContainerConfig } from './image-config.js';
 import { compareRuns, type Comparison } from './compare.js';
 import { engineLost, type Engine } from './engine.js';
 import { SlimError } from './errors.js';
@@ -21,7 +22,7 @@ import { packedExecutables, stripKept, type StrippedFile } from './strip/kept.js
 import { TracerRefusedError, runWithProbes, type RunEvent, type RunOptions, type RunResult } from './run.js';
 import type { Cleanup } from './session.js';
 import { addSuggestions, suggest, tuneAllowlist, type Suggestion, type TuneAllowlist } from './tune.js';
-import { traceToJson, type Trace } from './trace/trace.js';
+import { sameTrace, traceToJson, type Trace } from './trace/trace.js';
 import { TRACER_NAMES, TRACERS, type TracerName } from './tracers/index.js';
 
 /** The trace run as the user asked for it: everything a run takes but its role, with auto for the tracer. */
@@ -141,6 +142,20 @@ function verificationRun(traced: RunResult, opts: BuildOptions, verify: VerifyOp
   };
 }
 
+/** The plan's options: the image's runtime config, the user's keep options, and the tuning allowlist so far. */
+function planOptions(config: ContainerConfig, keep: KeepOptions, allowlist: TuneAllowlist | undefined): PlanOptions {
+  return {
+    entrypoint: [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])],
+    env: config.Env ?? [],
+    workdir: config.WorkingDir ?? '',
+    user: config.User ?? '',
+    volumes: Object.keys(config.Volumes ?? {}),
+    ...keep,
+    rules: [...keep.rules, ...(allowlist?.rules ?? [])],
+    includePacks: [...new Set([...keep.includePacks, ...(allowlist?.packs ?? [])])],
+  };
+}
+
 /** A run to its end is itself compared (exit code, output); a service needs a probe or a command. */
 const sendsNothing = ({ probes, afterProbes, continueAfter }: Omit<RunOptions, 'role'>): boolean =>
   continueAfter?.kind !== 'exit' && probes.http.length + probes.exec.length + probes.hostExec.length === 0 && !afterProbes;
@@ -203,8 +218,18 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
   // What the plan reads whatever the trace says is read while the app runs, and no longer.
   const traceEnded = new AbortController();
   reading.then((image) => warmPlan(image.tree, image, AbortSignal.any([traceEnded.signal, stopReading.signal])), () => {});
+  // The app's stop (a graceful one can take a second) and the plan need not wait for each other: the
+  // plan of the trace as it stood after the probes is made while the app stops, and taken when the
+  // stop touched nothing more.
+  let early: { trace: Trace; plan: Promise<KeepPlan> } | undefined;
+  let traceCollected = false;
+  const onProbed = (trace: Trace) => {
+    if (traceCollected) return;
+    early = { trace, plan: reading.then((image) => planKeep(image.tree, trace, planOptions(image.config.config ?? {}, opts.plan, opts.tune?.allowlist), image)) };
+    early.plan.catch(() => {}); // a plan that is not taken may fail unseen
+  };
   try {
-    const traceWith = async (tracer: TracerName) => runWithProbes(engine, source.id, { ...opts.run, tracer, role: 'trace' }, cleanup, onRun);
+    const traceWith = async (tracer: TracerName) => runWithProbes(engine, source.id, { ...opts.run, tracer, role: 'trace', onProbed }, cleanup, onRun);
     const traced = await timed('trace', async () => {
       // auto tries the tracers in order and moves on when the engine refuses one's capability.
       const candidates = opts.run.tracer === 'auto' ? TRACER_NAMES : [opts.run.tracer];
@@ -219,6 +244,7 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
       }
       throw new SlimError('no tracer to try');
     }, (t) => `${t.run.trace!.paths.size} paths with ${t.tracer}`);
+    traceCollected = true;
     traceEnded.abort();
     const trace = traced.run.trace!;
     // A server error the probe did not ask for means the app, not slim, is broken.
@@ -240,13 +266,6 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
     if (image.fallback) onEvent({ stage: 'notice', message: `the image was read through docker save: ${image.fallback}` });
     for (const warning of tree.warnings) onEvent({ stage: 'notice', message: warning });
     const config = image.config.config ?? {};
-    const fromImage = {
-      entrypoint: [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])],
-      env: config.Env ?? [],
-      workdir: config.WorkingDir ?? '',
-      user: config.User ?? '',
-      volumes: Object.keys(config.Volumes ?? {}),
-    };
     // The original does not change between rounds: its answers are taken once.
     let originalRun: Promise<RunResult> | undefined;
 
@@ -255,12 +274,8 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
     let allowlist = opts.tune?.allowlist;
     let added: Suggestion[] = [];
     for (let round = 1; ; round++) {
-      const keep = {
-        ...opts.plan,
-        rules: [...opts.plan.rules, ...(allowlist?.rules ?? [])],
-        includePacks: [...new Set([...opts.plan.includePacks, ...(allowlist?.packs ?? [])])],
-      };
-      const plan = await timed('plan', () => planKeep(tree, trace, { ...fromImage, ...keep }, image), (p) => `${p.paths.size} of ${tree.size} paths kept`);
+      const planned = round === 1 && early && sameTrace(early.trace, trace) ? early.plan : undefined;
+      const plan = await timed('plan', () => planned ?? planKeep(tree, trace, planOptions(config, opts.plan, allowlist), image), (p) => `${p.paths.size} of ${tree.size} paths kept${planned ? ' (planned while the app stopped)' : ''}`);
       if (round === 1) {
         plan.warnings.push(...(await packedExecutables(image, tree, plan.paths.keys())));
         for (const warning of plan.warnings) onEvent({ stage: 'notice', message: warning });

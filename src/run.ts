@@ -67,6 +67,11 @@ export interface RunOptions {
   role: string;
   /** Still stop and collect the trace when the app exits early (tuning a slim image that cannot start). */
   tolerateExit?: boolean;
+  /**
+   * Called (traced runs of a service only) with the trace as it stood when the probes were done,
+   * while the app is being stopped: what is planned on it holds when stopping touched nothing more.
+   */
+  onProbed?: (trace: Trace) => void;
   /** Commands run on the host against the running app, after the probes (verify --verify-cmd). */
   afterProbes?: (env: Record<string, string>, teardown: AbortSignal) => Promise<ProbeResult[]>;
 }
@@ -155,6 +160,20 @@ async function readFiles(container: Container, path: string): Promise<Map<string
     files.set(header.name === top ? top : header.name.slice(top.length + 1), await readBody(body));
   });
   return files;
+}
+
+/**
+ * The trace of a running app as far as its tracer has written it; a last line
+ * still being written is left out. Undefined when it cannot be read or parsed.
+ */
+async function traceSoFar(container: Container, tracer: Tracer, workdir: string): Promise<Trace | undefined> {
+  try {
+    const files = await readFiles(container, OUT_DIR);
+    for (const [name, data] of files) files.set(name, data.subarray(0, data.lastIndexOf(0x0a) + 1));
+    return tracer.parse(files, container.name, workdir);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -307,6 +326,7 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
   // HTTP is spoken only when asked for, or as the default probe when no command probe is given.
   const defaultHttp = probes.defaultHttp && probes.http.length === 0 && probes.exec.length === 0 && probes.hostExec.length === 0 && after.kind !== 'exit';
   const speaksHttp = probes.http.length > 0 || defaultHttp;
+  const traced = tracer === 'none' ? undefined : TRACERS[tracer];
   const container = cleanup.add(await engine.createContainer(await containerSpec(image, run, ports, opts)));
   let execs = 0;
   // Command probes run through the tracer so that it sees them, as the app's user, without the tracer's capability.
@@ -343,6 +363,9 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
       results.push(commandResult('run', `run ${run.command.join(' ')}`, exitCode, output));
     } else {
       await continueAfter(after, onEvent, cleanup.signal);
+      // Asked for before the stop signal is sent; the caller compares it with the whole trace.
+      const { onProbed } = opts;
+      if (traced && onProbed) void traceSoFar(container, traced, run.workdir).then((trace) => trace && onProbed(trace));
     }
 
     onEvent({ stage: 'stopping' });
@@ -358,7 +381,6 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
       await container.kill('SIGKILL');
       await container.waitExit(10_000);
     }
-    const traced = tracer === 'none' ? undefined : TRACERS[tracer];
     if (traced) onEvent({ stage: 'collecting' });
     // Enough of the log to compare what the app said from start to stop; the state and the trace, asked for at once.
     const [logs, state, files] = await Promise.all([container.logs(LOG_LINES), container.state(), traced && readFiles(container, OUT_DIR)]);

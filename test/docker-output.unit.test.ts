@@ -10,7 +10,7 @@ import type { Engine } from '../src/engine.js';
 import { archiveSource, type ImageSource } from '../src/image/content.js';
 import { eachEntry, readBody } from '../src/image/entries.js';
 import { readImageFile } from '../src/image/read.js';
-import { layerEntries, slimConfig, slimImageStreams } from '../src/image/write.js';
+import { LAYER_KEY_LABEL, layerEntries, slimConfig, slimImageStreams } from '../src/image/write.js';
 import { engineOutput } from '../src/output/docker.js';
 import { imageArchiveFile, layerFile, tempDir } from './fixtures.js';
 
@@ -28,6 +28,8 @@ interface StandIn {
   loadsByName: boolean;
   /** Images the engine has with the layer key asked for. */
   labelled?: string[];
+  /** The image the tag named before: its labels, and the tags it still has once the tag moved. */
+  before?: { labels: Record<string, string>; tagsAfter: readonly string[] };
 }
 
 /** An engine that takes images as a real one would, up to what `how` says it refuses. */
@@ -43,8 +45,11 @@ function standInEngine(how: StandIn) {
       layers.set('sha256:imported', [digest]);
       return 'sha256:imported';
     },
-    async inspectImage(id: string) {
-      return layers.has(id) ? { id, repoTags: [], size: 0, config: {}, diffIds: layers.get(id)! } : undefined;
+    async inspectImage(ref: string) {
+      if (how.before && (ref === 'app.slim:latest' || ref === 'sha256:before')) {
+        return { id: 'sha256:before', repoTags: ref === 'sha256:before' ? [...how.before.tagsAfter] : ['app.slim:latest'], size: 0, config: { Labels: how.before.labels }, diffIds: [] };
+      }
+      return layers.has(ref) ? { id: ref, repoTags: [], size: 0, config: {}, diffIds: layers.get(ref)! } : undefined;
     },
     async loadImage(archive: Readable) {
       const files = await entriesOf(await readBody(archive));
@@ -102,6 +107,20 @@ describe('docker output', () => {
       expect(calls.at(-2), how.importing).toBe('load whole');
       expect(calls.filter((c) => c.startsWith('remove')), how.importing).toEqual(how.importing === 'refuses' ? [] : ['remove sha256:imported']);
       expect(result).toMatchObject({ id: whole.id, layerVia: 'loaded whole' });
+    }
+  });
+
+  it('removes the earlier slim image the tag named once nothing names it, and no other image', async () => {
+    const slim = { [LAYER_KEY_LABEL]: 'sha256:earlier' };
+    for (const [before, removed] of [
+      [{ labels: slim, tagsAfter: [] }, true],
+      [{ labels: slim, tagsAfter: ['app.slim:v1'] }, false],
+      [{ labels: { maintainer: 'someone' }, tagsAfter: [] }, false],
+    ] as const) {
+      await using source = await image();
+      const { calls } = await write(source, { importing: 'keeps', loadsByName: true, before });
+      expect(calls.includes('remove sha256:before'), JSON.stringify(before)).toBe(removed);
+      expect(calls.indexOf('tag')).toBeLessThan(calls.length - (removed ? 1 : 0));
     }
   });
 

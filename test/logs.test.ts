@@ -3,7 +3,7 @@
 // slim image diverge; tuning finds the file and the next round is equivalent.
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, removeImage } from './engine-helpers.js';
+import { cli, imageExists, removeImage } from './engine-helpers.js';
 import { tempDir } from './fixtures.js';
 
 const IMAGE = 'slim-test/logs-warns:1';
@@ -29,10 +29,13 @@ describe('the app log in the verdict', () => {
     expect(run.stdout).toMatch(/app log .*DIFFERENT: new in the slim image's log: "warning: \/etc\/app\/optional\.conf is missing/);
     expect(run.stdout).toMatch(/\(names \/etc\/app\/optional\.conf\)/);
     expect(run.stdout).toMatch(/1\/2 probes equivalent/);
+    const first = execFileSync('docker', ['image', 'inspect', '--format', '{{.Id}}', SLIM], { encoding: 'utf8' }).trim();
 
     const tuned = await cli(['build', IMAGE, '--tag', SLIM, '--tune', '2'], { cwd: dir });
     expect(tuned.code, tuned.stderr + tuned.stdout).toBe(0);
     expect(tuned.stdout).toMatch(/1\/1 probes equivalent/);
     expect(execFileSync('cat', [`${dir}/slim.allow`], { encoding: 'utf8' })).toMatch(/^\/etc\/app\/optional\.conf$/m);
+    // The image the tag named before is gone with its tag, not left behind untagged.
+    expect(imageExists(first)).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
 // Trace runs on the real engine: both tracers, the fallback, and Ctrl-C.
+import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TracerRefusedError, runWithProbes, type RunOptions } from '../src/run.js';
 import { Cleanup } from '../src/session.js';
@@ -6,10 +7,20 @@ import { build } from '../src/build.js';
 import { cli, engine, imageExists, removeImage, slimContainers } from './engine-helpers.js';
 
 const probes = { http: [{ method: 'GET', path: '/' }, { method: 'GET', path: '/clock/' }], exec: [], hostExec: [], defaultHttp: false };
+const STOPPING = 'slim-test/reads-when-stopping:1';
+// A file the app opens only once it is told to stop: the plan made while it stops cannot know it.
+const STOPPING_DOCKERFILE = `FROM slim-samples/c-hello:latest
+USER root
+RUN mkdir -p /etc/app && echo 'goodbye' > /etc/app/farewell.txt
+ENTRYPOINT ["/bin/sh", "-c", "trap 'read line < /etc/app/farewell.txt; exit 0' TERM; /usr/local/bin/hello 8080 & wait"]
+CMD []
+`;
+const keepNothingExtra = { rules: [], includePacks: [], excludePacks: [], languages: new Set<never>(), appDirs: true };
+const planDetails = (events: Array<{ stage: string; state?: string; detail?: string }>) => events.filter((e) => e.stage === 'plan' && e.state === 'done').map((e) => e.detail ?? '');
 const options = (tracer: RunOptions['tracer']): RunOptions => ({ tracer, probes, readyTimeoutMs: 60_000, continueAfter: { kind: 'probe' }, role: 'test' });
 
 describe('trace run', () => {
-  afterAll(() => removeImage('slim-test/run-fallback:slim'));
+  afterAll(() => ['slim-test/run-fallback:slim', STOPPING, `${STOPPING}-slim`].forEach(removeImage));
 
   it('fanotify sees the interpreter, Django modules and the probed templates', async () => {
     const run = await runWithProbes(engine, 'slim-samples/django-site:latest', options('fanotify'), new Cleanup());
@@ -43,6 +54,25 @@ describe('trace run', () => {
     expect(result.tracer).toBe('strace');
     expect(notices.join()).toMatch(/refused CAP_SYS_ADMIN.*strace/);
     expect(result.verification?.equivalent).toBe(true);
+  });
+
+  it('the plan made while the app stops is taken only when stopping touched nothing more', async () => {
+    execFileSync('docker', ['build', '-q', '-t', STOPPING, '-'], { input: STOPPING_DOCKERFILE, stdio: ['pipe', 'ignore', 'inherit'] });
+    const slimOf = async (image: string, tag: string) => {
+      const events: Array<{ stage: string; state?: string; detail?: string }> = [];
+      const result = await build(engine, {
+        image, tag,
+        run: { tracer: 'fanotify', probes: { http: [{ method: 'GET', path: '/' }], exec: [], hostExec: [], defaultHttp: false }, readyTimeoutMs: 30_000 },
+        plan: keepNothingExtra, verify: false,
+      }, new Cleanup(), (e) => events.push(e as never));
+      return { result, plans: planDetails(events) };
+    };
+    const stopping = await slimOf(STOPPING, `${STOPPING}-slim`);
+    expect(stopping.result.trace.paths.has('/etc/app/farewell.txt')).toBe(true);
+    expect(stopping.result.plan.paths.get('/etc/app/farewell.txt')?.join()).toMatch(/traced/);
+    expect(stopping.plans).toEqual([expect.not.stringMatching(/planned while the app stopped/)]);
+    const plain = await slimOf('slim-samples/c-hello:latest', 'slim-test/run-fallback:slim');
+    expect(plain.plans).toEqual([expect.stringMatching(/planned while the app stopped/)]);
   });
 
   it('Ctrl-C while the probes run leaves no container and no output tag', async () => {

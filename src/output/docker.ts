@@ -25,10 +25,22 @@ export const engineOutput: Output = {
     const written = (await fromStore(image, ctx)) ?? (await throughImport(image.layerAlone(), ctx)) ?? (await throughLoad(image.archive(), ctx));
     ctx.signal?.throwIfAborted();
     const { repo, tag } = splitTag(ctx.tag);
+    const before = await ctx.engine.inspectImage(ctx.tag);
     await ctx.engine.tagImage(written.id, repo, tag);
+    if (before && before.id !== written.id) await removeReplaced(before.id, ctx);
     return { ...written, where: `docker ${ctx.tag}` };
   },
 };
+
+/**
+ * The earlier slim image the tag named, once nothing names it any more: a rebuild or a tuning
+ * round replaces it rather than leaving it behind untagged. An image in use by a container stays.
+ */
+async function removeReplaced(id: string, ctx: OutputContext): Promise<void> {
+  const replaced = await ctx.engine.inspectImage(id);
+  if (!replaced || replaced.repoTags.length > 0 || !replaced.config.Labels?.[LAYER_KEY_LABEL]) return;
+  await ctx.engine.removeImage(id).catch(() => {});
+}
 
 async function throughLoad(archive: SlimArchive, ctx: OutputContext): Promise<Written> {
   // Both must succeed: the engine's load, and our writing of what it loads.

@@ -31,6 +31,16 @@ export function addOp(trace: Trace, path: string, op: Op): void {
   if (op === 'exec' && !trace.executed.includes(path)) trace.executed.push(path);
 }
 
+/** Whether two traces saw the same paths, each with the same operations, and ran the same programs. */
+export function sameTrace(a: Trace, b: Trace): boolean {
+  if (a.paths.size !== b.paths.size || a.executed.join('\0') !== b.executed.join('\0')) return false;
+  for (const [path, ops] of a.paths) {
+    const other = b.paths.get(path);
+    if (!other || other.size !== ops.size || [...ops].some((op) => !other.has(op))) return false;
+  }
+  return true;
+}
+
 /** Plain JSON form, for the report. */
 export function traceToJson(trace: Trace): object {
   return {
