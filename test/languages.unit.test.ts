@@ -1,9 +1,11 @@
 // Adding a language is one entry in the language table: a made-up language
 // registered in a copy of the table (never in LANGUAGE_TABLE itself) is picked
-// up by every keep rule and by the package index, with no rule module edited.
+// up by the plan, every keep rule and the package index, with no module edited.
 import { describe, expect, it } from 'vitest';
 import { LANGUAGE_TABLE, type LanguageSupport } from '../src/plan/languages/index.js';
+import { planKeep } from '../src/plan/plan.js';
 import { packageIndexOf } from '../src/plan/pkgdb/index.js';
+import { addOp, emptyTrace } from '../src/trace/trace.js';
 import { readTextAt, type KeepRequest, type RuleContext } from '../src/plan/rules/context.js';
 import { packageOfKeptCode } from '../src/plan/rules/packages.js';
 import { runtimeLoadsByName } from '../src/plan/rules/runtimes.js';
@@ -31,6 +33,11 @@ const toy: LanguageSupport<'toy'> = {
       return { manager: 'toyrocks', name, version: /^version = "([^"]+)"/m.exec(text)?.[1], files: [path, ...files], depends: [], conffiles: [] };
     },
   }],
+  // Its packages are the directories beside the rocks records.
+  packageOf(path) {
+    const dir = /^(\/usr\/local\/share\/toy\/(?!rocks\/)[^/]+)\//.exec(path)?.[1];
+    return dir ? { language: 'toy', dir, extras: [] } : undefined;
+  },
   runtime: {
     name: 'toy',
     recognise: /^(.*)\/bin\/toy$/,
@@ -62,6 +69,7 @@ function toyImage(): RuleContext {
     { name: 'usr/local/share/toy/rocks/web-1.0.toyspec', data: 'package = "web"\nversion = "1.0"\nfile = "../web/init.toy"\nfile = "../web/router.toy"\n' },
     { name: 'usr/local/share/toy/web/init.toy', data: 'return {}\n' },
     { name: 'usr/local/share/toy/web/router.toy', data: 'return {}\n' },
+    { name: 'usr/local/share/toy/web/templates/page.html', data: '<p>\n' },
     { name: 'usr/bin/gzip', mode: 0o755, data: 'x' },
     { name: 'app/main.toy', data: MAIN },
     { name: 'app/helper.toy', data: 'return {}\n' },
@@ -108,6 +116,18 @@ describe('a language added as one table entry', () => {
     expect(await runtimeLoadsByName(withToy)).toEqual([
       { path: '/usr/local/lib/toy/natives', reason: 'toy runtime /usr/local loads native modules by name from lib/toy/natives/' },
     ]);
+  });
+
+  it('the plan keeps the package of a traced file whole', async () => {
+    const trace = emptyTrace('fanotify');
+    for (const path of image.traced!) addOp(trace, path, 'open');
+    const page = '/usr/local/share/toy/web/templates/page.html';
+    const plan = (languageTable?: readonly LanguageSupport[]) => planKeep(image.tree, trace, {
+      entrypoint: [], env: [], workdir: '/', user: '', volumes: [], rules: [], includePacks: [], excludePacks: [],
+      languages: new Set(['toy']) as Set<never>, appDirs: false, languageTable,
+    }, image.content);
+    expect((await plan()).paths.has(page)).toBe(false);
+    expect((await plan(WITH_TOY)).paths.get(page)).toEqual(['toy package /usr/local/share/toy/web']);
   });
 
   it('the built-in table is left as it was', () => {

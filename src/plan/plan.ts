@@ -12,7 +12,7 @@ import type { Trace } from '../trace/trace.js';
 import type { Rule } from './allowlist.js';
 import { globToRegExp, isGlob, literalPath } from './glob.js';
 import { Keeper, type RuleTotal } from './keeper.js';
-import { claimedByLanguage, LANGUAGE_TABLE, type Language } from './languages/index.js';
+import { claimedByLanguage, languageTableOf, type Language, type LanguageSupport } from './languages/index.js';
 import { readPackageDatabase, type PackageDatabase } from './packagedb.js';
 import { packageIndexOf } from './pkgdb/index.js';
 import { applyPacks } from './packs.js';
@@ -34,6 +34,8 @@ export interface PlanOptions {
   languages: Set<Language>;
   /** Keep the app's own files (those no package installed) in app places whole. */
   appDirs: boolean;
+  /** The language table; without it, the built-in LANGUAGE_TABLE (tests pass a copy with an entry of their own). */
+  languageTable?: readonly LanguageSupport[];
 }
 
 export interface KeepPlan {
@@ -76,7 +78,7 @@ const keepTraced: Phase = ({ trace, opts, keeper, plan }) => {
 
 /** Whole packages of what is kept, the files kept beside them, and what static scans find. */
 const keepLanguagePackages: Phase = async ({ tree, opts, keeper }) => {
-  const languages = LANGUAGE_TABLE.filter((l) => opts.languages.has(l.name));
+  const languages = languageTableOf(opts).filter((l) => (opts.languages as ReadonlySet<string>).has(l.name));
   const done = new Set<string>();
   for (let changed = true; changed;) {
     for (const path of [...keeper.paths.keys()]) {
@@ -126,7 +128,7 @@ function appFilesPhase(db: () => Promise<PackageDatabase>, content: ContentSourc
   return async ({ tree, trace, opts, keeper }) => {
     if (!opts.appDirs) return;
     const { installed, source } = await db();
-    const claimed = (path: string) => claimedByLanguage(path, tree, opts.languages);
+    const claimed = (path: string) => claimedByLanguage(path, tree, opts.languages, languageTableOf(opts));
     const places = new Set(APP_ROOTS);
     if (opts.workdir && opts.workdir !== '/') places.add(opts.workdir);
     // Root's home is no app's place.
@@ -178,7 +180,7 @@ function appPlaceOf(path: string): string | undefined {
 function ruleContext({ tree, trace, opts, keeper }: PlanInput): RuleContext {
   const traced = new Set<string>();
   for (const [path, ops] of trace.paths) if ([...ops].some((op) => op !== 'missing')) traced.add(tree.resolve(path).path ?? path);
-  return { tree, content: keeper.content, env: keeper.env, user: opts.user, volumes: opts.volumes, kept: new Set(keeper.paths.keys()), traced, languages: opts.languages };
+  return { tree, content: keeper.content, env: keeper.env, user: opts.user, volumes: opts.volumes, kept: new Set(keeper.paths.keys()), traced, languages: opts.languages, languageTable: opts.languageTable };
 }
 
 /** Runs keep rules in turn, each charged to its name, with the closure of what it kept; says whether any kept something new. */

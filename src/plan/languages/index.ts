@@ -71,6 +71,6 @@ export function packageOf(path: string, tree: FileTree, enabled: Set<Language>):
 }
 
 /** Whether an enabled language's rules, not the app-file rule, decide about a path. */
-export function claimedByLanguage(path: string, tree: FileTree, enabled: Set<Language>): boolean {
-  return LANGUAGE_TABLE.some((l) => enabled.has(l.name) && (l.claims ? l.claims(path, tree) : l.packageOf?.(path, tree) !== undefined));
+export function claimedByLanguage(path: string, tree: FileTree, enabled: ReadonlySet<string>, table: readonly LanguageSupport[] = LANGUAGE_TABLE): boolean {
+  return table.some((l) => enabled.has(l.name) && (l.claims ? l.claims(path, tree) : l.packageOf?.(path, tree) !== undefined));
 }
