@@ -29,3 +29,23 @@ export function ensureSamples(...names) {
 }
 
 export const fmt = (n, digits = 2) => n.toFixed(digits);
+
+/**
+ * Waits out the time after deletions during which creating files is slow. On an
+ * ext4 without a journal (this project's CI machine) the inode allocator passes
+ * over every inode freed in the last 60 s (5 min while its table block is
+ * unwritten), so a build right after `docker rmi` of thousands of files pays up
+ * to 1 ms a file to store its slim image, while `docker save` creates nothing.
+ * The benchmarks remove in batches, write the disk out, and wait once;
+ * BENCH_SETTLE=SECONDS changes the wait (0 skips it).
+ */
+export async function settle() {
+  const seconds = Number(process.env.BENCH_SETTLE ?? 65);
+  if (!(seconds > 0)) return;
+  sh('sync', []);
+  console.error(`bench: letting the disk settle for ${seconds}s after removing images (BENCH_SETTLE=0 skips)`);
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+}
+
+/** Removes images by tag, quietly (some may not exist). */
+export const removeImages = (tags) => spawnSync('docker', ['rmi', ...tags], { stdio: 'ignore' });

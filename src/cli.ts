@@ -543,10 +543,13 @@ async function runFleet(engines: Engine[], items: BuildOptions[], flags: BuildFl
 
 async function runSingle(eng: Engine, opts: BuildOptions, flags: BuildFlags): Promise<void> {
   const image = opts.image;
-  await reapLeftovers(eng);
+  // What killed runs left is removed while this one runs: none of it is in its way.
+  const reaping = reapLeftovers(eng);
+  reaping.catch(() => {}); // a build that fails first reports its own error
   const ui = await progress();
   try {
     const result = await build(eng, opts, cleanup, ui.onEvent);
+    await reaping;
     ui.stop();
     // Tuning hands back the allowlist it grew; the file is written here, also when the build still diverges.
     if (result.allowlist) await writeFile(result.allowlist.file, result.allowlist.text);
