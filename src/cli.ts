@@ -700,6 +700,13 @@ async function shutdown(signal: string): Promise<void> {
   setTimeout(() => process.exit(EXIT.interrupted), 20_000);
   await cleanup.run(`interrupted by ${signal}`);
 }
+// A reader that went away (`slim build ... | head`) does not end the build half-way, which would
+// leave its containers behind: the rest of the output goes nowhere, and the build runs to its end.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
 process.once('SIGINT', () => void shutdown('SIGINT'));
 process.once('SIGTERM', () => void shutdown('SIGTERM'));
 

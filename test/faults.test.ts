@@ -2,10 +2,11 @@
 // Ctrl-C at each stage. Each gives a clear error and leaves nothing behind.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, imageExists, removeImage, slimContainers, slimImports } from './engine-helpers.js';
+import { cli, imageExists, removeImage, slimContainers, slimImports, startCli } from './engine-helpers.js';
 import { tempDir } from './fixtures.js';
 
 const FAULTS = new URL('../fixtures/fault-apps/', import.meta.url).pathname;
@@ -144,6 +145,26 @@ describe('a run killed outright', () => {
     expect(slimContainers()).toEqual([]);
     expect(imageExists(leftover)).toBe(false);
     expect(imageExists('slim-test/shell-killed:slim')).toBe(false);
+  });
+});
+
+describe('a reader of the output that goes away', () => {
+  it('(slim build | head) the build runs to its end and leaves nothing behind', async () => {
+    const tag = 'slim-test/shell-unread:slim';
+    const child = startCli(['build', 'slim-samples/c-hello:latest', '--tag', tag, '--no-verify']);
+    // Both ends closed at the first progress line: every later write meets a closed pipe.
+    child.stderr.once('data', () => {
+      child.stdout.destroy();
+      child.stderr.destroy();
+    });
+    const [code] = await once(child, 'exit');
+    try {
+      expect(code).toBe(0);
+      expect(imageExists(tag)).toBe(true);
+      expect(slimContainers()).toEqual([]);
+    } finally {
+      removeImage(tag);
+    }
   });
 });
 
