@@ -4,15 +4,13 @@
 // docker load of the slim image alone (the engine's own part of any build),
 // slim's peak RSS and the bytes kept.
 //
-// Each kind of run is done for every image in turn, after one removal of the slim
-// images and one wait for the disk to settle (see settle in lib.mjs): a build that
-// writes its layer afresh is timed as it runs in a pipeline that has just built
-// the original, not right after thousands of files were deleted.
+// Nothing is deleted before a timed write: the fresh builds keep one file more
+// each (see settle in lib.mjs), and the bench waits once at the start.
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureSamples, fmt, removeImages, root, settle, sh, timeCommand } from './lib.mjs';
+import { ensureSamples, fmt, removeImages, root, settle, sh, timeCommand, VARIANT_PATHS } from './lib.mjs';
 
 /** Each sample with its one obvious probe (an HTTP sample's default GET / needs no flag); BENCH_SAMPLES=a,b picks some. */
 const SAMPLES = {
@@ -29,10 +27,10 @@ const BIG_GB = Number(process.env.BENCH_BIG_GB ?? 5);
 const CLI = process.env.SLIM_CLI ?? join(root, 'dist', 'cli.js');
 
 /** Runs the CLI; returns its wall time, peak RSS (GNU time) and how its layer went into the engine. */
-function slimBuild(run, extra) {
+function slimBuild(run, tag, extra) {
   const report = join(run.dir, 'report.json');
   const start = performance.now();
-  const child = spawnSync('/usr/bin/time', ['-f', 'rss %M', process.execPath, CLI, 'build', run.image, '--tag', run.tag, '--report', report, ...run.probe, ...extra], { encoding: 'utf8', cwd: run.dir });
+  const child = spawnSync('/usr/bin/time', ['-f', 'rss %M', process.execPath, CLI, 'build', run.image, '--tag', tag, '--report', report, ...run.probe, ...extra], { encoding: 'utf8', cwd: run.dir });
   const seconds = (performance.now() - start) / 1000;
   if (child.status !== 0) throw new Error(`slim build ${run.image} failed:\n${child.stdout}\n${child.stderr}`);
   const rssMB = Number(/rss (\d+)/.exec(child.stderr)?.[1] ?? 0) / 1024;
@@ -51,32 +49,32 @@ export async function ratios() {
     const dir = mkdtempSync(join(tmpdir(), 'slim-bench-'));
     return { name, image, dir, probe: typeof flags === 'function' ? flags(dir) : flags, tag: `slim-bench/ratios:${name.replace(/[^a-z0-9]/gi, '-')}` };
   });
-  const removeSlim = () => removeImages(runs.map((r) => r.tag));
+  const removeSlim = () => removeImages(runs.flatMap((r) => [r.tag, `${r.tag}-full`, `${r.tag}-load`]));
+  const variant = (n) => ['--include-path', VARIANT_PATHS[n]];
   const rows = [];
   try {
+    removeSlim();
+    await settle();
     for (const run of runs) {
       const save = () => timeCommand('sh', ['-c', `docker save ${run.image} > /dev/null`]);
       // The faster of two saves: the cache favours the engine, not slim.
       run.save = Math.min(save(), save());
       run.size = Number(sh('docker', ['image', 'inspect', '-f', '{{.Size}}', run.image]));
     }
-    // Each build writes its layer afresh (no image holds it), as a first build does.
-    removeSlim();
-    await settle();
-    for (const run of runs) run.noVerify = slimBuild(run, ['--no-verify']);
-    removeSlim();
-    await settle();
-    for (const run of runs) run.full = slimBuild(run, []);
+    // Each of these writes a layer the engine does not have, as a first build does.
+    for (const run of runs) run.noVerify = slimBuild(run, run.tag, ['--no-verify']);
+    for (const run of runs) run.full = slimBuild(run, `${run.tag}-full`, variant(0));
     // The same build again: the engine has the layer, and gets the config alone.
     for (const run of runs) {
-      run.again = slimBuild(run, []);
+      run.again = slimBuild(run, `${run.tag}-full`, variant(0));
       run.kept = Number(sh('docker', ['image', 'inspect', '-f', '{{.Size}}', run.tag]));
-      sh('docker', ['save', '-o', join(run.dir, 'slim.tar'), run.tag]);
     }
-    // What the engine alone takes to store the slim image: docker load of it, once it is gone.
-    removeSlim();
-    await settle();
-    for (const run of runs) run.load = timeCommand('docker', ['load', '-q', '-i', join(run.dir, 'slim.tar')]);
+    // What the engine alone takes to store a slim image: docker load of one whose layer it does not have.
+    for (const run of runs) {
+      const archive = join(run.dir, 'slim.tar');
+      slimBuild(run, `${run.tag}-load`, ['--no-verify', '--output', `archive:${archive}`, ...variant(1)]);
+      run.load = timeCommand('docker', ['load', '-q', '-i', archive]);
+    }
     rows.push(...runs);
   } finally {
     removeSlim();
