@@ -8,11 +8,12 @@ import { cli, engine, imageExists, removeImage, slimContainers } from './engine-
 
 const probes = { http: [{ method: 'GET', path: '/' }, { method: 'GET', path: '/clock/' }], exec: [], hostExec: [], defaultHttp: false };
 const STOPPING = 'slim-test/reads-when-stopping:1';
-// A file the app opens only once it is told to stop: the plan made while it stops cannot know it.
+// A file the app opens only once it is told to stop, and not at once (the trace so far is read as the
+// stop signal goes out): the plan made while it stops cannot know it.
 const STOPPING_DOCKERFILE = `FROM slim-samples/c-hello:latest
 USER root
 RUN mkdir -p /etc/app && echo 'goodbye' > /etc/app/farewell.txt
-ENTRYPOINT ["/bin/sh", "-c", "trap 'read line < /etc/app/farewell.txt; exit 0' TERM; /usr/local/bin/hello 8080 & wait"]
+ENTRYPOINT ["/bin/sh", "-c", "trap 'sleep 2; read line < /etc/app/farewell.txt; exit 0' TERM; /usr/local/bin/hello 8080 & wait"]
 CMD []
 `;
 const keepNothingExtra = { rules: [], includePacks: [], excludePacks: [], languages: new Set<never>(), appDirs: true };
