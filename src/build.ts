@@ -225,6 +225,8 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
   let traceCollected = false;
   const onProbed = (trace: Trace) => {
     if (traceCollected) return;
+    // From here the plan reads what it needs, ahead of the warm-up's guesses.
+    traceEnded.abort();
     early = { trace, plan: reading.then((image) => planKeep(image.tree, trace, planOptions(image.config.config ?? {}, opts.plan, opts.tune?.allowlist), image)) };
     early.plan.catch(() => {}); // a plan that is not taken may fail unseen
   };
