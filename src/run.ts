@@ -330,9 +330,9 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
   const container = cleanup.add(await engine.createContainer(await containerSpec(image, run, ports, opts)));
   let execs = 0;
   // Command probes run through the tracer so that it sees them, as the app's user, without the tracer's capability.
-  const execProbe = (command: string): Promise<ProbeResult> => tracer === 'none'
-    ? runExecProbe(container, execArgv(command), command, run.user || undefined)
-    : runExecProbe(container, TRACERS[tracer].execCommand(execArgv(command), run.app, String(++execs)), command, '0:0');
+  const execProbe = (command: string): Promise<ProbeResult> => traced
+    ? runExecProbe(container, traced.execCommand(execArgv(command), run.app, String(++execs)), command, '0:0')
+    : runExecProbe(container, execArgv(command), command, run.user || undefined);
   try {
     onEvent({ stage: 'start', detail: container.name });
     await container.start();

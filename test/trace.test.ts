@@ -4,6 +4,7 @@ import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { parseFanotifyRecord } from '../src/tracers/fanotify.js';
 import { parseStrace } from '../src/tracers/strace.js';
+import { addOp, emptyTrace, sameTrace, type Op } from '../src/trace/trace.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url));
 
@@ -68,5 +69,23 @@ describe('strace output', () => {
     expect(t.paths.get('/data/out.log')).toEqual(new Set(['write']));
     expect(t.paths.get('/etc')).toEqual(new Set(['readdir']));
     expect(t.exitCode).toBe(0);
+  });
+});
+
+describe('two traces the same', () => {
+  const trace = (entries: Array<[string, Op]>, executed: string[] = []) => {
+    const t = emptyTrace('fanotify');
+    for (const [path, op] of entries) addOp(t, path, op);
+    t.executed.push(...executed.filter((p) => !t.executed.includes(p)));
+    return t;
+  };
+  const base: Array<[string, Op]> = [['/bin/sh', 'exec'], ['/etc/app.conf', 'open'], ['/var/log/app', 'write']];
+
+  it('only when they saw the same paths with the same operations and ran the same programs in the same order', () => {
+    expect(sameTrace(trace(base), trace([...base].reverse()))).toBe(true);
+    expect(sameTrace(trace(base), trace([...base, ['/etc/farewell', 'open']]))).toBe(false);
+    expect(sameTrace(trace(base), trace([...base, ['/etc/app.conf', 'write']]))).toBe(false);
+    expect(sameTrace(trace([...base, ['/bin/cat', 'exec']]), trace([['/bin/cat', 'exec'], ...base]))).toBe(false);
+    expect(sameTrace(trace(base.slice(1)), trace(base.slice(1), ['/bin/true']))).toBe(false);
   });
 });
