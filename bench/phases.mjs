@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ensureSamples, fmt, removeImages, root, settle, sh, timeCommand, VARIANT_PATHS } from './lib.mjs';
+import { engineLoadSeconds, ensureSamples, fmt, removeImages, root, settle, timeCommand } from './lib.mjs';
 
 const SAMPLES = ['django-site', 'c-hello', 'node-api', 'static-site'];
 const CLI = process.env.SLIM_CLI ?? join(root, 'dist', 'cli.js');
@@ -66,10 +66,7 @@ export async function phases() {
       run.total = build.total;
       run.phases = phaseSeconds(build);
       run.save = timeCommand('sh', ['-c', `docker save ${run.image} > /dev/null`]);
-      // The engine's own part: docker load of a slim image whose layer it does not have (one file more than the build's).
-      const archive = join(run.dir, 'slim.tar');
-      sh(process.execPath, [CLI, 'build', run.image, '--tag', `${run.tag}-load`, '--no-verify', '--output', `archive:${archive}`, '--include-path', VARIANT_PATHS[1], '--report', join(run.dir, 'load.json')], { cwd: run.dir, stdio: ['ignore', 'pipe', 'ignore'] });
-      run.load = timeCommand('docker', ['load', '-q', '-i', archive]);
+      run.load = engineLoadSeconds(CLI, run.image, `${run.tag}-load`, run.dir);
     }
     rows.push(...runs);
   } finally {

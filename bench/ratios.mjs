@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureSamples, fmt, removeImages, root, settle, sh, timeCommand, VARIANT_PATHS } from './lib.mjs';
+import { engineLoadSeconds, ensureSamples, fmt, removeImages, root, settle, sh, timeCommand, VARIANT_PATHS } from './lib.mjs';
 
 /** Each sample with its one obvious probe (an HTTP sample's default GET / needs no flag); BENCH_SAMPLES=a,b picks some. */
 const SAMPLES = {
@@ -50,7 +50,7 @@ export async function ratios() {
     return { name, image, dir, probe: typeof flags === 'function' ? flags(dir) : flags, tag: `slim-bench/ratios:${name.replace(/[^a-z0-9]/gi, '-')}` };
   });
   const removeSlim = () => removeImages(runs.flatMap((r) => [r.tag, `${r.tag}-full`, `${r.tag}-load`]));
-  const variant = (n) => ['--include-path', VARIANT_PATHS[n]];
+  const variant = ['--include-path', VARIANT_PATHS[0]];
   const rows = [];
   try {
     removeSlim();
@@ -63,18 +63,14 @@ export async function ratios() {
     }
     // Each of these writes a layer the engine does not have, as a first build does.
     for (const run of runs) run.noVerify = slimBuild(run, run.tag, ['--no-verify']);
-    for (const run of runs) run.full = slimBuild(run, `${run.tag}-full`, variant(0));
+    for (const run of runs) run.full = slimBuild(run, `${run.tag}-full`, variant);
     // The same build again: the engine has the layer, and gets the config alone.
     for (const run of runs) {
-      run.again = slimBuild(run, `${run.tag}-full`, variant(0));
+      run.again = slimBuild(run, `${run.tag}-full`, variant);
       run.kept = Number(sh('docker', ['image', 'inspect', '-f', '{{.Size}}', run.tag]));
     }
     // What the engine alone takes to store a slim image: docker load of one whose layer it does not have.
-    for (const run of runs) {
-      const archive = join(run.dir, 'slim.tar');
-      slimBuild(run, `${run.tag}-load`, ['--no-verify', '--output', `archive:${archive}`, ...variant(1)]);
-      run.load = timeCommand('docker', ['load', '-q', '-i', archive]);
-    }
+    for (const run of runs) run.load = engineLoadSeconds(CLI, run.image, `${run.tag}-load`, run.dir, run.probe);
     rows.push(...runs);
   } finally {
     removeSlim();
