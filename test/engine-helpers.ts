@@ -37,15 +37,25 @@ export function cli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEn
   });
 }
 
+/**
+ * IDs of slim's labelled objects that a docker listing (`ps -a`, `images`) finds and these
+ * tests made. The pid label is read through inspect: `docker images --format` has no .Label.
+ */
+function ours(list: string[]): string[] {
+  const listed = spawnSync('docker', [...list, '-q', '--no-trunc', '--filter', 'label=io.slim.tool=slim'], { encoding: 'utf8' });
+  if (listed.status !== 0) throw new Error(`docker ${list.join(' ')}: ${listed.stderr}`);
+  const ids = [...new Set(listed.stdout.split('\n').filter(Boolean))];
+  if (ids.length === 0) return [];
+  // One that went meanwhile makes inspect fail, and is left out of what it prints.
+  return spawnSync('docker', ['inspect', '--format', '{{.Id}} {{index .Config.Labels "io.slim.pid"}}', ...ids], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)
+    .map((line) => line.split(' ')).filter(([, pid]) => ourPids.has(Number(pid))).map(([id]) => id!);
+}
+
 /** Containers slim made for these tests that still exist. */
-export const slimContainers = (): string[] =>
-  spawnSync('docker', ['ps', '-a', '--filter', 'label=io.slim.tool=slim', '--format', '{{.ID}} {{.Label "io.slim.pid"}}'], { encoding: 'utf8' }).stdout
-    .split('\n').filter(Boolean).map((line) => line.split(' ')).filter(([, pid]) => ourPids.has(Number(pid))).map(([id]) => id!);
+export const slimContainers = (): string[] => ours(['ps', '-a']);
 
 /** Images slim made on the way to others (layer imports) for these tests that still exist. */
-export const slimImports = (): string[] =>
-  spawnSync('docker', ['images', '--filter', 'label=io.slim.tool=slim', '--format', '{{.ID}} {{.Label "io.slim.pid"}}'], { encoding: 'utf8' }).stdout
-    .split('\n').filter(Boolean).map((line) => line.split(' ')).filter(([, pid]) => ourPids.has(Number(pid))).map(([id]) => id!);
+export const slimImports = (): string[] => ours(['images']);
 
 /** sha256 of every regular file's bytes, by path, streamed the way the writer reads them. */
 export async function contentDigests(source: ImageSource): Promise<Map<string, string>> {
