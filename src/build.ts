@@ -12,9 +12,11 @@ import { answered, type ProbeResult } from './drivers/result.js';
 import { checkImageRef, openImage, requireImage, splitTag, type ReadVia } from './image/read.js';
 import type { ImageSource } from './image/content.js';
 import { withHeadCache } from './image/head-cache.js';
+import type { FileTree } from './image/tree.js';
 import type { LayerShape } from './image/write.js';
 import { planKeep, warmPlan, type KeepPlan, type PlanOptions } from './plan/plan.js';
-import { rebuild } from './rebuild.js';
+import { loadAhead, rebuild } from './rebuild.js';
+import { removeUnnamedSlim } from './output/docker.js';
 import type { LayerVia, OutputTarget } from './output/outputs.js';
 import { keptFiles } from './report/from-build.js';
 import type { KeptFile } from './report/html.js';
@@ -156,6 +158,13 @@ function planOptions(config: ContainerConfig, keep: KeepOptions, allowlist: Tune
   };
 }
 
+/** The keep plan, and among its warnings the kept executables a packer hides from the ELF closure. */
+async function planWarned(image: ImageSource & { tree: FileTree }, trace: Trace, options: PlanOptions): Promise<KeepPlan> {
+  const plan = await planKeep(image.tree, trace, options, image);
+  plan.warnings.push(...(await packedExecutables(image, image.tree, plan.paths.keys())));
+  return plan;
+}
+
 /** A run to its end is itself compared (exit code, output); a service needs a probe or a command. */
 const sendsNothing = ({ probes, afterProbes, continueAfter }: Omit<RunOptions, 'role'>): boolean =>
   continueAfter?.kind !== 'exit' && probes.http.length + probes.exec.length + probes.hostExec.length === 0 && !afterProbes;
@@ -221,14 +230,22 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
   // The app's stop (a graceful one can take a second) and the plan need not wait for each other: the
   // plan of the trace as it stood after the probes is made while the app stops, and taken when the
   // stop touched nothing more.
-  let early: { trace: Trace; plan: Promise<KeepPlan> } | undefined;
+  // So is the image of that plan, when its layer depends on the plan alone (not stripped, on no
+  // shared base) and it goes into the engine: it is put there unnamed, and the rebuild names it.
+  const writesAhead = outputs.some((o) => o.kind === 'docker') && !opts.strip && !opts.shapeLayer;
+  const stopWritingAhead = new AbortController();
+  let early: { trace: Trace; plan: Promise<KeepPlan>; written?: Promise<string | undefined> } | undefined;
   let traceCollected = false;
   const onProbed = (trace: Trace) => {
     if (traceCollected) return;
     // From here the plan reads what it needs, ahead of the warm-up's guesses.
     traceEnded.abort();
-    early = { trace, plan: reading.then((image) => planKeep(image.tree, trace, planOptions(image.config.config ?? {}, opts.plan, opts.tune?.allowlist), image)) };
-    early.plan.catch(() => {}); // a plan that is not taken may fail unseen
+    const plan = reading.then((image) => planWarned(image, trace, planOptions(image.config.config ?? {}, opts.plan, opts.tune?.allowlist)));
+    plan.catch(() => {}); // a plan that is not taken may fail unseen
+    const signal = AbortSignal.any([cleanup.signal, stopWritingAhead.signal]);
+    // Failing here costs only the head start: the rebuild writes the image itself.
+    const written = writesAhead ? Promise.all([reading, plan]).then(([image, p]) => loadAhead(engine, { ...image, ref: opts.image }, p.paths.keys(), signal)).catch(() => undefined) : undefined;
+    early = { trace, plan, written };
   };
   try {
     const traceWith = async (tracer: TracerName) => runWithProbes(engine, source.id, { ...opts.run, tracer, role: 'trace', onProbed }, cleanup, onRun);
@@ -276,10 +293,11 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
     let allowlist = opts.tune?.allowlist;
     let added: Suggestion[] = [];
     for (let round = 1; ; round++) {
-      const planned = round === 1 && early && sameTrace(early.trace, trace) ? early.plan : undefined;
-      const plan = await timed('plan', () => planned ?? planKeep(tree, trace, planOptions(config, opts.plan, allowlist), image), (p) => `${p.paths.size} of ${tree.size} paths kept${planned ? ' (planned while the app stopped)' : ''}`);
+      const taken = round === 1 && early && sameTrace(early.trace, trace) ? early : undefined;
+      // The image written ahead of a plan that is not taken is not wanted: it stops, and goes in the end.
+      if (!taken) stopWritingAhead.abort();
+      const plan = await timed('plan', () => taken?.plan ?? planWarned(image, trace, planOptions(config, opts.plan, allowlist)), (p) => `${p.paths.size} of ${tree.size} paths kept${taken ? ' (planned while the app stopped)' : ''}`);
       if (round === 1) {
-        plan.warnings.push(...(await packedExecutables(image, tree, plan.paths.keys())));
         for (const warning of plan.warnings) onEvent({ stage: 'notice', message: warning });
         for (const u of plan.unresolved) onEvent({ stage: 'notice', message: `unresolved library ${u.library} needed by ${showPath(u.neededBy)}` });
       }
@@ -292,7 +310,12 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
       const replaced = stripped?.replaced ?? new Map<number, Buffer>();
       const rebuilt = await (async () => {
         const shape = opts.shapeLayer ? await opts.shapeLayer(new Set(plan.paths.keys()), image, replaced) : { replaced };
-        const written = await timed('rebuild', () => rebuild(engine, { ...image, ref: opts.image }, plan.paths.keys(), tag, outputs, cleanup.signal, onBytes, shape), (r) => `${r.written.join(', ')} (${r.id.slice(7, 19)})`);
+        const written = await timed('rebuild', async () => {
+          // Written ahead: the rebuild finds it in the engine rather than writing it a second time beside it.
+          const ahead = await taken?.written;
+          const done = await rebuild(engine, { ...image, ref: opts.image }, plan.paths.keys(), tag, outputs, cleanup.signal, onBytes, shape);
+          return ahead === done.id ? { ...done, layerVia: 'written while the app stopped' as const } : done;
+        }, (r) => `${r.written.join(', ')} (${r.id.slice(7, 19)}${r.layerVia === 'written while the app stopped' ? `, ${r.layerVia}` : ''})`);
         return { ...written, base: shape.base && { diffId: shape.base.diffId, size: shape.base.size, whiteouts: shape.whiteouts?.length ?? 0 } };
       })().catch(async (err: unknown) => {
         await originalRun?.catch(() => {}); // its containers are gone before the error is
@@ -354,6 +377,10 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
     }
   } finally {
     stopReading.abort();
+    stopWritingAhead.abort();
+    // Unless a rebuild named it, the image written ahead goes.
+    const ahead = await early?.written;
+    if (ahead) await removeUnnamedSlim(engine, ahead).catch(() => {});
     // A reader that cannot be disposed (the engine went away) must not hide why the build ended.
     await reading.then(async (image) => {
       cleanup.delete(image);

@@ -6,6 +6,7 @@ import { SlimError, withContext } from './errors.js';
 import type { ImageSource } from './image/content.js';
 import { checkImageRef } from './image/read.js';
 import { shapedEntries, slimConfig, slimImageStreams, type LayerShape } from './image/write.js';
+import { loadUntagged } from './output/docker.js';
 import { describeTarget, outputNamed, type LayerVia, type OutputTarget } from './output/outputs.js';
 
 export interface RebuildResult {
@@ -39,4 +40,14 @@ export async function rebuild(engine: Engine, image: ImageSource, keep: Iterable
   }
   if (!result) throw new SlimError(`writing image ${tag}: no output given`, { kind: 'usage', hint: 'pass --output docker, oci:DIR or archive:FILE' });
   return { ...result, written, loaded: outputs.some((o) => o.kind === 'docker') };
+}
+
+/**
+ * The slim image of `keep`, plain (not stripped, on no base), put into the engine under no
+ * name: written ahead of knowing it is the one wanted. A rebuild of the same paths finds it by
+ * its layer key and only names it; one that is not wanted is the caller's to remove.
+ */
+export async function loadAhead(engine: Engine, image: ImageSource, keep: Iterable<string>, signal?: AbortSignal): Promise<string> {
+  const streams = slimImageStreams(image, shapedEntries(image.tree, keep), (layer) => slimConfig(image, layer, {}), { signal });
+  return (await loadUntagged(streams, { engine, signal })).id;
 }

@@ -11,7 +11,7 @@ import { archiveSource, type ImageSource } from '../src/image/content.js';
 import { eachEntry, readBody } from '../src/image/entries.js';
 import { readImageFile } from '../src/image/read.js';
 import { LAYER_KEY_LABEL, layerEntries, slimConfig, slimImageStreams } from '../src/image/write.js';
-import { engineOutput } from '../src/output/docker.js';
+import { engineOutput, loadUntagged } from '../src/output/docker.js';
 import { imageArchiveFile, layerFile, tempDir } from './fixtures.js';
 
 /** The entries of a tar, by name. */
@@ -30,12 +30,14 @@ interface StandIn {
   labelled?: string[];
   /** The image the tag named before: its labels, and the tags it still has once the tag moved. */
   before?: { labels: Record<string, string>; tagsAfter: readonly string[] };
+  /** Images the engine holds already, by ID, with their layers. */
+  holds?: Record<string, string[]>;
 }
 
 /** An engine that takes images as a real one would, up to what `how` says it refuses. */
 function standInEngine(how: StandIn) {
   const calls: string[] = [];
-  const layers = new Map<string, string[]>([['sha256:kept', ['sha256:from-earlier-build']]]);
+  const layers = new Map<string, string[]>([['sha256:kept', ['sha256:from-earlier-build']], ...Object.entries(how.holds ?? {})]);
   const engine = {
     async importLayer(layer: Readable) {
       const data = await readBody(layer);
@@ -85,9 +87,10 @@ describe('docker output', () => {
     return archiveSource(await readImageFile(await imageArchiveFile(dir, [layer])));
   }
 
+  const streamsOf = (source: ImageSource, signal?: AbortSignal) => slimImageStreams(source, layerEntries(source.tree, source.tree.paths()), (layer) => slimConfig(source, layer), { signal });
   const write = async (source: ImageSource, how: StandIn) => {
     const { engine, calls } = standInEngine(how);
-    const streams = slimImageStreams(source, layerEntries(source.tree, source.tree.paths()), (layer) => slimConfig(source, layer));
+    const streams = streamsOf(source);
     const result = await engineOutput.write(streams, { engine, tag: 'app.slim:latest' }, undefined);
     const whole = await streams.archive().done; // the ID a whole load gives
     return { result, calls, whole };
@@ -130,5 +133,28 @@ describe('docker output', () => {
     expect(calls).toEqual(['load by name', 'tag']);
     expect(result.layerVia).toBe('already in the engine');
     expect(result.layer.diffId).toBe('sha256:from-earlier-build');
+  });
+
+  it('only tags the image when the engine holds that very image (written ahead, unnamed)', async () => {
+    await using source = await image();
+    const whole = await streamsOf(source).archive().done;
+    const { result, calls } = await write(source, { importing: 'keeps', loadsByName: true, labelled: [whole.id], holds: { [whole.id]: [whole.layer.diffId] } });
+    expect(calls).toEqual(['tag']);
+    expect(result).toMatchObject({ id: whole.id, layerVia: 'already in the engine' });
+  });
+
+  it('a write stopped before its first byte ends, rather than waiting for a reader that is gone', async () => {
+    await using source = await image();
+    const { engine } = standInEngine({ importing: 'keeps', loadsByName: true });
+    const stopped = AbortSignal.abort(new Error('stopped'));
+    await expect(loadUntagged(streamsOf(source, stopped), { engine, signal: stopped })).rejects.toThrow(/stopped/);
+  }, 5_000);
+
+  it('puts an image in unnamed when asked to', async () => {
+    await using source = await image();
+    const { engine, calls } = standInEngine({ importing: 'keeps', loadsByName: true });
+    const written = await loadUntagged(streamsOf(source), { engine });
+    expect(calls).toEqual(['import', 'load by name', 'remove sha256:imported']);
+    expect(written.id).toBe((await streamsOf(source).archive().done).id);
   });
 });

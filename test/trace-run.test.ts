@@ -18,6 +18,11 @@ CMD []
 `;
 const keepNothingExtra = { rules: [], includePacks: [], excludePacks: [], languages: new Set<never>(), appDirs: true };
 const planDetails = (events: Array<{ stage: string; state?: string; detail?: string }>) => events.filter((e) => e.stage === 'plan' && e.state === 'done').map((e) => e.detail ?? '');
+/** Slim images in the engine made from the same source as the slim image `id`. */
+const slimImagesOf = (id: string): string[] => {
+  const source = execFileSync('docker', ['image', 'inspect', '--format', '{{index .Config.Labels "io.slim.source-id"}}', id], { encoding: 'utf8' }).trim();
+  return execFileSync('docker', ['images', '-q', '--no-trunc', '--filter', `label=io.slim.source-id=${source}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
+};
 const options = (tracer: RunOptions['tracer']): RunOptions => ({ tracer, probes, readyTimeoutMs: 60_000, continueAfter: { kind: 'probe' }, role: 'test' });
 
 describe('trace run', () => {
@@ -72,8 +77,12 @@ describe('trace run', () => {
     expect(stopping.result.trace.paths.has('/etc/app/farewell.txt')).toBe(true);
     expect(stopping.result.plan.paths.get('/etc/app/farewell.txt')?.join()).toMatch(/traced/);
     expect(stopping.plans).toEqual([expect.not.stringMatching(/planned while the app stopped/)]);
+    // The image of the plan not taken was written ahead, and is gone: only the tagged one is left of that source.
+    expect(stopping.result.layers.via).not.toBe('written while the app stopped');
+    expect(slimImagesOf(stopping.result.id)).toEqual([stopping.result.id]);
     const plain = await slimOf('slim-samples/c-hello:latest', 'slim-test/run-fallback:slim');
     expect(plain.plans).toEqual([expect.stringMatching(/planned while the app stopped/)]);
+    expect(plain.result.layers.via).toBe('written while the app stopped');
   });
 
   it('Ctrl-C while the probes run leaves no container and no output tag', async () => {

@@ -233,14 +233,17 @@ const BASE_NAME = 'base/layer.tar';
 function layerTar(source: Pick<ImageSource, 'files'>, entries: LayerEntry[], size: number, onBytes?: (written: number, total: number) => void): { stream: Readable; done: Promise<SlimLayer> } {
   const stream = new PassThrough({ highWaterMark: 1 << 20 });
   let written = 0;
+  const stopped = () => new SlimError('writing the slim layer: its reader stopped');
   const toStream = async (data: Buffer) => {
+    // Destroyed before this write (an abort, a refused import): 'close' has been and gone.
+    if (stream.destroyed) throw stopped();
     written += data.length;
     onBytes?.(written, size);
     if (stream.write(data)) return;
     // A reader that went away never drains: its close ends the wait.
     await new Promise<void>((resolve, reject) => {
       const drained = () => { stream.off('close', closed); resolve(); };
-      const closed = () => { stream.off('drain', drained); reject(new SlimError('writing the slim layer: its reader stopped')); };
+      const closed = () => { stream.off('drain', drained); reject(stopped()); };
       stream.once('drain', drained).once('close', closed);
     });
   };

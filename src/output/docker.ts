@@ -9,40 +9,46 @@
 // which finds the layer in the engine's store by its digest. The ID is the one a
 // whole load gives; an engine that does not take the pair gets the whole archive.
 // And an engine that holds an image with the same layer key already gets only
-// the config.
+// the config. The same steps without the tag put an image in ahead of time
+// (loadUntagged), for a later write of the same layer to find.
 import { Readable } from 'node:stream';
+import type { Engine } from '../engine.js';
 import { SlimError } from '../errors.js';
 import { splitTag } from '../image/read.js';
 import { LAYER_KEY_LABEL, type LayerAlone, type SlimArchive, type SlimImageStreams, type WrittenImage } from '../image/write.js';
 import type { LayerVia, Output, OutputContext } from './outputs.js';
 
 type Written = WrittenImage & { layerVia: LayerVia };
+type EngineContext = Pick<OutputContext, 'engine' | 'signal'>;
 
 export const engineOutput: Output = {
   name: 'docker',
   description: 'load into the engine under --tag (the default; verification needs it)',
   async write(image, ctx) {
-    const written = (await fromStore(image, ctx)) ?? (await throughImport(image.layerAlone(), ctx)) ?? (await throughLoad(image.archive(), ctx));
+    const written = await loadUntagged(image, ctx);
     ctx.signal?.throwIfAborted();
     const { repo, tag } = splitTag(ctx.tag);
     const before = await ctx.engine.inspectImage(ctx.tag);
     await ctx.engine.tagImage(written.id, repo, tag);
-    if (before && before.id !== written.id) await removeReplaced(before.id, ctx);
+    // A rebuild or a tuning round replaces the image the tag named rather than leaving it behind untagged.
+    if (before && before.id !== written.id) await removeUnnamedSlim(ctx.engine, before.id);
     return { ...written, where: `docker ${ctx.tag}` };
   },
 };
 
-/**
- * The earlier slim image the tag named, once nothing names it any more: a rebuild or a tuning
- * round replaces it rather than leaving it behind untagged. An image in use by a container stays.
- */
-async function removeReplaced(id: string, ctx: OutputContext): Promise<void> {
-  const replaced = await ctx.engine.inspectImage(id);
-  if (!replaced || replaced.repoTags.length > 0 || !replaced.config.Labels?.[LAYER_KEY_LABEL]) return;
-  await ctx.engine.removeImage(id).catch(() => {});
+/** The image in the engine by the cheapest way it takes, under no name. */
+export async function loadUntagged(image: SlimImageStreams, ctx: EngineContext): Promise<Written> {
+  return (await fromStore(image, ctx)) ?? (await throughImport(image.layerAlone(), ctx)) ?? (await throughLoad(image.archive(), ctx));
 }
 
-async function throughLoad(archive: SlimArchive, ctx: OutputContext): Promise<Written> {
+/** Removes a slim image that nothing names; one with a tag, one in use by a container, or one not slim's stays. */
+export async function removeUnnamedSlim(engine: Engine, id: string): Promise<void> {
+  const image = await engine.inspectImage(id);
+  if (!image || image.repoTags.length > 0 || !image.config.Labels?.[LAYER_KEY_LABEL]) return;
+  await engine.removeImage(id).catch(() => {});
+}
+
+async function throughLoad(archive: SlimArchive, ctx: EngineContext): Promise<Written> {
   // Both must succeed: the engine's load, and our writing of what it loads.
   const [loaded, written] = await Promise.all([ctx.engine.loadImage(archive.stream), archive.done]);
   if (loaded !== written.id) throw new SlimError(`the engine loaded ${loaded}, but the archive holds ${written.id}`);
@@ -53,12 +59,14 @@ async function throughLoad(archive: SlimArchive, ctx: OutputContext): Promise<Wr
  * An image named by the layer of an earlier build with the same key (the same source,
  * the same kept entries): nothing is read or sent but its config.
  */
-async function fromStore(image: SlimImageStreams, ctx: OutputContext): Promise<Written | undefined> {
+async function fromStore(image: SlimImageStreams, ctx: EngineContext): Promise<Written | undefined> {
   for (const id of await ctx.engine.imagesLabelled(LAYER_KEY_LABEL, image.key)) {
     const layers = (await ctx.engine.inspectImage(id))?.diffIds;
     if (layers?.length !== 1) continue;
     const layer = { diffId: layers[0]!, size: image.layerSize, files: image.files };
     const named = await image.named(layer);
+    // The ID is the digest of the config: an image of that ID is this image.
+    if (named.id === id) return { id, layer, layerVia: 'already in the engine' };
     const loaded = await ctx.engine.loadImage(Readable.from([named.archive])).catch(() => undefined);
     if (loaded === named.id) return { id: named.id, layer, layerVia: 'already in the engine' };
   }
@@ -66,7 +74,7 @@ async function fromStore(image: SlimImageStreams, ctx: OutputContext): Promise<W
 }
 
 /** The layer imported as it is written, then the image loaded by name; undefined when the engine does not take the pair. */
-async function throughImport(alone: LayerAlone | undefined, ctx: OutputContext): Promise<Written | undefined> {
+async function throughImport(alone: LayerAlone | undefined, ctx: EngineContext): Promise<Written | undefined> {
   if (!alone) return undefined;
   const importing = ctx.engine.importLayer(alone.stream);
   // A refused import reads no further: the writer must not wait for it.

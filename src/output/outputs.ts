@@ -28,7 +28,7 @@ export interface OutputResult extends WrittenImage {
   layerVia?: LayerVia;
 }
 
-export type LayerVia = 'imported while written' | 'loaded whole' | 'already in the engine';
+export type LayerVia = 'imported while written' | 'loaded whole' | 'already in the engine' | 'written while the app stopped';
 
 export interface Output {
   name: string;
