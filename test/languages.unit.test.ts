@@ -13,6 +13,7 @@ import { staticScans } from '../src/plan/rules/scans.js';
 import { commandsCalledBy, programsCalledByScripts } from '../src/plan/rules/shell.js';
 import { joinPath, parentOf, resolvePath, showPath } from '../src/paths.js';
 import { treeOf } from './image-fixture.js';
+import type { FileEntry } from '../src/image/tree.js';
 
 /**
  * Toy, a made-up Lua-like language (not Lua itself: slim already counts *.lua as code
@@ -62,8 +63,9 @@ const WITH_TOY: readonly LanguageSupport[] = [...LANGUAGE_TABLE, toy];
 const MAIN = 'require "helper"\nos.execute("gzip -d data.gz")\n';
 
 /** An image with a Toy runtime, a Toy package with its record, and an app in Toy; the app and one package file were traced. */
-function toyImage(): RuleContext {
+function toyImage(extra: Parameters<typeof treeOf>[0] = []): RuleContext {
   const { tree, content } = treeOf([
+    ...extra,
     { name: 'usr/local/bin/toy', mode: 0o755, data: 'x' },
     { name: 'usr/local/lib/toy/natives/socket.so', data: 'x' },
     { name: 'usr/local/share/toy/rocks/web-1.0.toyspec', data: 'package = "web"\nversion = "1.0"\nfile = "../web/init.toy"\nfile = "../web/router.toy"\n' },
@@ -128,6 +130,20 @@ describe('a language added as one table entry', () => {
     }, image.content);
     expect((await plan()).paths.has(page)).toBe(false);
     expect((await plan(WITH_TOY)).paths.get(page)).toEqual(['toy package /usr/local/share/toy/web']);
+  });
+
+  it('the plan reads one package index, of its own table, for its rules and its package database alike', async () => {
+    const STATUS = '/var/lib/dpkg/status';
+    const image = toyImage([{ name: STATUS.slice(1), data: 'Package: base-files\nStatus: install ok installed\nVersion: 12\n' }]);
+    let statusReads = 0;
+    const content = { read: (entry: FileEntry, limit?: number, offset?: number) => ((statusReads += entry.path === STATUS ? 1 : 0), image.content.read(entry, limit, offset)) };
+    const trace = emptyTrace('fanotify');
+    for (const path of image.traced!) addOp(trace, path, 'open');
+    await planKeep(image.tree, trace, {
+      entrypoint: [], env: [], workdir: '/', user: '', volumes: [], rules: [], includePacks: [], excludePacks: [],
+      languages: new Set(['toy']) as Set<never>, appDirs: true, languageTable: WITH_TOY,
+    }, content);
+    expect(statusReads).toBe(1);
   });
 
   it('the built-in table is left as it was', () => {

@@ -6,6 +6,7 @@
 // layers answer: what layers above the base OS layer added.
 import type { ContentSource } from '../image/content.js';
 import type { FileTree } from '../image/tree.js';
+import type { LanguageSupport } from './languages/index.js';
 import { packageIndexOf, type Manager, type Package } from './pkgdb/index.js';
 
 export interface PackageDatabase {
@@ -22,9 +23,12 @@ const SYSTEM_MANAGERS: Manager[] = ['dpkg', 'apk'];
 const RPM_DIRS = ['/var/lib/rpm', '/usr/lib/sysimage/rpm'];
 const OS_RELEASE = ['/etc/os-release', '/usr/lib/os-release'];
 
-/** The image's package database. `warnings` receives why a present database could not be used. */
-export async function readPackageDatabase(tree: FileTree, content: ContentSource, warnings: string[]): Promise<PackageDatabase> {
-  const index = await packageIndexOf({ tree, content });
+/**
+ * The image's package database. `warnings` receives why a present database could not be used.
+ * The language table is the plan's, so that the index read is the one its rules read.
+ */
+export async function readPackageDatabase(tree: FileTree, content: ContentSource, warnings: string[], languageTable?: readonly LanguageSupport[]): Promise<PackageDatabase> {
+  const index = await packageIndexOf({ tree, content, languageTable });
   const system = (pkg: Package) => SYSTEM_MANAGERS.includes(pkg.manager);
   const sources = SYSTEM_MANAGERS.filter((m) => index.packages.some((p) => p.manager === m));
   // Berkeley DB, NDB and sqlite rpmdbs need their libraries to read; the layers answer instead.

@@ -268,7 +268,7 @@ export async function planKeep(tree: FileTree, trace: Trace, opts: PlanOptions, 
   const plan: KeepPlan = { paths: new Map(), unresolved: [], packs: [], rules: [], warnings: [] };
   const keeper = await Keeper.create(tree, content, envMap(opts.env), opts.workdir);
   let db: Promise<PackageDatabase> | undefined;
-  const packageDb = () => (db ??= readPackageDatabase(tree, content, plan.warnings));
+  const packageDb = () => (db ??= readPackageDatabase(tree, content, plan.warnings, opts.languageTable));
   const phases: Phase[] = [
     keepTraced, keepState, appFilesPhase(packageDb, content), keepPredicted, packsPhase(content),
     keepAllowlisted, keepRuntimeDirs, keepSymlinksToKept, applyExclusions,
