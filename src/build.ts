@@ -234,7 +234,7 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
   // shared base) and it goes into the engine: it is put there unnamed, and the rebuild names it.
   const writesAhead = outputs.some((o) => o.kind === 'docker') && !opts.strip && !opts.shapeLayer;
   const stopWritingAhead = new AbortController();
-  let early: { trace: Trace; plan: Promise<KeepPlan>; written?: Promise<string | undefined> } | undefined;
+  let early: { trace: Trace; plan: Promise<KeepPlan>; written?: Promise<{ id: string; layerVia: LayerVia } | undefined> } | undefined;
   let traceCollected = false;
   const onProbed = (trace: Trace) => {
     if (traceCollected) return;
@@ -314,7 +314,9 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
           // Written ahead: the rebuild finds it in the engine rather than writing it a second time beside it.
           const ahead = await taken?.written;
           const done = await rebuild(engine, { ...image, ref: opts.image }, plan.paths.keys(), tag, outputs, cleanup.signal, onBytes, shape);
-          return ahead === done.id ? { ...done, layerVia: 'written while the app stopped' as const } : done;
+          // Named here, the layer went in the way the image written ahead took, and while the app stopped.
+          if (ahead?.id !== done.id) return done;
+          return { ...done, layerVia: ahead.layerVia === 'already in the engine' ? ahead.layerVia : 'written while the app stopped' as const };
         }, (r) => `${r.written.join(', ')} (${r.id.slice(7, 19)}${r.layerVia === 'written while the app stopped' ? `, ${r.layerVia}` : ''})`);
         return { ...written, base: shape.base && { diffId: shape.base.diffId, size: shape.base.size, whiteouts: shape.whiteouts?.length ?? 0 } };
       })().catch(async (err: unknown) => {
@@ -380,7 +382,7 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
     stopWritingAhead.abort();
     // Unless a rebuild named it, the image written ahead goes.
     const ahead = await early?.written;
-    if (ahead) await removeUnnamedSlim(engine, ahead).catch(() => {});
+    if (ahead) await removeUnnamedSlim(engine, ahead.id).catch(() => {});
     // A reader that cannot be disposed (the engine went away) must not hide why the build ended.
     await reading.then(async (image) => {
       cleanup.delete(image);

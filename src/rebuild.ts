@@ -47,7 +47,8 @@ export async function rebuild(engine: Engine, image: ImageSource, keep: Iterable
  * name: written ahead of knowing it is the one wanted. A rebuild of the same paths finds it by
  * its layer key and only names it; one that is not wanted is the caller's to remove.
  */
-export async function loadAhead(engine: Engine, image: ImageSource, keep: Iterable<string>, signal?: AbortSignal): Promise<string> {
+export async function loadAhead(engine: Engine, image: ImageSource, keep: Iterable<string>, signal?: AbortSignal): Promise<{ id: string; layerVia: LayerVia }> {
   const streams = slimImageStreams(image, shapedEntries(image.tree, keep), (layer) => slimConfig(image, layer, {}), { signal });
-  return (await loadUntagged(streams, { engine, signal })).id;
+  const { id, layerVia } = await loadUntagged(streams, { engine, signal });
+  return { id, layerVia };
 }

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TracerRefusedError, runWithProbes, type RunOptions } from '../src/run.js';
 import { Cleanup } from '../src/session.js';
-import { build } from '../src/build.js';
+import { build, type KeepOptions } from '../src/build.js';
 import { cli, engine, imageExists, removeImage, slimContainers } from './engine-helpers.js';
 
 const probes = { http: [{ method: 'GET', path: '/' }, { method: 'GET', path: '/clock/' }], exec: [], hostExec: [], defaultHttp: false };
@@ -64,12 +64,12 @@ describe('trace run', () => {
 
   it('the plan made while the app stops is taken only when stopping touched nothing more', async () => {
     execFileSync('docker', ['build', '-q', '-t', STOPPING, '-'], { input: STOPPING_DOCKERFILE, stdio: ['pipe', 'ignore', 'inherit'] });
-    const slimOf = async (image: string, tag: string) => {
+    const slimOf = async (image: string, tag: string, rules: KeepOptions['rules'] = []) => {
       const events: Array<{ stage: string; state?: string; detail?: string }> = [];
       const result = await build(engine, {
         image, tag,
         run: { tracer: 'fanotify', probes: { http: [{ method: 'GET', path: '/' }], exec: [], hostExec: [], defaultHttp: false }, readyTimeoutMs: 30_000 },
-        plan: keepNothingExtra, verify: false,
+        plan: { ...keepNothingExtra, rules }, verify: false,
       }, new Cleanup(), (e) => events.push(e as never));
       return { result, plans: planDetails(events) };
     };
@@ -80,9 +80,15 @@ describe('trace run', () => {
     // The image of the plan not taken was written ahead, and is gone: only the tagged one is left of that source.
     expect(stopping.result.layers.via).not.toBe('written while the app stopped');
     expect(slimImagesOf(stopping.result.id)).toEqual([stopping.result.id]);
-    const plain = await slimOf('slim-samples/c-hello:latest', 'slim-test/run-fallback:slim');
+    // One file more than other builds of c-hello keep: a layer the engine lacks.
+    const ownLayer = [{ pattern: '/etc/issue.net', exclude: false, source: 'trace-run test' }];
+    const plain = await slimOf('slim-samples/c-hello:latest', 'slim-test/run-fallback:slim', ownLayer);
     expect(plain.plans).toEqual([expect.stringMatching(/planned while the app stopped/)]);
     expect(plain.result.layers.via).toBe('written while the app stopped');
+    // The same again: written ahead too, but the engine had it, and the build says so.
+    const again = await slimOf('slim-samples/c-hello:latest', 'slim-test/run-fallback:slim', ownLayer);
+    expect(again.result.id).toBe(plain.result.id);
+    expect(again.result.layers.via).toBe('already in the engine');
   });
 
   it('Ctrl-C while the probes run leaves no container and no output tag', async () => {
