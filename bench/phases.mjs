@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { engineLoadSeconds, ensureSamples, fmt, removeImages, root, settle, timeCommand } from './lib.mjs';
+import { engineLoadSeconds, ensureSamples, fmt, removeImages, root, settle, timeCommand, VARIANT_PATHS } from './lib.mjs';
 
 const SAMPLES = ['django-site', 'c-hello', 'node-api', 'static-site'];
 const CLI = process.env.SLIM_CLI ?? join(root, 'dist', 'cli.js');
@@ -29,7 +29,7 @@ const PHASES = [
 function stampedBuild(image, tag, dir) {
   return new Promise((resolve, reject) => {
     const start = performance.now();
-    const child = spawn(process.execPath, [CLI, 'build', image, '--tag', tag, '--report', join(dir, 'report.json')], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'build', image, '--tag', tag, '--include-path', VARIANT_PATHS.build, '--report', join(dir, 'report.json')], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
     const lines = [];
     createInterface({ input: child.stderr }).on('line', (line) => lines.push([line, (performance.now() - start) / 1000]));
     child.on('error', reject);

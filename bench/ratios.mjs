@@ -50,7 +50,7 @@ export async function ratios() {
     return { name, image, dir, probe: typeof flags === 'function' ? flags(dir) : flags, tag: `slim-bench/ratios:${name.replace(/[^a-z0-9]/gi, '-')}` };
   });
   const removeSlim = () => removeImages(runs.flatMap((r) => [r.tag, `${r.tag}-full`, `${r.tag}-load`]));
-  const variant = ['--include-path', VARIANT_PATHS[0]];
+  const variant = ['--include-path', VARIANT_PATHS.build];
   const rows = [];
   try {
     removeSlim();
@@ -62,7 +62,7 @@ export async function ratios() {
       run.size = Number(sh('docker', ['image', 'inspect', '-f', '{{.Size}}', run.image]));
     }
     // Each of these writes a layer the engine does not have, as a first build does.
-    for (const run of runs) run.noVerify = slimBuild(run, run.tag, ['--no-verify']);
+    for (const run of runs) run.noVerify = slimBuild(run, run.tag, ['--no-verify', '--include-path', VARIANT_PATHS.noVerify]);
     for (const run of runs) run.full = slimBuild(run, `${run.tag}-full`, variant);
     // The same build again: the engine has the layer, and gets the config alone.
     for (const run of runs) {
