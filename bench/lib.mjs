@@ -57,7 +57,7 @@ export async function settle() {
  * build: --include-path of one makes that build's layer new without deleting the last, and one
  * no other image has (the demo's slim image has the plain plan's layer).
  */
-export const VARIANT_PATHS = { build: '/usr/share/doc/base-files/FAQ', load: '/usr/share/doc/base-files/README.FHS', noVerify: '/usr/share/doc/base-files/README' };
+export const VARIANT_PATHS = { build: '/usr/share/doc/base-files/FAQ', load: '/usr/share/doc/base-files/README.FHS', noVerify: '/usr/share/doc/base-files/copyright' };
 
 /**
  * Seconds the engine alone takes to store a slim image of `image` whose layer it
