@@ -1,8 +1,10 @@
 // The head cache: every look at a file's first bytes after the first is served
 // from memory; reads past the head, failed reads and aborted prefetches are not.
+// And a plan's read memory: each range of a file read once, within a budget.
 import { describe, expect, it } from 'vitest';
 import type { ImageSource } from '../src/image/content.js';
 import { HEAD_BYTES, withHeadCache } from '../src/image/head-cache.js';
+import { readEachOnce } from '../src/image/read-once.js';
 import type { FileEntry } from '../src/image/tree.js';
 import { FileTree } from '../src/image/tree.js';
 
@@ -84,5 +86,33 @@ describe('head cache', () => {
     expect(disposed).toEqual([true]);
     await cached.read(file(1, 100), 10);
     expect(reads).toHaveLength(2);
+  });
+});
+
+describe('a plan reads each range once', () => {
+  it('serves a range read before from memory, hard links included, and reads other ranges', async () => {
+    const { source, reads } = countingSource();
+    const once = readEachOnce(source);
+    const whole = await once.read(file(1, 5000));
+    expect(await once.read(file(1, 5000))).toBe(whole);
+    expect(await once.read({ ...file(1, 5000), path: '/hard-link' })).toBe(whole);
+    await once.read(file(1, 5000), 100, 200);
+    await once.read(file(1, 5000), 100, 200);
+    expect(reads).toEqual([{ inode: 1, limit: Infinity, offset: 0 }, { inode: 1, limit: 100, offset: 200 }]);
+  });
+
+  it('does not remember a failed read, nor past its budget', async () => {
+    const fail = new Set([2]);
+    const { source, reads } = countingSource(fail);
+    const once = readEachOnce(source, 1000);
+    await expect(once.read(file(2, 10))).rejects.toThrow(/cannot read/);
+    fail.clear();
+    await once.read(file(2, 10));
+    await once.read(file(2, 10));
+    expect(reads.filter((r) => r.inode === 2)).toHaveLength(2);
+    await once.read(file(3, 990));
+    await once.read(file(4, 10));
+    await once.read(file(4, 10));
+    expect(reads.filter((r) => r.inode === 4)).toHaveLength(2);
   });
 });

@@ -132,18 +132,25 @@ describe('a language added as one table entry', () => {
     expect((await plan(WITH_TOY)).paths.get(page)).toEqual(['toy package /usr/local/share/toy/web']);
   });
 
-  it('the plan reads one package index, of its own table, for its rules and its package database alike', async () => {
+  it('the plan reads each range of a file once: one package index, of its own table, for its rules and its package database alike', async () => {
     const STATUS = '/var/lib/dpkg/status';
     const image = toyImage([{ name: STATUS.slice(1), data: 'Package: base-files\nStatus: install ok installed\nVersion: 12\n' }]);
-    let statusReads = 0;
-    const content = { read: (entry: FileEntry, limit?: number, offset?: number) => ((statusReads += entry.path === STATUS ? 1 : 0), image.content.read(entry, limit, offset)) };
+    const reads = new Map<string, number>();
+    const content = { read: (entry: FileEntry, limit?: number, offset?: number) => {
+      const range = `${entry.path} ${offset ?? 0} ${limit ?? 'all'}`;
+      reads.set(range, (reads.get(range) ?? 0) + 1);
+      return image.content.read(entry, limit, offset);
+    } };
     const trace = emptyTrace('fanotify');
     for (const path of image.traced!) addOp(trace, path, 'open');
     await planKeep(image.tree, trace, {
       entrypoint: [], env: [], workdir: '/', user: '', volumes: [], rules: [], includePacks: [], excludePacks: [],
       languages: new Set(['toy']) as Set<never>, appDirs: true, languageTable: WITH_TOY,
     }, content);
-    expect(statusReads).toBe(1);
+    expect([...reads.keys()].filter((range) => range.startsWith(STATUS))).toHaveLength(1);
+    expect([...reads].filter(([, n]) => n > 1)).toEqual([]);
+    // The rules ran in rounds: the app's code was looked at more than once, and read once.
+    expect([...reads.keys()].some((range) => range.startsWith('/app/main.toy'))).toBe(true);
   });
 
   it('the built-in table is left as it was', () => {

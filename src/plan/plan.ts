@@ -5,6 +5,7 @@
 // closure (parents, symlinks, ELF libraries, interpreters) of what it added.
 import { envMap } from '../image-config.js';
 import type { ContentSource } from '../image/content.js';
+import { readEachOnce } from '../image/read-once.js';
 import type { HeadCache } from '../image/head-cache.js';
 import type { FileTree } from '../image/tree.js';
 import { ancestors, joinPath, parentOf, showPath } from '../paths.js';
@@ -264,7 +265,9 @@ const applyExclusions: Phase = ({ opts, keeper }) => {
   if (excludes.length > 0) keeper.drop((path) => excludes.some(({ re, below }) => re.test(path) || (below !== undefined && path.startsWith(below))));
 };
 
-export async function planKeep(tree: FileTree, trace: Trace, opts: PlanOptions, content: ContentSource): Promise<KeepPlan> {
+export async function planKeep(tree: FileTree, trace: Trace, opts: PlanOptions, source: ContentSource): Promise<KeepPlan> {
+  // The rules run in rounds and look at the same files each round: each range is read once.
+  const content = readEachOnce(source);
   const plan: KeepPlan = { paths: new Map(), unresolved: [], packs: [], rules: [], warnings: [] };
   const keeper = await Keeper.create(tree, content, envMap(opts.env), opts.workdir);
   let db: Promise<PackageDatabase> | undefined;

@@ -10,21 +10,24 @@ import { codeInUse } from './packages.js';
 /** The scanners of the languages the run keeps packages for (all of them, unless the context says). */
 const scannersFor = (ctx: RuleContext) => languageTableOf(ctx).filter((l) => !ctx.languages || ctx.languages.has(l.name)).flatMap((l) => (l.scanner ? [l.scanner] : []));
 
-/** Runs every scanner on the kept files it reads, and on what they name, transitively. */
+/**
+ * Runs every scanner on the kept files it reads, and on what they name, transitively: in waves,
+ * each wave's files read and scanned together (one at a time, each read waited for its own round trip).
+ */
 export async function staticScans(ctx: RuleContext): Promise<KeepRequest[]> {
   const out: KeepRequest[] = [];
-  const pending = await codeInUse(ctx);
   const scanned = new Set<string>();
   const scanners = scannersFor(ctx);
-  while (pending.length > 0) {
-    const path = pending.pop()!;
-    const scanner = scanners.find((s) => s.files.test(path));
-    if (!scanner || scanned.has(path) || ctx.tree.get(path)?.type !== 'file') continue;
-    scanned.add(path);
-    for (const request of await scanner.scan(ctx, path, (await readFileAt(ctx, path))!)) {
-      out.push(request);
-      pending.push(request.path);
-    }
+  for (let wave = await codeInUse(ctx); wave.length > 0;) {
+    const files = wave.flatMap((path) => {
+      const scanner = scanners.find((s) => s.files.test(path));
+      if (!scanner || scanned.has(path) || ctx.tree.get(path)?.type !== 'file') return [];
+      scanned.add(path);
+      return [{ path, scanner }];
+    });
+    const found = await Promise.all(files.map(async ({ path, scanner }) => scanner.scan(ctx, path, (await readFileAt(ctx, path))!)));
+    out.push(...found.flat());
+    wave = found.flat().map((r) => r.path);
   }
   return dedupe(out);
 }
