@@ -1,7 +1,8 @@
 // An image as the build stages see it: its config, its flattened file tree,
 // and the bytes of the files the plan and the writer ask for. Two sources
 // implement it: the engine's layer directories (inventory.ts, reads only what
-// is asked for) and a `docker save` archive spooled to disk (this file).
+// is asked for, on this host or through a helper container) and a `docker
+// save` archive spooled to disk (this file).
 import { open, type FileHandle } from 'node:fs/promises';
 import { flatten, type Image, type ImageConfig } from './archive.js';
 import { readRange } from './tar.js';
@@ -20,7 +21,7 @@ export interface ImageSource extends ContentSource, AsyncDisposable {
   config: ImageConfig;
   tree: FileTree;
   /** How the files are read, for reports. */
-  via: 'layer directories' | 'docker save';
+  via: 'layer directories' | 'layer directories, through a helper container' | 'docker save';
   /** Why docker save was used where the layer directories were wanted. */
   fallback?: string;
   /**

@@ -15,8 +15,17 @@
 // mtimes of /, /etc and /dev, and a layer directory holds parent directories
 // its tar never named. File bytes are read from the layer directories, which
 // hold exactly what each layer's tar carried.
+//
+// When slim runs as root on the engine's own host, it reads the same files
+// itself (HostFiles), with no helper container: the helper's answers come
+// through the engine's exec stream, which competes with the engine's import of
+// the slim layer for the same CPUs (django's slim layer: produced in 0.24 s
+// instead of 0.44 s, stored in 1.24-1.34 s instead of 1.34-1.45 s; the plan's
+// warm-up 0.23 s instead of 0.32-0.50 s). The image config's digest in the
+// store proves the files are the engine's.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
@@ -155,8 +164,98 @@ class FrameReader {
   }
 }
 
+/** Reads files by path: the helper's `slim-fs serve` session, or this host's file system. */
+interface LayerFiles {
+  /** At most `limit` bytes of one file from `offset`; `name` is what errors call it. */
+  read(path: string, limit: number, name?: string, offset?: number): Promise<Buffer>;
+  /** Whole files, in order, each consumed before the next is taken. */
+  stream(files: Array<{ path: string; size: number; name: string }>): AsyncGenerator<AsyncIterable<Buffer>>;
+  close(): void;
+}
+
+/** Files up to this size are read whole at once; bigger ones are streamed. */
+const HOST_WHOLE_BYTES = 1 << 20;
+/** Bytes read at once between two turns of the event loop (a file's open costs like 4 KB read). */
+const HOST_TURN_BYTES = 4 << 20;
+
+/**
+ * The layer directories read on this host. Paths come as the tree has them, one char per byte
+ * (latin1): file names in images need not be UTF-8. Reads are synchronous: through the thread
+ * pool each would wait for four round trips (open, stat, read, close), which made the plan's
+ * reads slower than the helper's batched ones; the event loop gets a turn every HOST_TURN_BYTES.
+ */
+class HostFiles implements LayerFiles {
+  private readSince = 0;
+
+  constructor(private readonly where: string) {}
+
+  /** A turn for the event loop (the app is traced meanwhile, on the same thread) once enough was read. */
+  private async turn(): Promise<void> {
+    if (this.readSince < HOST_TURN_BYTES) return;
+    this.readSince = 0;
+    await new Promise(setImmediate);
+  }
+
+  private readNow(path: string, limit: number, name: string, offset: number): Buffer {
+    let fd: number | undefined;
+    try {
+      fd = openSync(Buffer.from(path, 'latin1'), 'r');
+      const length = Math.max(0, Math.min(limit, fstatSync(fd).size - offset));
+      const data = Buffer.allocUnsafe(length);
+      let at = 0;
+      while (at < length) {
+        const read = readSync(fd, data, at, length - at, offset + at);
+        if (read === 0) break;
+        at += read;
+      }
+      // A file's open costs about what reading a page does.
+      this.readSince += at + 4096;
+      return at === length ? data : data.subarray(0, at);
+    } catch (err) {
+      throw new SlimError(`${this.where}: cannot read '${name}' (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
+
+  async read(path: string, limit: number, name = path, offset = 0): Promise<Buffer> {
+    await this.turn();
+    return this.readNow(path, limit, name, offset);
+  }
+
+  async *stream(files: Array<{ path: string; size: number; name: string }>): AsyncGenerator<AsyncIterable<Buffer>> {
+    const where = this.where;
+    for (const file of files) {
+      const checked = (length: number) => {
+        if (length !== file.size) throw new SlimError(`${where}: '${file.name}' has ${length} bytes, the inventory said ${file.size}`);
+      };
+      if (file.size <= HOST_WHOLE_BYTES) {
+        await this.turn();
+        const data = this.readNow(file.path, Infinity, file.name, 0);
+        checked(data.length);
+        yield (async function* () {
+          yield data;
+        })();
+        continue;
+      }
+      const host = this;
+      yield (async function* () {
+        let length = 0;
+        for (let chunk; (chunk = host.readNow(file.path, HOST_WHOLE_BYTES, file.name, length)).length > 0;) {
+          length += chunk.length;
+          yield chunk;
+          await host.turn();
+        }
+        checked(length);
+      })();
+    }
+  }
+
+  close(): void {}
+}
+
 /** One `slim-fs serve` session: requests go out in order, answers come back in the same order. */
-class FileServer {
+class FileServer implements LayerFiles {
   private queue: Promise<unknown> = Promise.resolve();
   /** Set when a stream was left before its end: the answers still coming no longer match requests. */
   private abandoned = false;
@@ -249,16 +348,52 @@ class FileServer {
   }
 }
 
+/** Where the engine keeps an image's files: its layer directories, each layer's tar-split record, its config. */
+interface StorePaths {
+  layers: string[];
+  tarSplits: string[];
+  config: string;
+}
+
+/** The store's paths on the engine's host. */
+function storePaths(summary: ImageSummary, rootDir: string): StorePaths {
+  const hex = (digest: string) => digest.replace(/^sha256:/, '');
+  const store = `${rootDir}/image/overlay2`;
+  return {
+    layers: summary.layerDirs!,
+    tarSplits: chainIds(summary.diffIds).map((chain) => `${store}/layerdb/sha256/${hex(chain)}/tar-split.json.gz`),
+    config: `${store}/imagedb/content/sha256/${hex(summary.id)}`,
+  };
+}
+
+/** The same files where the helper container has them mounted. */
+const helperPaths = (host: StorePaths): StorePaths => ({
+  layers: host.layers.map((_, i) => `${LAYERS}/${i}`),
+  tarSplits: host.tarSplits.map((_, i) => `${TAR_SPLIT}/${i}`),
+  config: CONFIG,
+});
+
+const digestOf = (data: Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+
+/** Whether this process reads the engine's store itself: as root, on the engine's host, which the config's digest proves. */
+async function readableOnHost(host: StorePaths, id: string): Promise<boolean> {
+  if (process.getuid?.() !== 0) return false;
+  return readFile(host.config).then((config) => digestOf(config) === id, () => false);
+}
+
 /**
  * Opens an image by its layer directories. The caller checked
  * `layerDirsUnavailable` first; errors here mean the helper could not run.
+ * `onHost: false` reads through the helper even where this host's files could be read.
  */
-export async function layerSource(engine: Engine, summary: ImageSummary, ref: string, rootDir: string): Promise<ImageSource> {
+export async function layerSource(engine: Engine, summary: ImageSummary, ref: string, rootDir: string, opts: { onHost?: boolean } = {}): Promise<ImageSource> {
   const where = `reading image ${ref} through its layer directories`;
-  const dirs = summary.layerDirs!;
-  const hex = (digest: string) => digest.replace(/^sha256:/, '');
-  const store = `${rootDir}/image/overlay2`;
-  const container = await engine.createContainer({
+  const host = storePaths(summary, rootDir);
+  const onHost = opts.onHost !== false && (await readableOnHost(host, summary.id));
+  // Read on this host, the store's paths go the way of the tree's: a char per byte.
+  const asBytes = (path: string) => Buffer.from(path, 'utf8').toString('latin1');
+  const paths = onHost ? { layers: host.layers.map(asBytes), tarSplits: host.tarSplits.map(asBytes), config: asBytes(host.config) } : helperPaths(host);
+  const container = onHost ? undefined : await engine.createContainer({
     image: summary.id,
     role: 'inventory',
     entrypoint: [HELPER, 'wait'],
@@ -268,46 +403,46 @@ export async function layerSource(engine: Engine, summary: ImageSummary, ref: st
     healthcheck: false,
     files: [{ dir: '/', archive: await helperArchive() }],
     binds: [
-      ...dirs.map((host, i) => `${host}:${LAYERS}/${i}:ro`),
-      ...chainIds(summary.diffIds).map((chain, i) => `${store}/layerdb/sha256/${hex(chain)}/tar-split.json.gz:${TAR_SPLIT}/${i}:ro`),
-      `${store}/imagedb/content/sha256/${hex(summary.id)}:${CONFIG}:ro`,
+      ...host.layers.map((dir, i) => `${dir}:${paths.layers[i]}:ro`),
+      ...host.tarSplits.map((file, i) => `${file}:${paths.tarSplits[i]}:ro`),
+      `${host.config}:${paths.config}:ro`,
     ],
   });
   try {
-    await container.start();
-    const server = await FileServer.start(container, where);
-    const configJson = await server.read(CONFIG, Infinity);
-    if (`sha256:${createHash('sha256').update(configJson).digest('hex')}` !== summary.id) throw new SlimError(`${where}: the engine's stored config does not match image ID ${summary.id}`);
+    await container?.start();
+    const files: LayerFiles = container ? await FileServer.start(container, where) : new HostFiles(where);
+    const configJson = await files.read(paths.config, Infinity);
+    if (digestOf(configJson) !== summary.id) throw new SlimError(`${where}: the engine's stored config does not match image ID ${summary.id}`);
     const config = JSON.parse(configJson.toString('utf8')) as ImageConfig;
     const tree = new FileTree();
-    for (const layer of dirs.keys()) {
+    for (const [layer, tarSplit] of paths.tarSplits.entries()) {
       const layerWhere = `${where}: layer ${layer}`;
       const records: TarRecord[] = [];
-      for await (const record of readTarHeaders(tarSplitHeaders(await server.read(`${TAR_SPLIT}/${layer}`, Infinity), layerWhere), layerWhere)) {
+      for await (const record of readTarHeaders(tarSplitHeaders(await files.read(tarSplit, Infinity), layerWhere), layerWhere)) {
         // The app is traced meanwhile, on the same thread: its waits and probes must not wait for this.
         if (records.push(record) % YIELD_EVERY === 0) await new Promise(setImmediate);
       }
       tree.applyLayer(layer, records, layerWhere);
     }
-    const pathOf = (entry: FileEntry) => `${LAYERS}/${entry.layer}${entry.path}`;
+    const pathOf = (entry: FileEntry) => `${paths.layers[entry.layer]}${entry.path}`;
     return {
       ref,
       id: summary.id,
       config,
       tree,
-      via: 'layer directories',
+      via: onHost ? 'layer directories' : 'layer directories, through a helper container',
       read: (entry, limit = Infinity, offset = 0) => {
         const length = entry.type === 'file' ? Math.min(limit, entry.size - offset) : 0;
-        return length > 0 ? server.read(pathOf(entry), length, showPath(entry.path), offset) : Promise.resolve(Buffer.alloc(0));
+        return length > 0 ? files.read(pathOf(entry), length, showPath(entry.path), offset) : Promise.resolve(Buffer.alloc(0));
       },
-      files: (entries) => server.stream(entries.map((e) => ({ path: pathOf(e), size: e.size, name: showPath(e.path) }))),
+      files: (entries) => files.stream(entries.map((e) => ({ path: pathOf(e), size: e.size, name: showPath(e.path) }))),
       async [Symbol.asyncDispose]() {
-        server.close();
-        await container.remove();
+        files.close();
+        await container?.remove();
       },
     };
   } catch (err) {
-    await container.remove();
+    await container?.remove();
     throw err;
   }
 }
