@@ -175,8 +175,8 @@ interface LayerFiles {
 
 /** Files up to this size are read whole at once; bigger ones are streamed. */
 const HOST_WHOLE_BYTES = 1 << 20;
-/** Bytes read at once between two turns of the event loop (a file's open costs like 4 KB read). */
-const HOST_TURN_BYTES = 4 << 20;
+/** Bytes read at once between two turns of the event loop (a file's open counts as 4 KB read). */
+const HOST_TURN_BYTES = 1 << 20;
 
 /**
  * The layer directories read on this host. Paths come as the tree has them, one char per byte
@@ -186,14 +186,22 @@ const HOST_TURN_BYTES = 4 << 20;
  */
 class HostFiles implements LayerFiles {
   private readSince = 0;
+  private pause: Promise<void> | undefined;
 
   constructor(private readonly where: string) {}
 
-  /** A turn for the event loop (the app is traced meanwhile, on the same thread) once enough was read. */
+  /**
+   * Waits, once enough was read, for the event loop's turn (the app is traced meanwhile, on the
+   * same thread). Reads issued together wait for the same turn, and check again after it.
+   */
   private async turn(): Promise<void> {
-    if (this.readSince < HOST_TURN_BYTES) return;
-    this.readSince = 0;
-    await new Promise(setImmediate);
+    while (this.pause || this.readSince >= HOST_TURN_BYTES) {
+      this.pause ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        this.pause = undefined;
+        this.readSince = 0;
+      });
+      await this.pause;
+    }
   }
 
   private readNow(path: string, limit: number, name: string, offset: number): Buffer {
