@@ -150,6 +150,16 @@ describe('docker output', () => {
     await expect(loadUntagged(streamsOf(source, stopped), { engine, signal: stopped })).rejects.toThrow(/stopped/);
   }, 5_000);
 
+  it('a stream torn down before anyone reads it fails its done, and not the process', async () => {
+    await using source = await image();
+    const stop = new AbortController();
+    const streams = streamsOf(source, stop.signal);
+    const [archive, alone] = [streams.archive(), streams.layerAlone()!];
+    stop.abort(new Error('stopped'));
+    await expect(archive.done).rejects.toThrow(/stopped/);
+    await expect(alone.done).rejects.toThrow(/stopped|reader stopped/);
+  });
+
   it('puts an image in unnamed when asked to', async () => {
     await using source = await image();
     const { engine, calls } = standInEngine({ importing: 'keeps', loadsByName: true });

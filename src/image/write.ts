@@ -296,8 +296,13 @@ export function slimImageStreams(source: ImageSource, entries: LayerEntry[], mak
     const image = namingFiles(configOf(layer), layerNames);
     return { id: image.id, archive: await copyArchive(image.files.map((f) => ({ path: f.name, mode: FIXED.mode, data: f.data }))) };
   };
-  /** Streams end when the run is torn down: whoever reads them stops, and so does the reading of the source. */
+  /**
+   * Streams end when the run is torn down: whoever reads them stops, and so does the reading of
+   * the source. Their errors reach the caller through `done`: the engine's request that pipes one
+   * listens for none, and an 'error' nobody hears would end the process (Ctrl-C mid-fleet did).
+   */
   const stopOnAbort = (stream: Readable) => {
+    stream.on('error', () => {});
     const stop = () => stream.destroy(signal?.reason as Error);
     signal?.addEventListener('abort', stop, { once: true });
     stream.once('close', () => signal?.removeEventListener('abort', stop));
