@@ -383,10 +383,13 @@ const helperPaths = (host: StorePaths): StorePaths => ({
 
 const digestOf = (data: Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
-/** Whether this process reads the engine's store itself: as root, on the engine's host, which the config's digest proves. */
-async function readableOnHost(host: StorePaths, id: string): Promise<boolean> {
-  if (process.getuid?.() !== 0) return false;
-  return readFile(host.config).then((config) => digestOf(config) === id, () => false);
+/**
+ * The image's config as this process reads it from the engine's store itself, or undefined when
+ * it cannot: only as root, on the engine's host, which the config's digest proves.
+ */
+async function configOnHost(host: StorePaths, id: string): Promise<Buffer | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  return readFile(host.config).then((config) => (digestOf(config) === id ? config : undefined), () => undefined);
 }
 
 /**
@@ -397,7 +400,8 @@ async function readableOnHost(host: StorePaths, id: string): Promise<boolean> {
 export async function layerSource(engine: Engine, summary: ImageSummary, ref: string, rootDir: string, opts: { onHost?: boolean } = {}): Promise<ImageSource> {
   const where = `reading image ${ref} through its layer directories`;
   const host = storePaths(summary, rootDir);
-  const onHost = opts.onHost !== false && (await readableOnHost(host, summary.id));
+  const hostConfig = opts.onHost === false ? undefined : await configOnHost(host, summary.id);
+  const onHost = hostConfig !== undefined;
   // Read on this host, the store's paths go the way of the tree's: a char per byte.
   const asBytes = (path: string) => Buffer.from(path, 'utf8').toString('latin1');
   const paths = onHost ? { layers: host.layers.map(asBytes), tarSplits: host.tarSplits.map(asBytes), config: asBytes(host.config) } : helperPaths(host);
@@ -419,7 +423,7 @@ export async function layerSource(engine: Engine, summary: ImageSummary, ref: st
   try {
     await container?.start();
     const files: LayerFiles = container ? await FileServer.start(container, where) : new HostFiles(where);
-    const configJson = await files.read(paths.config, Infinity);
+    const configJson = hostConfig ?? (await files.read(paths.config, Infinity));
     if (digestOf(configJson) !== summary.id) throw new SlimError(`${where}: the engine's stored config does not match image ID ${summary.id}`);
     const config = JSON.parse(configJson.toString('utf8')) as ImageConfig;
     const tree = new FileTree();

@@ -25,9 +25,9 @@ export async function staticScans(ctx: RuleContext): Promise<KeepRequest[]> {
       scanned.add(path);
       return [{ path, scanner }];
     });
-    const found = await Promise.all(files.map(async ({ path, scanner }) => scanner.scan(ctx, path, (await readFileAt(ctx, path))!)));
-    out.push(...found.flat());
-    wave = found.flat().map((r) => r.path);
+    const found = (await Promise.all(files.map(async ({ path, scanner }) => scanner.scan(ctx, path, (await readFileAt(ctx, path))!)))).flat();
+    out.push(...found);
+    wave = found.map((r) => r.path);
   }
   return dedupe(out);
 }
