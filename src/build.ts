@@ -16,7 +16,6 @@ import type { FileTree } from './image/tree.js';
 import type { LayerShape } from './image/write.js';
 import { planKeep, warmPlan, type KeepPlan, type PlanOptions } from './plan/plan.js';
 import { loadAhead, rebuild } from './rebuild.js';
-import { removeUnnamedSlim } from './output/docker.js';
 import type { LayerVia, OutputTarget } from './output/outputs.js';
 import { keptFiles } from './report/from-build.js';
 import type { KeptFile } from './report/html.js';
@@ -234,7 +233,7 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
   // shared base) and it goes into the engine: it is put there unnamed, and the rebuild names it.
   const writesAhead = outputs.some((o) => o.kind === 'docker') && !opts.strip && !opts.shapeLayer;
   const stopWritingAhead = new AbortController();
-  let early: { trace: Trace; plan: Promise<KeepPlan>; written?: Promise<{ id: string; layerVia: LayerVia } | undefined> } | undefined;
+  let early: { trace: Trace; plan: Promise<KeepPlan>; written?: Promise<{ id: string; layerVia: LayerVia; hold: string } | undefined> } | undefined;
   let traceCollected = false;
   const onProbed = (trace: Trace) => {
     if (traceCollected) return;
@@ -380,9 +379,9 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
   } finally {
     stopReading.abort();
     stopWritingAhead.abort();
-    // Unless a rebuild named it, the image written ahead goes.
+    // Unless a rebuild named it, the image written ahead goes with its hold.
     const ahead = await early?.written;
-    if (ahead) await removeUnnamedSlim(engine, ahead.id).catch(() => {});
+    if (ahead) await engine.removeImage(ahead.hold).catch(() => {});
     // A reader that cannot be disposed (the engine went away) must not hide why the build ended.
     await reading.then(async (image) => {
       cleanup.delete(image);

@@ -678,9 +678,9 @@ program.command('doctor')
   });
 
 program.command('prune')
-  .option('--all', "remove every container (and import) slim made, not only those of runs that are gone")
+  .option('--all', "remove every container, import and hold slim made, not only those of runs that are gone")
   .option('--engine <url>', 'engine to prune, as in DOCKER_HOST (repeatable; default: DOCKER_HOST)', parseEngine)
-  .description('remove containers and layer imports left behind by slim runs that were killed')
+  .description('remove containers, layer imports and holds of images written ahead, left behind by slim runs that were killed')
   .action(async (flags) => {
     for (const eng of enginesFrom(flags.engine)) {
       const removed = await reapLeftovers(eng, { all: flags.all });

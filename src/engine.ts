@@ -149,11 +149,20 @@ export interface Engine {
   /** IDs of the images whose config has this label with this value. */
   imagesLabelled(label: string, value: string): Promise<string[]>;
   tagImage(id: string, repo: string, tag: string): Promise<void>;
+  /**
+   * Names an image while this run needs it and no tag does (an image written ahead
+   * of knowing it is wanted), by a name that says whose it is: slim prune removes
+   * the names of runs that are gone. removeImage(name) lets it go.
+   */
+  holdImage(id: string): Promise<string>;
   createContainer(spec: ContainerSpec): Promise<Container>;
   /** Containers this tool created, across sessions. */
   listToolContainers(): Promise<Array<{ id: string; name: string; labels: Record<string, string> }>>;
-  /** Images this tool created on the way to others (importLayer), across sessions. */
-  listToolImages(): Promise<Array<{ id: string; labels: Record<string, string> }>>;
+  /**
+   * Images this tool created on the way to others (importLayer) and its holds (holdImage),
+   * across sessions: `ref` is what removeImage takes, `labels` say whose they are.
+   */
+  listToolImages(): Promise<Array<{ ref: string; labels: Record<string, string> }>>;
   removeContainer(id: string): Promise<void>;
   /** The session every container of this engine belongs to. */
   readonly session: string;
@@ -433,12 +442,40 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
       const list = await call('listing containers', () => docker.listContainers({ all: true, filters: { label: [`${TOOL_LABEL}=slim`] } }));
       return list.map((c) => ({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), labels: c.Labels }));
     },
+    async holdImage(id) {
+      const { repo, tag } = holdName(toolLabels(), ++seq);
+      await call(`naming ${id} while it is written ahead`, () => docker.getImage(id).tag({ repo, tag }));
+      return `${repo}:${tag}`;
+    },
     async listToolImages() {
-      const list = await call('listing images', () => docker.listImages({ filters: { label: [`${TOOL_LABEL}=slim`] } }));
-      return list.map((i) => ({ id: i.Id, labels: i.Labels ?? {} }));
+      const [imports, held] = await call('listing images', () => Promise.all([
+        docker.listImages({ filters: { label: [`${TOOL_LABEL}=slim`] } }),
+        docker.listImages({ filters: { reference: [`${HOLD_REPO}/*`] } }),
+      ]));
+      const holds = held.flatMap((i) => (i.RepoTags ?? []).flatMap((ref) => {
+        const labels = holdLabels(ref);
+        return labels ? [{ ref, labels }] : [];
+      }));
+      return [...imports.map((i) => ({ ref: i.Id, labels: i.Labels ?? {} })), ...holds];
     },
     removeContainer: (id) => call(`removing container ${id}`, () => docker.getContainer(id).remove({ force: true, v: true })).then(() => undefined),
   };
+}
+
+/** Where holds are named: slim-pending/<session, hex>:<host>-<pid>-<n>, whose parts the reaper reads back. */
+const HOLD_REPO = 'slim-pending';
+
+export function holdName(labels: Record<string, string>, n: number): { repo: string; tag: string } {
+  // A tag takes [A-Za-z0-9_.-]; host names are made of those. One that is not cannot be matched, and only prune --all removes it.
+  const host = labels[HOST_LABEL]!.replace(/[^\w.-]/g, '_');
+  return { repo: `${HOLD_REPO}/${Buffer.from(labels[SESSION_LABEL]!).toString('hex')}`, tag: `${host}-${labels[PID_LABEL]}-${n}` };
+}
+
+/** The labels a hold's name stands for; undefined for a name that is not a hold. */
+export function holdLabels(ref: string): Record<string, string> | undefined {
+  const match = new RegExp(`^${HOLD_REPO}/((?:[0-9a-f]{2})+):([\\w.-]+)-(\\d+)-\\d+$`).exec(ref);
+  if (!match) return undefined;
+  return { [TOOL_LABEL]: 'slim', [SESSION_LABEL]: Buffer.from(match[1]!, 'hex').toString(), [HOST_LABEL]: match[2]!, [PID_LABEL]: match[3]! };
 }
 
 /**

@@ -6,7 +6,7 @@ import { SlimError, withContext } from './errors.js';
 import type { ImageSource } from './image/content.js';
 import { checkImageRef } from './image/read.js';
 import { shapedEntries, slimConfig, slimImageStreams, type LayerShape } from './image/write.js';
-import { loadUntagged } from './output/docker.js';
+import { loadUntagged, removeUnnamedSlim } from './output/docker.js';
 import { describeTarget, outputNamed, type LayerVia, type OutputTarget } from './output/outputs.js';
 
 export interface RebuildResult {
@@ -43,12 +43,17 @@ export async function rebuild(engine: Engine, image: ImageSource, keep: Iterable
 }
 
 /**
- * The slim image of `keep`, plain (not stripped, on no base), put into the engine under no
- * name: written ahead of knowing it is the one wanted. A rebuild of the same paths finds it by
- * its layer key and only names it; one that is not wanted is the caller's to remove.
+ * The slim image of `keep`, plain (not stripped, on no base), put into the engine under a hold
+ * (Engine.holdImage): written ahead of knowing it is the one wanted. A rebuild of the same paths
+ * finds it by its layer key and names it; the caller lets the hold go, which removes an image
+ * nothing else names.
  */
-export async function loadAhead(engine: Engine, image: ImageSource, keep: Iterable<string>, signal?: AbortSignal): Promise<{ id: string; layerVia: LayerVia }> {
+export async function loadAhead(engine: Engine, image: ImageSource, keep: Iterable<string>, signal?: AbortSignal): Promise<{ id: string; layerVia: LayerVia; hold: string }> {
   const streams = slimImageStreams(image, shapedEntries(image.tree, keep), (layer) => slimConfig(image, layer, {}), { signal });
   const { id, layerVia } = await loadUntagged(streams, { engine, signal });
-  return { id, layerVia };
+  const hold = await engine.holdImage(id).catch(async (err: Error) => {
+    await removeUnnamedSlim(engine, id);
+    throw err;
+  });
+  return { id, layerVia, hold };
 }

@@ -73,9 +73,9 @@ function reapable(engine: Engine, labels: Record<string, string>, all: boolean):
 }
 
 /**
- * Removes containers, and images made on the way to a slim image (a layer's
- * import), left by runs of this tool that are gone (killed with SIGKILL, machine
- * crash). With `all`, removes every one the tool made except the current session's.
+ * Removes containers, images made on the way to a slim image (a layer's import)
+ * and the names that held slim images written ahead, left by runs of this tool
+ * that are gone (killed with SIGKILL, machine crash). With `all`, removes every one the tool made except the current session's.
  */
 export async function reapLeftovers(engine: Engine, opts: { all?: boolean } = {}): Promise<string[]> {
   const removed: string[] = [];
@@ -86,8 +86,8 @@ export async function reapLeftovers(engine: Engine, opts: { all?: boolean } = {}
   }
   for (const image of await engine.listToolImages()) {
     if (!reapable(engine, image.labels, opts.all ?? false)) continue;
-    await engine.removeImage(image.id);
-    removed.push(`image ${image.id.slice(7, 19)}`);
+    await engine.removeImage(image.ref);
+    removed.push(`image ${image.ref.startsWith('sha256:') ? image.ref.slice(7, 19) : image.ref}`);
   }
   return removed;
 }

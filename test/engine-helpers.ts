@@ -1,7 +1,7 @@
 // Helpers for tests on the real engine: the CLI as a user runs it, and leftovers checks.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { dockerEngine } from '../src/engine.js';
+import { dockerEngine, holdLabels, PID_LABEL } from '../src/engine.js';
 import type { ImageSource } from '../src/image/content.js';
 
 export const engine = dockerEngine({ version: 'test' });
@@ -56,6 +56,11 @@ export const slimContainers = (): string[] => ours(['ps', '-a']);
 
 /** Images slim made on the way to others (layer imports) for these tests that still exist. */
 export const slimImports = (): string[] => ours(['images']);
+
+/** Names that hold images written ahead (Engine.holdImage) for these tests, still there. */
+export const slimHolds = (): string[] =>
+  spawnSync('docker', ['images', '--filter', 'reference=slim-pending/*', '--format', '{{.Repository}}:{{.Tag}}'], { encoding: 'utf8' }).stdout.split('\n')
+    .filter((ref) => ourPids.has(Number(holdLabels(ref)?.[PID_LABEL])));
 
 /** sha256 of every regular file's bytes, by path, streamed the way the writer reads them. */
 export async function contentDigests(source: ImageSource): Promise<Map<string, string>> {

@@ -6,7 +6,8 @@ import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, imageExists, removeImage, slimContainers, slimImports, startCli } from './engine-helpers.js';
+import { HOST_LABEL, holdName, PID_LABEL, SESSION_LABEL } from '../src/engine.js';
+import { cli, imageExists, removeImage, slimContainers, slimHolds, slimImports, startCli } from './engine-helpers.js';
 import { tempDir } from './fixtures.js';
 
 const FAULTS = new URL('../fixtures/fault-apps/', import.meta.url).pathname;
@@ -119,6 +120,7 @@ describe('Ctrl-C (SIGINT) and SIGTERM at each stage', () => {
       expect(run.code, run.stderr).toBe(130);
       expect(slimContainers()).toEqual([]);
       expect(slimImports()).toEqual([]);
+      expect(slimHolds()).toEqual([]);
       expect(readdirSync(tmp)).toEqual([]);
       expect(imageExists(tag)).toBe(complete);
       expect(imageExists('slim-samples/django-site:latest')).toBe(true);
@@ -139,11 +141,17 @@ describe('a run killed outright', () => {
     // A layer import of a run killed before it removed it: labelled like the run's containers.
     const labels = `LABEL io.slim.tool=slim io.slim.session=killed io.slim.pid=${2 ** 22 + 1} io.slim.host=${hostname()}`;
     const leftover = execFileSync('docker', ['import', '--change', labels, '-'], { input: Buffer.alloc(1024), encoding: 'utf8' }).trim();
+    // An image written ahead, and the name that held it while the app stopped: it goes with the name.
+    const ahead = execFileSync('docker', ['import', '-'], { input: Buffer.alloc(1024), encoding: 'utf8' }).trim();
+    const { repo, tag } = holdName({ [SESSION_LABEL]: 'killed', [PID_LABEL]: String(2 ** 22 + 1), [HOST_LABEL]: hostname() }, 1);
+    execFileSync('docker', ['tag', ahead, `${repo}:${tag}`]);
     const prune = await cli(['prune']);
     expect(prune.code, prune.stderr).toBe(0);
     expect(prune.stdout).toMatch(/removed \d+ leftover\(s\): .*slim-trace-.*image /);
+    expect(prune.stdout).toContain(`image ${repo}:${tag}`);
     expect(slimContainers()).toEqual([]);
     expect(imageExists(leftover)).toBe(false);
+    expect(imageExists(ahead)).toBe(false);
     expect(imageExists('slim-test/shell-killed:slim')).toBe(false);
   });
 });

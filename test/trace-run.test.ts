@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TracerRefusedError, runWithProbes, type RunOptions } from '../src/run.js';
 import { Cleanup } from '../src/session.js';
 import { build, type KeepOptions } from '../src/build.js';
-import { cli, engine, imageExists, removeImage, slimContainers } from './engine-helpers.js';
+import { cli, engine, imageExists, removeImage, slimContainers, slimHolds } from './engine-helpers.js';
 
 const probes = { http: [{ method: 'GET', path: '/' }, { method: 'GET', path: '/clock/' }], exec: [], hostExec: [], defaultHttp: false };
 const STOPPING = 'slim-test/reads-when-stopping:1';
@@ -89,6 +89,9 @@ describe('trace run', () => {
     const again = await slimOf('slim-samples/c-hello:latest', 'slim-test/run-fallback:slim', ownLayer);
     expect(again.result.id).toBe(plain.result.id);
     expect(again.result.layers.via).toBe('already in the engine');
+    // The name that held the image while it was written ahead goes with the build: the tag is its only name.
+    expect((await engine.inspectImage(plain.result.id))?.repoTags).toEqual(['slim-test/run-fallback:slim']);
+    expect(slimHolds()).toEqual([]);
   });
 
   it('Ctrl-C while the probes run leaves no container and no output tag', async () => {
