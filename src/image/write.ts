@@ -297,11 +297,12 @@ export function slimImageStreams(source: ImageSource, entries: LayerEntry[], mak
     return { id: image.id, archive: await copyArchive(image.files.map((f) => ({ path: f.name, mode: FIXED.mode, data: f.data }))) };
   };
   /**
-   * Streams end when the run is torn down: whoever reads them stops, and so does the reading of
-   * the source. Their errors reach the caller through `done`: the engine's request that pipes one
-   * listens for none, and an 'error' nobody hears would end the process (Ctrl-C mid-fleet did).
+   * A stream as the caller gets it: ended when the run is torn down (whoever reads it stops, and
+   * so does the reading of the source), its errors told through `done` alone: the engine's request
+   * that pipes one listens for none, and an 'error' nobody hears would end the process (Ctrl-C
+   * mid-fleet did).
    */
-  const stopOnAbort = (stream: Readable) => {
+  const handOver = (stream: Readable) => {
     stream.on('error', () => {});
     const stop = () => stream.destroy(signal?.reason as Error);
     signal?.addEventListener('abort', stop, { once: true });
@@ -330,7 +331,7 @@ export function slimImageStreams(source: ImageSource, entries: LayerEntry[], mak
           throw err;
         }
       })();
-      stopOnAbort(pack as unknown as Readable);
+      handOver(pack as unknown as Readable);
       return { stream: pack as unknown as Readable, done };
     },
     layerAlone() {
@@ -340,7 +341,7 @@ export function slimImageStreams(source: ImageSource, entries: LayerEntry[], mak
         const image = await named(written);
         return { id: image.id, layer: written, withoutLayer: image.archive };
       });
-      stopOnAbort(layer.stream);
+      handOver(layer.stream);
       return { stream: layer.stream, done };
     },
   };
