@@ -242,7 +242,7 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
   // plan of the trace as it stood after the probes is made while the app stops, and taken when the
   // stop touched nothing more.
   // So is the image of that plan, when its layer depends on the plan alone (not stripped, on no
-  // shared base) and it goes into the engine: it is put there unnamed, and the rebuild names it.
+  // shared base) and it goes into the engine: it is put there under a hold of this run's, and the rebuild names it.
   const writesAhead = outputs.some((o) => o.kind === 'docker') && !opts.strip && !opts.shapeLayer;
   const stopWritingAhead = new AbortController();
   let early: { trace: Trace; plan: Promise<KeepPlan>; written?: Promise<{ id: string; layerVia: LayerVia; hold: string } | undefined> } | undefined;
