@@ -15,7 +15,7 @@ import { withHeadCache } from './image/head-cache.js';
 import type { FileTree } from './image/tree.js';
 import type { LayerShape } from './image/write.js';
 import { planKeep, warmPlan, type KeepPlan, type PlanOptions } from './plan/plan.js';
-import { loadAhead, rebuild } from './rebuild.js';
+import { loadAhead, rebuild, type WrittenAhead } from './rebuild.js';
 import type { LayerVia, OutputTarget } from './output/outputs.js';
 import { keptFiles } from './report/from-build.js';
 import type { KeptFile } from './report/html.js';
@@ -245,7 +245,7 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
   // shared base) and it goes into the engine: it is put there under a hold of this run's, and the rebuild names it.
   const writesAhead = outputs.some((o) => o.kind === 'docker') && !opts.strip && !opts.shapeLayer;
   const stopWritingAhead = new AbortController();
-  let early: { trace: Trace; plan: Promise<KeepPlan>; written?: Promise<{ id: string; layerVia: LayerVia; hold: string } | undefined> } | undefined;
+  let early: { trace: Trace; plan: Promise<KeepPlan>; written?: Promise<WrittenAhead | undefined> } | undefined;
   let traceCollected = false;
   const onProbed = (trace: Trace) => {
     if (traceCollected) return;

@@ -42,13 +42,20 @@ export async function rebuild(engine: Engine, image: ImageSource, keep: Iterable
   return { ...result, written, loaded: outputs.some((o) => o.kind === 'docker') };
 }
 
+/** An image put into the engine ahead of knowing it is wanted, and the name that holds it there. */
+export interface WrittenAhead {
+  id: string;
+  layerVia: LayerVia;
+  hold: string;
+}
+
 /**
  * The slim image of `keep`, plain (not stripped, on no base), put into the engine under a hold
  * (Engine.holdImage): written ahead of knowing it is the one wanted. A rebuild of the same paths
  * finds it by its layer key and names it; the caller lets the hold go, which removes an image
  * nothing else names.
  */
-export async function loadAhead(engine: Engine, image: ImageSource, keep: Iterable<string>, signal?: AbortSignal): Promise<{ id: string; layerVia: LayerVia; hold: string }> {
+export async function loadAhead(engine: Engine, image: ImageSource, keep: Iterable<string>, signal?: AbortSignal): Promise<WrittenAhead> {
   const streams = slimImageStreams(image, shapedEntries(image.tree, keep), (layer) => slimConfig(image, layer, {}), { signal });
   const { id, layerVia } = await loadUntagged(streams, { engine, signal });
   const hold = await engine.holdImage(id).catch(async (err: Error) => {

@@ -75,7 +75,8 @@ function reapable(engine: Engine, labels: Record<string, string>, all: boolean):
 /**
  * Removes containers, images made on the way to a slim image (a layer's import)
  * and the names that held slim images written ahead, left by runs of this tool
- * that are gone (killed with SIGKILL, machine crash). With `all`, removes every one the tool made except the current session's.
+ * that are gone (killed with SIGKILL, machine crash). With `all`, removes every
+ * one the tool made except the current session's.
  */
 export async function reapLeftovers(engine: Engine, opts: { all?: boolean } = {}): Promise<string[]> {
   const removed: string[] = [];

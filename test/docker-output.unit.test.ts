@@ -30,14 +30,14 @@ interface StandIn {
   labelled?: string[];
   /** The image the tag named before: its labels, and the tags it still has once the tag moved. */
   before?: { labels: Record<string, string>; tagsAfter: readonly string[] };
-  /** Images the engine holds already, by ID, with their layers. */
-  holds?: Record<string, string[]>;
+  /** Images the engine has stored already, by ID, with their layers. */
+  stored?: Record<string, string[]>;
 }
 
 /** An engine that takes images as a real one would, up to what `how` says it refuses. */
 function standInEngine(how: StandIn) {
   const calls: string[] = [];
-  const layers = new Map<string, string[]>([['sha256:kept', ['sha256:from-earlier-build']], ...Object.entries(how.holds ?? {})]);
+  const layers = new Map<string, string[]>([['sha256:kept', ['sha256:from-earlier-build']], ...Object.entries(how.stored ?? {})]);
   const engine = {
     async importLayer(layer: Readable) {
       const data = await readBody(layer);
@@ -135,10 +135,10 @@ describe('docker output', () => {
     expect(result.layer.diffId).toBe('sha256:from-earlier-build');
   });
 
-  it('only tags the image when the engine holds that very image (written ahead, unnamed)', async () => {
+  it('only tags the image when the engine has that very image (written ahead)', async () => {
     await using source = await image();
     const whole = await streamsOf(source).archive().done;
-    const { result, calls } = await write(source, { importing: 'keeps', loadsByName: true, labelled: [whole.id], holds: { [whole.id]: [whole.layer.diffId] } });
+    const { result, calls } = await write(source, { importing: 'keeps', loadsByName: true, labelled: [whole.id], stored: { [whole.id]: [whole.layer.diffId] } });
     expect(calls).toEqual(['tag']);
     expect(result).toMatchObject({ id: whole.id, layerVia: 'already in the engine' });
   });
