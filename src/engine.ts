@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { SlimError } from './errors.js';
+import { listenTableOf, type ListenTable } from './listen-table.js';
 import type { ContainerConfig } from './image-config.js';
 
 const require = createRequire(import.meta.url);
@@ -123,6 +124,11 @@ export interface Container extends AsyncDisposable {
   /** Host port that a container port ("8000/tcp") is published on. */
   hostPort(containerPort: string): Promise<number>;
   state(): Promise<ContainerState>;
+  /**
+   * The TCP ports listening inside the running container on an address its published
+   * ports reach; undefined when slim cannot see its network namespace (see listen-table.ts).
+   */
+  listeningPorts(): Promise<Set<number> | undefined>;
   exec(cmd: string[], opts?: { user?: string; env?: string[] }): Promise<ExecResult>;
   execStream(cmd: string[], opts?: { user?: string; env?: string[]; stdin?: boolean }): Promise<ExecStream>;
   kill(signal: string): Promise<void>;
@@ -261,6 +267,7 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
 
   const wrap = (raw: Dockerode.Container, name: string): Container => {
     let removed = false;
+    let listenTable: Promise<ListenTable | undefined> | undefined;
     const container: Container = {
       id: raw.id,
       name,
@@ -274,6 +281,10 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
       async state() {
         const info = await call(`inspecting container ${name}`, () => raw.inspect());
         return { running: info.State.Running, exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled, error: info.State.Error };
+      },
+      async listeningPorts() {
+        listenTable ??= call(`inspecting container ${name}`, () => raw.inspect()).then((info) => listenTableOf(info.State.Pid, info.NetworkSettings.SandboxKey));
+        return (await listenTable)?.();
       },
       async exec(cmd, execOpts = {}) {
         const running = await container.execStream(cmd, execOpts);

@@ -38,7 +38,10 @@ export interface Waiter {
 
 const ANOTHER_WAY = '--ready-log REGEX, --ready-exec CMD or --ready-delay SECONDS';
 
-/** How long a connection must stay open to count: docker-proxy accepts, then hangs up when nothing listens inside. */
+/**
+ * How long a connection must stay open to count, where slim cannot see the container's listening
+ * ports: docker-proxy accepts, then hangs up when nothing listens inside.
+ */
 const HELD_MS = 300;
 
 function connectionHeld(port: number): Promise<boolean> {
@@ -75,7 +78,8 @@ export const WAIT_STRATEGIES = {
       },
       hint: `raise --ready-timeout, or wait another way: ${ANOTHER_WAY}`,
       async poll(target) {
-        for (const port of [...pending]) if (await connectionHeld(target.hostPorts.get(port)!)) pending.delete(port);
+        const listening = await target.container.listeningPorts();
+        for (const port of [...pending]) if (listening ? listening.has(port) : await connectionHeld(target.hostPorts.get(port)!)) pending.delete(port);
         return pending.size === 0;
       },
     };
@@ -92,10 +96,14 @@ export const WAIT_STRATEGIES = {
       },
       hint: 'raise --ready-timeout, or set --http-probe-port to the port the app serves HTTP on; an app that does not speak HTTP is probed with --exec CMD (then slim only connects to its ports)',
       async poll(target) {
-        // Short first attempts: before the container's network is up, the port's proxy holds a
-        // request without an answer. Later ones get longer, for an app slow to answer its first.
-        const attemptMs = Math.min(2000, 250 * 2 ** attempts++);
-        for (const port of [...pending]) {
+        // A request sent before the app listens is held by the port's proxy without an answer: none
+        // is sent until the port listens, where slim sees that; elsewhere the first attempts are
+        // short. Later ones get longer, for an app slow to answer its first.
+        const listening = await target.container.listeningPorts();
+        const listened = [...pending].filter((port) => !listening || listening.has(port));
+        const attemptMs = Math.min(2000, 250 * 2 ** attempts);
+        if (listened.length > 0) attempts++;
+        for (const port of listened) {
           try {
             await fetchWithin(`http://127.0.0.1:${target.hostPorts.get(port)}/`, { redirect: 'manual' }, attemptMs);
             pending.delete(port);
@@ -155,7 +163,7 @@ export function chooseWaits(ready: ReadyOptions, ports: number[], speaksHttp: bo
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Between polls: an app is ready on average half of this before slim notices, and each poll costs the engine one inspect. */
-const POLL_MS = 100;
+const POLL_MS = 50;
 
 /**
  * Runs the waits in order within `timeoutMs`; returns the one that timed out.

@@ -9,7 +9,7 @@ import { runWithProbes, TracerRefusedError, type RunOptions } from '../src/run.j
 import { Cleanup } from '../src/session.js';
 import { cli, engine, removeImage, sampleCheck, slimContainers } from './engine-helpers.js';
 import { tempDir } from './fixtures.js';
-import { buildListener } from './listener.js';
+import { buildListener, LISTENER_PORT } from './listener.js';
 
 const LISTENER = 'slim-test/run-listener:1';
 const EXIT_125 = 'slim-test/run-exit125:1';
@@ -50,12 +50,24 @@ beforeAll(() => {
 afterAll(() => [LISTENER, EXIT_125, REDIS_SLIM, BATCH_SLIM].forEach(removeImage));
 
 describe('readiness', () => {
-  it('with only --exec, a non-HTTP port is connected to and never sent a byte; the exec is traced', async () => {
+  it('with only --exec, a non-HTTP port is never sent a byte; the exec is traced', async () => {
     const run = await runWithProbes(engine, LISTENER, { ...untraced(), tracer: 'fanotify', probes: { ...noProbes, exec: ['perl -e 1'], defaultHttp: true } }, new Cleanup());
     expect(run.results.map((r) => [r.name, r.status])).toEqual([['exec perl -e 1', 0]]);
     const lines = received(run.logs);
-    expect(lines.length).toBeGreaterThan(0);
     expect(lines.every((l) => l === 'received 0 bytes'), lines.join('\n')).toBe(true);
+  });
+
+  it('sees the ports the app listens on in its network namespace, from the engine\'s host, without connecting', async () => {
+    await using container = await engine.createContainer({ image: LISTENER, role: 'test', publish: [`${LISTENER_PORT}/tcp`] });
+    await container.start();
+    let ports: Set<number> | undefined;
+    for (const until = Date.now() + 20_000; Date.now() < until && !ports?.has(LISTENER_PORT);) {
+      ports = await container.listeningPorts();
+      if (!ports) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(ports).toEqual(new Set([LISTENER_PORT]));
+    expect(received(await container.logs(100))).toEqual([]);
   });
 
   it('the default HTTP probe does speak HTTP (which is how the test above can fail), and says which wait failed', async () => {
@@ -70,6 +82,7 @@ describe('readiness', () => {
     ['exec', { ready: { exec: 'perl -e 1' } }, undefined, undefined],
     ['delay', { ready: { delaySeconds: 1 } }, undefined, undefined],
     ['tcp (nothing listens)', { overrides: { cmd: ['sleep', '60'] } }, /port 7000 did not accept a connection \(the tcp wait\) within 2s/, /--ready-log REGEX, --ready-exec CMD or --ready-delay/],
+    ['tcp (listens on loopback alone)', { overrides: { cmd: ['perl', '-MIO::Socket::INET', '-e', 'my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 7000, Listen => 5) or die "listen: $!"; print "listening on loopback\n"; sleep 60'] } }, /port 7000 did not accept a connection/, /--ready-log REGEX/],
     ['log (never printed)', { ready: { log: 'never printed' } }, /no line of the app's output matched --ready-log \/never printed\/ within 2s/, /change --ready-log/],
     ['exec (fails)', { ready: { exec: 'perl -e "exit 3"' } }, /--ready-exec 'perl -e "exit 3"' did not exit 0 within 2s/, /change --ready-exec/],
     ['delay (longer than the timeout)', { ready: { delaySeconds: 5 } }, /--ready-delay 5s did not pass within 2s/, /raise --ready-timeout above --ready-delay/],

@@ -175,17 +175,21 @@ interface LayerFiles {
 
 /** Files up to this size are read whole at once; bigger ones are streamed. */
 const HOST_WHOLE_BYTES = 1 << 20;
-/** Bytes read at once between two turns of the event loop (a file's open counts as 4 KB read). */
-const HOST_TURN_BYTES = 1 << 20;
+/**
+ * Milliseconds of reading between two turns of the event loop. Counted in time, not bytes: a
+ * head from a cold disk costs a hundred times one from the page cache, and the app's readiness
+ * polls and probes wait for the turn.
+ */
+const HOST_TURN_MS = 5;
 
 /**
  * The layer directories read on this host. Paths come as the tree has them, one char per byte
  * (latin1): file names in images need not be UTF-8. Reads are synchronous: through the thread
  * pool each would wait for four round trips (open, stat, read, close), which made the plan's
- * reads slower than the helper's batched ones; the event loop gets a turn every HOST_TURN_BYTES.
+ * reads slower than the helper's batched ones; the event loop gets a turn every HOST_TURN_MS.
  */
 class HostFiles implements LayerFiles {
-  private readSince = 0;
+  private turnedAt = performance.now();
   private pause: Promise<void> | undefined;
 
   constructor(private readonly where: string) {}
@@ -195,10 +199,10 @@ class HostFiles implements LayerFiles {
    * same thread). Reads issued together wait for the same turn, and check again after it.
    */
   private async turn(): Promise<void> {
-    while (this.pause || this.readSince >= HOST_TURN_BYTES) {
+    while (this.pause || performance.now() - this.turnedAt >= HOST_TURN_MS) {
       this.pause ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
         this.pause = undefined;
-        this.readSince = 0;
+        this.turnedAt = performance.now();
       });
       await this.pause;
     }
@@ -216,8 +220,6 @@ class HostFiles implements LayerFiles {
         if (read === 0) break;
         at += read;
       }
-      // A file's open costs about what reading a page does.
-      this.readSince += at + 4096;
       return at === length ? data : data.subarray(0, at);
     } catch (err) {
       throw new SlimError(`${this.where}: cannot read '${name}' (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
