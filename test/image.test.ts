@@ -230,11 +230,11 @@ describe('layer store records', () => {
         at = dataOffset + h.size;
       }
       lines.push(JSON.stringify({ type: 2, payload: bytes.subarray(at).toString('base64') }));
-      const split = tarSplitHeaders(gzipSync(lines.join('\n') + '\n'), 'fixture');
+      const split = await tarSplitHeaders(gzipSync(lines.join('\n') + '\n'), 'fixture');
       const fromSplit = [];
       for await (const r of readTarHeaders(split, 'fixture')) fromSplit.push(r);
       expect(fromSplit).toEqual(records);
-      await expect((async () => { for await (const _ of readTarHeaders(tarSplitHeaders(gzipSync('{"type":2,"payload":"AAAA"}\nnot json\n'), 'x'), 'x')); })()).rejects.toThrow(/not valid JSON/);
+      await expect((async () => { for await (const _ of readTarHeaders(await tarSplitHeaders(gzipSync('{"type":2,"payload":"AAAA"}\nnot json\n'), 'x'), 'x')); })()).rejects.toThrow(/not valid JSON/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -8,6 +8,7 @@ import type { RuleContext } from '../rules/context.js';
 import { readApk } from './apk.js';
 import { readDpkg } from './dpkg.js';
 import { baseName } from '../../paths.js';
+import { loopTurns } from '../../turns.js';
 
 /** dpkg, apk, or a language's package manager (pip, npm, gem). */
 export type Manager = string;
@@ -45,21 +46,32 @@ export class PackageIndex {
   private readonly realFiles = new Map<Package, string[]>();
   private readonly dirOwners = new Map<string, Package | undefined>();
 
-  constructor(readonly packages: Package[], private readonly tree: FileTree) {
+  private constructor(readonly packages: Package[], private readonly tree: FileTree) {}
+
+  /** The index of `packages` in `tree`: every listed path resolved in the image, a turn of the event loop at a time. */
+  static async of(packages: Package[], tree: FileTree): Promise<PackageIndex> {
+    const index = new PackageIndex(packages, tree);
+    const turn = loopTurns();
     for (const pkg of packages) {
-      const real: string[] = [];
-      for (const listed of pkg.files) {
-        const path = tree.resolve(listed, false).path;
-        if (!path || !tree.has(path)) continue;
-        real.push(path);
-        const owners = this.owners.get(path) ?? [];
-        if (!owners.includes(pkg)) owners.push(pkg);
-        this.owners.set(path, owners);
-      }
-      this.realFiles.set(pkg, real);
-      const named = this.byName.get(`${pkg.manager}:${pkg.name}`) ?? [];
-      this.byName.set(`${pkg.manager}:${pkg.name}`, [...named, pkg]);
+      index.add(pkg);
+      if (turn.due()) await turn();
     }
+    return index;
+  }
+
+  private add(pkg: Package): void {
+    const real: string[] = [];
+    for (const listed of pkg.files) {
+      const path = this.tree.resolve(listed, false).path;
+      if (!path || !this.tree.has(path)) continue;
+      real.push(path);
+      const owners = this.owners.get(path) ?? [];
+      if (!owners.includes(pkg)) owners.push(pkg);
+      this.owners.set(path, owners);
+    }
+    this.realFiles.set(pkg, real);
+    const named = this.byName.get(`${pkg.manager}:${pkg.name}`) ?? [];
+    this.byName.set(`${pkg.manager}:${pkg.name}`, [...named, pkg]);
   }
 
   /** Packages that list a path (its real path in the image). */
@@ -139,7 +151,7 @@ export async function readPackageIndex(src: Source): Promise<PackageIndex> {
     readApk(src),
     Promise.all([...src.tree.paths()].map((path) => records.find((r) => r.files.test(path))?.read(src, path))),
   ]);
-  return new PackageIndex([...dpkg, ...apk, ...languagePackages.filter((p): p is Package => p !== undefined)], src.tree);
+  return PackageIndex.of([...dpkg, ...apk, ...languagePackages.filter((p): p is Package => p !== undefined)], src.tree);
 }
 
 const indexes = new WeakMap<FileTree, WeakMap<readonly LanguageSupport[], Promise<PackageIndex>>>();
