@@ -349,7 +349,6 @@ int main(int argc, char **argv) {
         snprintf(footer, sizeof footer, "# exit %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
         emit(footer);
         flush_out();
-        fsync(out_fd);
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

@@ -137,6 +137,11 @@ export interface Container extends AsyncDisposable {
   logs(tailLines?: number): Promise<string>;
   /** A tar stream of a path in the container (works once it has exited, too). */
   getArchive(path: string): Promise<Readable>;
+  /**
+   * The container's own writable layer, where the engine's host has it (overlay2's upper
+   * directory), or undefined with another storage driver; it holds what the container wrote.
+   */
+  layerDir(): Promise<string | undefined>;
   remove(): Promise<void>;
 }
 
@@ -268,6 +273,7 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
   const wrap = (raw: Dockerode.Container, name: string): Container => {
     let removed = false;
     let listenTable: Promise<ListenTable | undefined> | undefined;
+    let layer: Promise<string | undefined> | undefined;
     const container: Container = {
       id: raw.id,
       name,
@@ -342,6 +348,11 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
         return demuxBuffer(data);
       },
       getArchive: (path) => call(`copying ${path} out of ${name}`, () => raw.getArchive({ path })) as Promise<Readable>,
+      async layerDir() {
+        layer ??= call(`inspecting container ${name}`, () => raw.inspect()).then((info) =>
+          info.GraphDriver?.Name === 'overlay2' ? (info.GraphDriver.Data as { UpperDir?: string } | undefined)?.UpperDir : undefined);
+        return layer;
+      },
       async remove() {
         if (removed) return;
         await call(`removing container ${name}`, () => raw.remove({ force: true, v: true })).catch((err: SlimError) => {

@@ -4,12 +4,16 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import tar from 'tar-stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runWithProbes, TracerRefusedError, type RunOptions } from '../src/run.js';
 import { Cleanup } from '../src/session.js';
 import { cli, engine, removeImage, sampleCheck, slimContainers } from './engine-helpers.js';
 import { tempDir } from './fixtures.js';
 import { buildListener, LISTENER_PORT } from './listener.js';
+
+/** The runs' containers, removed after each test (their removal starts when a run ends). */
+const runs = new Cleanup();
+afterEach(() => runs.run());
 
 const LISTENER = 'slim-test/run-listener:1';
 const EXIT_125 = 'slim-test/run-exit125:1';
@@ -51,7 +55,7 @@ afterAll(() => [LISTENER, EXIT_125, REDIS_SLIM, BATCH_SLIM].forEach(removeImage)
 
 describe('readiness', () => {
   it('with only --exec, a non-HTTP port is never sent a byte; the exec is traced', async () => {
-    const run = await runWithProbes(engine, LISTENER, { ...untraced(), tracer: 'fanotify', probes: { ...noProbes, exec: ['perl -e 1'], defaultHttp: true } }, new Cleanup());
+    const run = await runWithProbes(engine, LISTENER, { ...untraced(), tracer: 'fanotify', probes: { ...noProbes, exec: ['perl -e 1'], defaultHttp: true } }, runs);
     expect(run.results.map((r) => [r.name, r.status])).toEqual([['exec perl -e 1', 0]]);
     const lines = received(run.logs);
     expect(lines.every((l) => l === 'received 0 bytes'), lines.join('\n')).toBe(true);
@@ -71,7 +75,7 @@ describe('readiness', () => {
   });
 
   it('the default HTTP probe does speak HTTP (which is how the test above can fail), and says which wait failed', async () => {
-    const run = runWithProbes(engine, LISTENER, { ...untraced(), readyTimeoutMs: 3000, probes: { ...noProbes, defaultHttp: true } }, new Cleanup());
+    const run = runWithProbes(engine, LISTENER, { ...untraced(), readyTimeoutMs: 3000, probes: { ...noProbes, defaultHttp: true } }, runs);
     await expect(run).rejects.toThrow(/the app did not answer HTTP on port 7000 within 3s[^]*received \d+ bytes: GET \/ HTTP\/1.1/);
     await expect(run).rejects.toMatchObject({ hint: expect.stringMatching(/--exec CMD/) });
   });
@@ -89,7 +93,7 @@ describe('readiness', () => {
   ];
   for (const [name, extra, error, hint] of strategies) {
     it(`wait strategy ${name} ${error ? 'fails with the strategy and the flag that changes it' : 'succeeds'}`, async () => {
-      const run = runWithProbes(engine, LISTENER, untraced({ ...extra, readyTimeoutMs: error ? 2000 : 20_000 }), new Cleanup());
+      const run = runWithProbes(engine, LISTENER, untraced({ ...extra, readyTimeoutMs: error ? 2000 : 20_000 }), runs);
       if (!error) return expect((await run).exitCode).toBeDefined();
       await expect(run).rejects.toThrow(error);
       await expect(run).rejects.toMatchObject({ hint: expect.stringMatching(hint!) });
@@ -99,7 +103,7 @@ describe('readiness', () => {
 
 describe('command probes and batch runs', () => {
   it('strace sees --exec commands (they are not children of the app), with their output recorded', async () => {
-    const run = await runWithProbes(engine, 'slim-samples/redis-cache:latest', { ...untraced(), tracer: 'strace', probes: { ...noProbes, exec: ['redis-cli ping'] } }, new Cleanup());
+    const run = await runWithProbes(engine, 'slim-samples/redis-cache:latest', { ...untraced(), tracer: 'strace', probes: { ...noProbes, exec: ['redis-cli ping'] } }, runs);
     expect(run.results[0]).toMatchObject({ kind: 'exec', status: 0, excerpt: 'PONG\n' });
     expect(run.trace!.paths.get('/usr/bin/redis-cli')?.has('exec')).toBe(true);
     expect(run.trace!.paths.get('/usr/bin/redis-server')?.has('exec')).toBe(true);
@@ -108,7 +112,7 @@ describe('command probes and batch runs', () => {
   it('--cmd, --env, --workdir, --user and --network override the image config of a run, traced or not', async () => {
     const overrides = { cmd: ['sh', '-c', 'echo "$GREETING $(pwd) $(id -u)"; cat /sys/class/net/*/operstate | sort -u'], env: ['GREETING=hi'], workdir: '/tmp', user: '65534', network: 'none' };
     for (const tracer of ['none', 'fanotify', 'strace'] as const) {
-      const run = await runWithProbes(engine, EXIT_125, { ...untraced(), tracer, overrides }, new Cleanup());
+      const run = await runWithProbes(engine, EXIT_125, { ...untraced(), tracer, overrides }, runs);
       // network none: only the loopback interface, whose state is "unknown".
       expect(run.results, tracer).toMatchObject([{ kind: 'run', status: 0, excerpt: 'hi /tmp 65534\nunknown\n' }]);
       if (tracer === 'strace') expect(run.trace!.paths.get('/usr/bin/id')?.has('exec')).toBe(true);
@@ -116,15 +120,26 @@ describe('command probes and batch runs', () => {
   });
 
   it('an app that itself exits 125 is not taken for a refused tracer', async () => {
-    const run = await runWithProbes(engine, EXIT_125, { ...untraced(), tracer: 'fanotify' }, new Cleanup());
+    const run = await runWithProbes(engine, EXIT_125, { ...untraced(), tracer: 'fanotify' }, runs);
     expect(run.results).toMatchObject([{ kind: 'run', status: 125, excerpt: 'done badly\n' }]);
-    const refused = runWithProbes(engine, EXIT_125, { ...untraced(), tracer: 'fanotify', grantCapability: false }, new Cleanup());
+    const refused = runWithProbes(engine, EXIT_125, { ...untraced(), tracer: 'fanotify', grantCapability: false }, runs);
     await expect(refused).rejects.toBeInstanceOf(TracerRefusedError);
+  });
+
+  it('where the container\'s layer is not on this host, the trace and the start mark come through the engine, the same', async () => {
+    // The real engine, with containers that do not say where their layer is (a remote engine, slim in a container).
+    const remote: typeof engine = { ...engine, createContainer: async (spec) => ({ ...(await engine.createContainer(spec)), layerDir: async () => undefined }) };
+    const overrides = { cmd: ['sh', '-c', 'cat /usr/lib/os-release; exit 3'] };
+    const [onHost, throughEngine] = [await runWithProbes(engine, EXIT_125, { ...untraced(), tracer: 'fanotify', overrides }, runs), await runWithProbes(remote, EXIT_125, { ...untraced(), tracer: 'fanotify', overrides }, runs)];
+    expect(throughEngine.results).toMatchObject([{ kind: 'run', status: 3 }]);
+    expect(throughEngine.trace!.paths.get('/usr/lib/os-release')).toBeDefined();
+    expect([...throughEngine.trace!.paths.keys()].sort()).toEqual([...onHost.trace!.paths.keys()].sort());
+    await expect(runWithProbes(remote, EXIT_125, { ...untraced(), tracer: 'fanotify', grantCapability: false }, runs)).rejects.toBeInstanceOf(TracerRefusedError);
   });
 
   for (const tracer of ['fanotify', 'strace'] as const) {
     it(`under ${tracer}, a USER the image lacks is the app's problem, not a refused tracer`, async () => {
-      const run = runWithProbes(engine, EXIT_125, { ...untraced(), tracer, overrides: { user: 'nosuchuser' } }, new Cleanup());
+      const run = runWithProbes(engine, EXIT_125, { ...untraced(), tracer, overrides: { user: 'nosuchuser' } }, runs);
       await expect(run).rejects.toThrow(/the app could not be started: unable to find user nosuchuser/);
       await expect(run).rejects.not.toBeInstanceOf(TracerRefusedError);
     });

@@ -2,7 +2,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { flatten } from '../src/image/archive.js';
 import { readImage } from '../src/image/read.js';
 import { runWithProbes } from '../src/run.js';
@@ -11,6 +11,10 @@ import { Cleanup } from '../src/session.js';
 import { cli, engine, removeImage, slimContainers } from './engine-helpers.js';
 import { tempDir } from './fixtures.js';
 import { buildListener } from './listener.js';
+
+/** The runs' containers, removed after each test (their removal starts when a run ends). */
+const runs = new Cleanup();
+afterEach(() => runs.run());
 
 const IMAGE = 'slim-test/run-secret-env:1';
 const SLIM = 'slim-test/run-secret-env:slim';
@@ -60,7 +64,7 @@ describe('security', () => {
           inspected = JSON.parse(execFileSync('docker', ['inspect', env.SLIM_CONTAINER!], { encoding: 'utf8' }))[0];
           return [];
         },
-      }, new Cleanup());
+      }, runs);
       expect(inspected!.HostConfig.CapAdd).toEqual([capability]);
       expect(inspected!.HostConfig.Privileged).toBe(false);
       const bindings = Object.values(inspected!.HostConfig.PortBindings).flat();
@@ -90,7 +94,7 @@ describe('security', () => {
             swap = spawnSync('docker', ['exec', '-u', '0', env.SLIM_CONTAINER!, 'sh', '-c', 'cp /bin/sh /.slim/slim-probe.new && mv /.slim/slim-probe.new /.slim/slim-probe'], { encoding: 'utf8' });
             return [];
           },
-        }, new Cleanup());
+        }, runs);
         for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) expect(traced[set], set).toBe(plain[set]);
         // The measurement can tell: the tracer's own process has the added capability in its bounding set.
         expect(tracerOwn.CapBnd).not.toBe(plain.CapBnd);

@@ -1,10 +1,14 @@
 // Trace runs on the real engine: both tracers, the fallback, and Ctrl-C.
 import { execFileSync } from 'node:child_process';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TracerRefusedError, runWithProbes, type RunOptions } from '../src/run.js';
 import { Cleanup } from '../src/session.js';
 import { build, type KeepOptions } from '../src/build.js';
 import { cli, engine, imageExists, removeImage, slimContainers, slimHolds } from './engine-helpers.js';
+
+/** The runs' containers, removed after each test (their removal starts when a run ends). */
+const runs = new Cleanup();
+afterEach(() => runs.run());
 
 const probes = { http: [{ method: 'GET', path: '/' }, { method: 'GET', path: '/clock/' }], exec: [], hostExec: [], defaultHttp: false };
 const STOPPING = 'slim-test/reads-when-stopping:1';
@@ -29,7 +33,7 @@ describe('trace run', () => {
   afterAll(() => ['slim-test/run-fallback:slim', STOPPING, `${STOPPING}-slim`].forEach(removeImage));
 
   it('fanotify sees the interpreter, Django modules and the probed templates', async () => {
-    const run = await runWithProbes(engine, 'slim-samples/django-site:latest', options('fanotify'), new Cleanup());
+    const run = await runWithProbes(engine, 'slim-samples/django-site:latest', options('fanotify'), runs);
     const paths = [...run.trace!.paths.keys()];
     expect(run.trace!.paths.get('/usr/bin/python3.11')?.has('exec')).toBe(true);
     expect(paths.some((p) => p.startsWith('/usr/lib/python3/dist-packages/django/template/'))).toBe(true);
@@ -40,7 +44,7 @@ describe('trace run', () => {
   });
 
   it('strace also sees failed lookups and stat-only paths', async () => {
-    const run = await runWithProbes(engine, 'slim-samples/django-site:latest', options('strace'), new Cleanup());
+    const run = await runWithProbes(engine, 'slim-samples/django-site:latest', options('strace'), runs);
     const entries = [...run.trace!.paths];
     expect(entries.filter(([, ops]) => ops.has('missing')).length).toBeGreaterThan(20);
     expect(entries.filter(([, ops]) => ops.size === 1 && ops.has('stat')).length).toBeGreaterThan(20);
@@ -48,7 +52,7 @@ describe('trace run', () => {
   });
 
   it('says so when the engine refuses CAP_SYS_ADMIN, and auto falls back to strace', async () => {
-    const refused = runWithProbes(engine, 'slim-samples/c-hello:latest', { ...options('fanotify'), probes: { ...probes, http: [{ method: 'GET', path: '/' }] }, grantCapability: false }, new Cleanup());
+    const refused = runWithProbes(engine, 'slim-samples/c-hello:latest', { ...options('fanotify'), probes: { ...probes, http: [{ method: 'GET', path: '/' }] }, grantCapability: false }, runs);
     await expect(refused).rejects.toBeInstanceOf(TracerRefusedError);
     const notices: string[] = [];
     const result = await build(engine, {
@@ -56,7 +60,7 @@ describe('trace run', () => {
       run: { tracer: 'auto', grantCapability: false, probes: { http: [], exec: [], hostExec: [], defaultHttp: true }, readyTimeoutMs: 30_000, continueAfter: { kind: 'probe' } },
       plan: { rules: [], includePacks: [], excludePacks: [], languages: new Set(), appDirs: true },
       verify: { probes: [] },
-    }, new Cleanup(), (e) => e.stage === 'notice' && notices.push(e.message));
+    }, runs, (e) => e.stage === 'notice' && notices.push(e.message));
     expect(result.tracer).toBe('strace');
     expect(notices.join()).toMatch(/refused CAP_SYS_ADMIN.*strace/);
     expect(result.verification?.equivalent).toBe(true);
@@ -70,7 +74,7 @@ describe('trace run', () => {
         image, tag,
         run: { tracer: 'fanotify', probes: { http: [{ method: 'GET', path: '/' }], exec: [], hostExec: [], defaultHttp: false }, readyTimeoutMs: 30_000 },
         plan: { ...keepNothingExtra, rules }, verify: false,
-      }, new Cleanup(), (e) => events.push(e as never));
+      }, runs, (e) => events.push(e as never));
       return { result, plans: planDetails(events) };
     };
     const stopping = await slimOf(STOPPING, `${STOPPING}-slim`);
