@@ -5,7 +5,8 @@ import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { flatten, readImageArchive } from '../src/image/archive.js';
-import { chainIds, tarSplitHeaders } from '../src/image/inventory.js';
+import { chainIds } from '../src/image/inventory.js';
+import { tarSplitHeaders } from '../src/image/tar-split.js';
 import { readImageFile } from '../src/image/read.js';
 import { encodeHeader, fileSink, readTarHeaders, tarSize, TarWriter } from '../src/image/tar.js';
 import { FileTree } from '../src/image/tree.js';
@@ -204,6 +205,40 @@ describe('image archives', () => {
 });
 
 describe('layer store records', () => {
+  it('reads tar-split lines of every shape alike: the engine\'s, re-ordered or spaced ones, names that spell the size key', async () => {
+    const header = Buffer.from(Array.from({ length: 1024 }, (_, i) => (i * 7) % 256));
+    const bytesOf = async (lines: string[]) => {
+      const split = await tarSplitHeaders(gzipSync(lines.join('\n')), 'fixture');
+      const { size } = await split.stat();
+      const out = Buffer.alloc(size);
+      await split.read(out, 0, size, 0);
+      return out;
+    };
+    const [a, b] = [header.subarray(0, 512), header.subarray(512)];
+    const expected = Buffer.concat([a, Buffer.alloc(700), b, Buffer.alloc(3)]);
+    // Go's encoding/json: fields in struct order, no spaces, names escaped, payload null for a name's crc left out.
+    const go = [
+      `{"type":2,"payload":"${a.toString('base64')}","position":0}`,
+      `{"type":1,"name":"x\\",\\"size\\":9,\\"y","size":700,"payload":"AAAAAAAAAAA=","position":1}`,
+      `{"type":2,"payload":"${b.toString('base64')}","position":2}`,
+      '{"type":1,"name":"./empty","payload":null,"position":3}',
+      '{"type":1,"name":"./three","size":3,"payload":null,"position":4}',
+      '',
+    ];
+    expect((await bytesOf(go)).equals(expected)).toBe(true);
+    const other = [
+      `{ "payload": "${a.toString('base64')}", "type": 2 }`,
+      '{"type":1,"size":700,"name":"x"}',
+      `{"position":2,"type":2,"payload":"${b.toString('base64')}"}`,
+      '{"type":2,"payload":null,"position":3}',
+      '{"type":1,"name":"three","size":3}',
+    ];
+    expect((await bytesOf(other)).equals(expected)).toBe(true);
+    // Base64 without its padding is not Go's: it goes through JSON.parse and Buffer's lenient decoder, as before.
+    expect((await bytesOf([`{"type":2,"payload":"${a.toString('base64').replace(/=+$/, '')}"}`])).equals(a)).toBe(true);
+    await expect(bytesOf(['{"type":2,"payload":"AAAA"', ''])).rejects.toThrow(/not valid JSON/);
+  });
+
   it('reads the exact headers from a tar-split record, file contents left out', async () => {
     const dir = await tempDir();
     try {

@@ -28,14 +28,13 @@ import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } fr
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
 import type { Container, Engine, ImageSummary } from '../engine.js';
 import { SlimError } from '../errors.js';
 import { copyArchive, probeBinDir } from '../built.js';
 import type { ImageConfig } from './archive.js';
 import type { ImageSource } from './content.js';
-import { readTarHeaders, type RandomAccess, type TarRecord } from './tar.js';
+import { readTarHeaders, type TarRecord } from './tar.js';
+import { tarSplitHeaders } from './tar-split.js';
 import { FileTree, type FileEntry } from './tree.js';
 import { showPath } from '../paths.js';
 import { loopTurns } from '../turns.js';
@@ -44,7 +43,6 @@ const HELPER = '/.slim-fs';
 const LAYERS = '/.slim-layers';
 const CONFIG = '/.slim-config';
 const TAR_SPLIT = '/.slim-tar-split';
-const gunzipped = promisify(gunzip);
 /** Why the layer directories cannot be read, or undefined when they can. */
 export function layerDirsUnavailable(summary: ImageSummary, rootDir: string): string | undefined {
   if (!summary.layerDirs) return 'the storage driver is not overlay2';
@@ -67,53 +65,6 @@ export function chainIds(diffIds: string[]): string[] {
     out.push(below ? `sha256:${createHash('sha256').update(`${below} ${diffId}`).digest('hex')}` : diffId);
   }
   return out;
-}
-
-/**
- * A layer's tar as tar-split records it: the header bytes in place, file
- * contents left out (read as zeros, they are never looked at).
- */
-export async function tarSplitHeaders(gzipped: Buffer, where: string): Promise<RandomAccess> {
-  const segments: Array<{ start: number; data: Buffer }> = [];
-  let size = 0;
-  const turn = loopTurns();
-  // Unzipped in the thread pool: 30 ms of django's base layer the main thread does not spend.
-  for (const line of (await gunzipped(gzipped, { chunkSize: 1 << 20 })).toString('utf8').split('\n')) {
-    if (turn.due()) await turn();
-    if (!line) continue;
-    let record: { type?: number; size?: number; payload?: string | null };
-    try {
-      record = JSON.parse(line);
-    } catch {
-      throw new SlimError(`${where}: the engine's tar-split record is not valid JSON`);
-    }
-    if (record.type === 1) size += record.size ?? 0;
-    else if (record.type === 2 && record.payload) {
-      const data = Buffer.from(record.payload, 'base64');
-      segments.push({ start: size, data });
-      size += data.length;
-    }
-  }
-  return {
-    stat: async () => ({ size }),
-    async read(buffer, offset, length, position) {
-      const end = Math.min(position + length, size);
-      buffer.fill(0, offset, offset + Math.max(0, end - position));
-      // First segment that ends after `position` (segments are sorted and disjoint).
-      let lo = 0;
-      for (let hi = segments.length; lo < hi;) {
-        const mid = (lo + hi) >> 1;
-        if (segments[mid]!.start + segments[mid]!.data.length <= position) lo = mid + 1;
-        else hi = mid;
-      }
-      for (let i = lo; i < segments.length && segments[i]!.start < end; i++) {
-        const { start, data } = segments[i]!;
-        const from = Math.max(start, position);
-        data.copy(buffer, offset + from - position, from - start, Math.min(end, start + data.length) - start);
-      }
-      return { bytesRead: Math.max(0, end - position) };
-    },
-  };
 }
 
 /** A byte reader over a stream, for the helper's framed answers. */
