@@ -262,6 +262,23 @@ export class FileTree {
   }
 
   private follow(path: string, followLast: boolean): Resolution {
+    // Through its parent's resolution (memoised), a path costs one lookup: the package index
+    // resolves every path dpkg lists, tens of thousands in a handful of directories. A followed
+    // symlink at the end is walked whole, so that the hops count from the root as the kernel's do.
+    const cut = path.lastIndexOf('/');
+    const name = path.slice(cut + 1);
+    if (cut < 0 || name === '' || name === '.' || name === '..') return this.walk(path, followLast);
+    const parent = this.resolve(cut === 0 ? '/' : path.slice(0, cut));
+    if (parent.path === undefined) return parent;
+    const next = joinPath(parent.path, name);
+    if (this.entries.get(parent.path)!.type !== 'dir') return { via: parent.via, missing: next };
+    const entry = this.entries.get(next);
+    if (!entry) return { via: parent.via, missing: next };
+    if (entry.type === 'symlink' && followLast) return this.walk(path, followLast);
+    return { path: next, via: parent.via };
+  }
+
+  private walk(path: string, followLast: boolean): Resolution {
     const via: string[] = [];
     let pending = path.split('/').filter((p) => p !== '' && p !== '.');
     let current = '/';

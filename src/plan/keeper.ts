@@ -39,6 +39,9 @@ export class Keeper {
   private started = 0;
   private readonly examined = new Map<number, Promise<{ head: Buffer; elf?: ElfInfo }>>();
   private readonly searchPath: string[];
+  /** The last copy `keptSet` made, and the paths' size and drops it was made at. */
+  private keptCopy: { size: number; drops: number; set: ReadonlySet<string> } | undefined;
+  private drops = 0;
 
   constructor(
     readonly tree: FileTree,
@@ -150,8 +153,19 @@ export class Keeper {
     return [...byRule.values()].sort((a, b) => b.bytes - a.bytes || (a.rule < b.rule ? -1 : 1));
   }
 
+  /**
+   * The kept paths as a set, copied only when they changed since the last copy: keeps only
+   * add, so the size says when, but for drops (every rule asks, and django keeps 10,000 paths).
+   */
+  keptSet(): ReadonlySet<string> {
+    const { size } = this.paths;
+    if (this.keptCopy?.size !== size || this.keptCopy.drops !== this.drops) this.keptCopy = { size, drops: this.drops, set: new Set(this.paths.keys()) };
+    return this.keptCopy.set;
+  }
+
   /** Forgets paths (exclusions); parents of what stays are kept again. */
   drop(test: (path: string) => boolean): void {
+    this.drops++;
     for (const path of [...this.paths.keys()]) if (test(path)) this.paths.delete(path);
     for (const path of [...this.paths.keys()]) for (const dir of ancestors(path)) if (!this.paths.has(dir)) this.paths.set(dir, [`parent of ${showPath(path)}`]);
   }

@@ -178,11 +178,17 @@ function appPlaceOf(path: string): string | undefined {
 }
 
 /** What the keep rules see: the image, the kept set as it is now, and the real paths the app touched. */
-function ruleContext({ tree, trace, opts, keeper }: PlanInput): RuleContext {
-  const traced = new Set<string>();
-  for (const [path, ops] of trace.paths) if ([...ops].some((op) => op !== 'missing')) traced.add(tree.resolve(path).path ?? path);
-  return { tree, content: keeper.content, env: keeper.env, user: opts.user, volumes: opts.volumes, kept: new Set(keeper.paths.keys()), traced, languages: opts.languages, languageTable: opts.languageTable };
+function ruleContext(input: PlanInput): RuleContext {
+  const { tree, trace, opts, keeper } = input;
+  let traced = tracedOf.get(input);
+  if (!traced) {
+    tracedOf.set(input, (traced = new Set()));
+    for (const [path, ops] of trace.paths) if ([...ops].some((op) => op !== 'missing')) traced.add(tree.resolve(path).path ?? path);
+  }
+  return { tree, content: keeper.content, env: keeper.env, user: opts.user, volumes: opts.volumes, kept: keeper.keptSet(), traced, languages: opts.languages, languageTable: opts.languageTable };
 }
+/** The real paths the app touched, per plan: the trace does not change while it is planned. */
+const tracedOf = new WeakMap<PlanInput, Set<string>>();
 
 /** Runs keep rules in turn, each charged to its name, with the closure of what it kept; says whether any kept something new. */
 async function applyRules(input: PlanInput, from: 'image' | 'kept'): Promise<boolean> {
