@@ -247,6 +247,8 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
   const stopWritingAhead = new AbortController();
   let early: { trace: Trace; plan: Promise<KeepPlan>; written?: Promise<WrittenAhead | undefined> } | undefined;
   let traceCollected = false;
+  /** The original's verification run: once, whatever the rounds. */
+  let originalRun: Promise<RunResult> | undefined;
   const onProbed = (trace: Trace) => {
     if (traceCollected) return;
     // From here the plan reads what it needs, ahead of the warm-up's guesses.
@@ -291,13 +293,15 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
       throw new SlimError(`nothing was verified: no probe reached ${opts.image} (it exposes no port, and no command was given)`, { hint: NOTHING_VERIFIED });
     }
 
+    // The original's answers depend on nothing the plan decides: they are taken while the image is planned and written.
+    originalRun = verifyRun && runWithProbes(engine, source.id, { ...verifyRun, role: 'verify-original' }, cleanup, onRun);
+    originalRun?.catch(() => {}); // awaited by verification, or in the end when the build fails
+
     const image = await timed('read', () => reading, (i) => `${i.tree.size} paths through ${i.via}`);
     const tree = image.tree;
     if (image.fallback) onEvent({ stage: 'notice', message: `the image was read through docker save: ${image.fallback}` });
     for (const warning of tree.warnings) onEvent({ stage: 'notice', message: warning });
     const config = image.config.config ?? {};
-    // The original does not change between rounds: its answers are taken once.
-    let originalRun: Promise<RunResult> | undefined;
 
     const rounds: TuneRound[] = [];
     // The tuning allowlist counts from round 1: what earlier runs added is kept now.
@@ -312,28 +316,20 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
         for (const warning of plan.warnings) onEvent({ stage: 'notice', message: warning });
         for (const u of plan.unresolved) onEvent({ stage: 'notice', message: `unresolved library ${u.library} needed by ${showPath(u.neededBy)}` });
       }
-      // The original's answers do not depend on the slim image: they are taken while it is written.
-      if (verifyRun) originalRun ??= runWithProbes(engine, source.id, { ...verifyRun, role: 'verify-original' }, cleanup, onRun);
-      originalRun?.catch(() => {}); // awaited by verification, or below when the rebuild fails
       const onBytes = (done: number, total: number) => onEvent({ stage: 'rebuild', state: 'progress', done, total });
       const strip = opts.strip;
       const stripped = strip ? await timed('strip', () => stripKept(image, tree, plan.paths.keys(), strip.except), (s) => `${s.files.length} files, ${s.saved} bytes saved`) : undefined;
       const replaced = stripped?.replaced ?? new Map<number, Buffer>();
-      const rebuilt = await (async () => {
-        const shape = opts.shapeLayer ? await opts.shapeLayer(new Set(plan.paths.keys()), image, replaced) : { replaced };
-        const written = await timed('rebuild', async () => {
-          // Written ahead: the rebuild finds it in the engine rather than writing it a second time beside it.
-          const ahead = await taken?.written;
-          const done = await rebuild(engine, { ...image, ref: opts.image }, plan.paths.keys(), tag, outputs, cleanup.signal, onBytes, shape);
-          // Named here, the layer went in the way the image written ahead took, and while the app stopped.
-          if (ahead?.id !== done.id) return done;
-          return { ...done, layerVia: ahead.layerVia === 'already in the engine' ? ahead.layerVia : 'written while the app stopped' as const };
-        }, (r) => `${r.written.join(', ')} (${r.id.slice(7, 19)}${r.layerVia === 'written while the app stopped' ? `, ${r.layerVia}` : ''})`);
-        return { ...written, base: shape.base && { diffId: shape.base.diffId, size: shape.base.size, whiteouts: shape.whiteouts?.length ?? 0 } };
-      })().catch(async (err: unknown) => {
-        await originalRun?.catch(() => {}); // its containers are gone before the error is
-        throw err;
-      });
+      const shape = opts.shapeLayer ? await opts.shapeLayer(new Set(plan.paths.keys()), image, replaced) : { replaced };
+      const written = await timed('rebuild', async () => {
+        // Written ahead: the rebuild finds it in the engine rather than writing it a second time beside it.
+        const ahead = await taken?.written;
+        const done = await rebuild(engine, { ...image, ref: opts.image }, plan.paths.keys(), tag, outputs, cleanup.signal, onBytes, shape);
+        // Named here, the layer went in the way the image written ahead took, and while the app stopped.
+        if (ahead?.id !== done.id) return done;
+        return { ...done, layerVia: ahead.layerVia === 'already in the engine' ? ahead.layerVia : 'written while the app stopped' as const };
+      }, (r) => `${r.written.join(', ')} (${r.id.slice(7, 19)}${r.layerVia === 'written while the app stopped' ? `, ${r.layerVia}` : ''})`);
+      const rebuilt = { ...written, base: shape.base && { diffId: shape.base.diffId, size: shape.base.size, whiteouts: shape.whiteouts?.length ?? 0 } };
       const slimInfo = rebuilt.loaded ? await engine.inspectImage(rebuilt.id) : undefined;
       const result: BuildResult = {
         image: opts.image, tag, id: rebuilt.id, tracer: traced.tracer,
@@ -391,6 +387,8 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
   } finally {
     stopReading.abort();
     stopWritingAhead.abort();
+    // The original's verification run (once, for every round) ends before the build does: its container is gone before an error is seen.
+    await originalRun?.catch(() => {});
     // Unless a rebuild named it, the image written ahead goes with its hold.
     const ahead = await early?.written;
     if (ahead) await engine.removeImage(ahead.hold).catch(() => {});
