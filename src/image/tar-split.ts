@@ -1,9 +1,10 @@
 // A layer's tar as the engine's tar-split record keeps it: one JSON line per
 // piece of the tar, the header bytes in place (base64) and file contents as
 // sizes. The engine writes these lines with Go's encoding/json, always in one
-// shape; they are read here as bytes, which takes a third of the time of
-// JSON.parse per line (django's base layer: 10 MB of lines, 40 ms instead of
-// 130 ms on the main thread). A line of any other shape goes through JSON.parse.
+// shape; they are read here as bytes, base64 decoded natively, which takes a
+// sixth of the time of JSON.parse per line in a process that has just started
+// (django's base layer: 10 MB of lines). A line of any other shape goes through
+// JSON.parse.
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { SlimError } from '../errors.js';
@@ -15,35 +16,7 @@ const gunzipped = promisify(gunzip);
 const LINE_START = Buffer.from('{"type":');
 const PAYLOAD = Buffer.from(',"payload":"');
 const SIZE = Buffer.from(',"size":');
-const [DIGIT_0, DIGIT_9, COMMA, QUOTE, PAD, BRACE] = [0x30, 0x39, 0x2c, 0x22, 0x3d, 0x7d];
-
-const BASE64 = new Int16Array(256).fill(-1);
-for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'].entries()) BASE64[c.charCodeAt(0)] = i;
-
-/** Decodes the base64 text in src[from, to) into out at `at`; the bytes written, or -1 when it is not strict base64. */
-export function decodeBase64(src: Buffer, from: number, to: number, out: Buffer, at: number): number {
-  let end = to;
-  while (end > from && to - end < 2 && src[end - 1] === PAD) end--;
-  if ((to - from) % 4 !== 0) return -1;
-  let o = at;
-  let i = from;
-  for (; i + 4 <= end; i += 4) {
-    const v = (BASE64[src[i]!]! << 18) | (BASE64[src[i + 1]!]! << 12) | (BASE64[src[i + 2]!]! << 6) | BASE64[src[i + 3]!]!;
-    if (v < 0) return -1;
-    out[o++] = v >> 16;
-    out[o++] = (v >> 8) & 0xff;
-    out[o++] = v & 0xff;
-  }
-  const rest = end - i;
-  if (rest === 1) return -1;
-  if (rest > 0) {
-    const v = (BASE64[src[i]!]! << 18) | (BASE64[src[i + 1]!]! << 12) | (rest === 3 ? BASE64[src[i + 2]!]! << 6 : 0);
-    if (v < 0) return -1;
-    out[o++] = v >> 16;
-    if (rest === 3) out[o++] = (v >> 8) & 0xff;
-  }
-  return o - at;
-}
+const [DIGIT_0, DIGIT_9, COMMA, QUOTE, BACKSLASH, BRACE] = [0x30, 0x39, 0x2c, 0x22, 0x5c, 0x7d];
 
 const startsWith = (text: Buffer, at: number, prefix: Buffer): boolean => text.compare(prefix, 0, prefix.length, at, at + prefix.length) === 0;
 
@@ -86,6 +59,7 @@ export async function tarSplitHeaders(gzipped: Buffer, where: string): Promise<R
     if (record.type === 1) size += record.size ?? 0;
     else if (record.type === 2 && record.payload) addSegment(Buffer.from(record.payload, 'base64').copy(bytes, used));
   };
+  /** One line: in Go's shape, read in place; in any other, through JSON.parse. */
   const line = (pos: number, end: number) => {
     const fields = pos + LINE_START.length + 1;
     const type = text[fields - 1];
@@ -93,14 +67,13 @@ export async function tarSplitHeaders(gzipped: Buffer, where: string): Promise<R
     if (shaped && type === DIGIT_0 + 2 && startsWith(text, fields, PAYLOAD)) {
       const from = fields + PAYLOAD.length;
       const to = text.indexOf(QUOTE, from);
-      const length = to !== -1 && to < end ? decodeBase64(text, from, to, bytes, used) : -1;
-      return length >= 0 ? addSegment(length) : parsed(pos, end);
-    }
-    if (shaped && type === DIGIT_0 + 1) {
+      // Go writes base64 as is; an escape in it (\/ is valid JSON) is another writer's.
+      if (to !== -1 && to < end && !text.subarray(from, to).includes(BACKSLASH)) return addSegment(bytes.write(text.toString('latin1', from, to), used, 'base64'));
+    } else if (shaped && type === DIGIT_0 + 1) {
       // Inside a JSON string a quote is escaped, so `,"size":` is the key wherever it appears.
       const key = text.subarray(pos, end).indexOf(SIZE);
       const value = key === -1 ? 0 : decimalAt(text, pos + key + SIZE.length);
-      return value >= 0 ? void (size += value) : parsed(pos, end);
+      if (value >= 0) return void (size += value);
     }
     parsed(pos, end);
   };
