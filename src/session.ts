@@ -39,10 +39,6 @@ export class Cleanup {
     void done.then(() => this.releasing.delete(done));
   }
 
-  get size(): number {
-    return this.items.size;
-  }
-
   /**
    * Aborts the signal, then disposes everything still tracked, newest first;
    * keeps going past failures. A second call (Ctrl-C while an error unwinds)

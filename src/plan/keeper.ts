@@ -154,8 +154,8 @@ export class Keeper {
   }
 
   /**
-   * The kept paths as a set, copied only when they changed since the last copy: keeps only
-   * add, so the size says when, but for drops (every rule asks, and django keeps 10,000 paths).
+   * The kept paths as a set, copied again only when they changed (every rule asks, and django
+   * keeps 10,000 paths): keeps only add, so a copy holds while the size and the drops are the same.
    */
   keptSet(): ReadonlySet<string> {
     const { size } = this.paths;

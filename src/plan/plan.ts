@@ -57,6 +57,8 @@ interface PlanInput {
   opts: PlanOptions;
   keeper: Keeper;
   plan: KeepPlan;
+  /** What the rules see of the trace, resolved once: it does not change while it is planned. */
+  traced: ReadonlySet<string>;
 }
 
 type Phase = (input: PlanInput) => Promise<void> | void;
@@ -178,17 +180,16 @@ function appPlaceOf(path: string): string | undefined {
 }
 
 /** What the keep rules see: the image, the kept set as it is now, and the real paths the app touched. */
-function ruleContext(input: PlanInput): RuleContext {
-  const { tree, trace, opts, keeper } = input;
-  let traced = tracedOf.get(input);
-  if (!traced) {
-    tracedOf.set(input, (traced = new Set()));
-    for (const [path, ops] of trace.paths) if ([...ops].some((op) => op !== 'missing')) traced.add(tree.resolve(path).path ?? path);
-  }
+function ruleContext({ tree, opts, keeper, traced }: PlanInput): RuleContext {
   return { tree, content: keeper.content, env: keeper.env, user: opts.user, volumes: opts.volumes, kept: keeper.keptSet(), traced, languages: opts.languages, languageTable: opts.languageTable };
 }
-/** The real paths the app touched, per plan: the trace does not change while it is planned. */
-const tracedOf = new WeakMap<PlanInput, Set<string>>();
+
+/** The real paths the app touched (a lookup that failed touched nothing). */
+function tracedPaths(tree: FileTree, trace: Trace): Set<string> {
+  const traced = new Set<string>();
+  for (const [path, ops] of trace.paths) if ([...ops].some((op) => op !== 'missing')) traced.add(tree.resolve(path).path ?? path);
+  return traced;
+}
 
 /** Runs keep rules in turn, each charged to its name, with the closure of what it kept; says whether any kept something new. */
 async function applyRules(input: PlanInput, from: 'image' | 'kept'): Promise<boolean> {
@@ -282,7 +283,7 @@ export async function planKeep(tree: FileTree, trace: Trace, opts: PlanOptions, 
     keepTraced, keepState, appFilesPhase(packageDb, content), keepPredicted, packsPhase(content),
     keepAllowlisted, keepRuntimeDirs, keepSymlinksToKept, applyExclusions,
   ];
-  const input = { tree, trace, opts, keeper, plan };
+  const input = { tree, trace, opts, keeper, plan, traced: tracedPaths(tree, trace) };
   for (const phase of phases) {
     await phase(input);
     await keeper.drain();
