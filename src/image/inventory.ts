@@ -35,6 +35,7 @@ import type { ImageConfig } from './archive.js';
 import type { ImageSource } from './content.js';
 import { readTarHeaders, type TarRecord } from './tar.js';
 import { tarSplitHeaders } from './tar-split.js';
+import { cachedLayerHeaders, layerCacheDir } from './layer-cache.js';
 import { FileTree, type FileEntry } from './tree.js';
 import { showPath } from '../paths.js';
 import { loopTurns } from '../turns.js';
@@ -384,14 +385,18 @@ export async function layerSource(engine: Engine, summary: ImageSummary, ref: st
     if (digestOf(configJson) !== summary.id) throw new SlimError(`${where}: the engine's stored config does not match image ID ${summary.id}`);
     const config = JSON.parse(configJson.toString('utf8')) as ImageConfig;
     const tree = new FileTree();
+    const cache = layerCacheDir();
     for (const [layer, tarSplit] of paths.tarSplits.entries()) {
       const layerWhere = `${where}: layer ${layer}`;
-      const records: TarRecord[] = [];
-      const turn = loopTurns();
-      for await (const record of readTarHeaders(await tarSplitHeaders(await files.read(tarSplit, Infinity), layerWhere), layerWhere)) {
-        records.push(record);
-        if (turn.due()) await turn();
-      }
+      const records = await cachedLayerHeaders(cache, summary.diffIds[layer]!, async () => {
+        const read: TarRecord[] = [];
+        const turn = loopTurns();
+        for await (const record of readTarHeaders(await tarSplitHeaders(await files.read(tarSplit, Infinity), layerWhere), layerWhere)) {
+          read.push(record);
+          if (turn.due()) await turn();
+        }
+        return read;
+      });
       tree.applyLayer(layer, records, layerWhere);
     }
     const pathOf = (entry: FileEntry) => `${paths.layers[entry.layer]}${entry.path}`;
