@@ -1,8 +1,7 @@
 // A probe run: the image runs once in a labelled container, its ports
 // published on 127.0.0.1, while the probes drive it; with a tracer inside
 // (one of TRACERS) it comes back with a trace.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Container, ContainerSpec, Engine, ImageSummary } from './engine.js';
 import { SlimError } from './errors.js';
@@ -334,52 +333,6 @@ async function awaitReady(target: WaitTarget, ports: number[], waits: Waiter[], 
   }
 }
 
-/** How often the tracer's record is looked at while the app stops. */
-const FINISHED_POLL_MS = 10;
-
-/** Whether the file's last line (complete, newline and all) matches: its last 256 bytes are read. */
-function endsWithLine(path: string, line: RegExp): boolean {
-  try {
-    const fd = openSync(path, 'r');
-    try {
-      const size = fstatSync(fd).size;
-      const tail = Buffer.alloc(Math.min(size, 256));
-      readSync(fd, tail, 0, tail.length, size - tail.length);
-      const text = tail.toString('latin1');
-      return text.endsWith('\n') && line.test(text.slice(text.lastIndexOf('\n', text.length - 2) + 1, -1));
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Waits at most `ms` for the stopped app: for the container's exit or, where the record is read on
- * this host, for the tracer's record to say it has written everything, which it does 0.2 s before
- * the engine reports the container gone. Says which came first, or that neither did.
- */
-async function stopOf(container: Container, tracer: Tracer | undefined, ms: number): Promise<'exited' | 'finished' | 'running'> {
-  const exited = container.waitExit(ms).then((gone) => (gone ? 'exited' as const : 'running' as const));
-  const mark = tracer?.finishedMark;
-  const layer = mark && process.getuid?.() === 0 ? await container.layerDir() : undefined;
-  if (!mark || !layer) return exited;
-  exited.catch(() => {}); // the record may say it first; the container is removed after
-  const record = join(layer, OUT_DIR, mark.record);
-  const stopPolling = new AbortController();
-  const finished = (async () => {
-    while (!endsWithLine(record, mark.lastLine)) await sleep(FINISHED_POLL_MS, undefined, { signal: stopPolling.signal });
-    return 'finished' as const;
-  })();
-  finished.catch(() => {}); // stopped when the container exits first
-  try {
-    return await Promise.race([exited, finished]);
-  } finally {
-    stopPolling.abort();
-  }
-}
-
 /** How long a batch run may take before slim gives up on it. */
 const BATCH_LIMIT_MS = 6 * 3600_000;
 
@@ -449,24 +402,17 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
     // that names its STOPSIGNAL says how it shuts down, and gets it with a short grace.
     const stopSignal = image.config.StopSignal;
     const grace = opts.stopTimeoutSeconds ?? (tracer !== 'none' ? 10 : stopSignal ? 2 : 0);
-    // A trace run's log only explains a failure of the probes: it is taken as the stop signal goes out, when the
-    // engine answers at once (asked while the container exits, it waits for the engine's 0.2 s of exit handling).
-    // A verification run's log is compared: it is taken whole, once the container has exited.
-    const logsAtStop = traced && container.logs(LOG_LINES);
-    if (logsAtStop) logsAtStop.catch(() => {}); // awaited below; a failed stop must not leave it unhandled
     if (grace > 0) await container.kill(stopSignal || 'SIGTERM');
-    const stop = grace > 0 ? await stopOf(container, traced, grace * 1000) : 'running';
-    if (stop === 'running') {
+    if (grace === 0 || !(await container.waitExit(grace * 1000))) {
       await container.kill('SIGKILL');
       await container.waitExit(10_000);
     }
     if (traced) onEvent({ stage: 'collecting' });
     // Enough of the log to compare what the app said from start to stop; the state and the trace, asked for at once.
-    // Once the record says the app has exited, its exit status is the one the tracer recorded.
-    const [logs, state, files] = await Promise.all([logsAtStop || container.logs(LOG_LINES), stop === 'finished' ? undefined : container.state(), traced && readFiles(container, OUT_DIR)]);
+    const [logs, state, files] = await Promise.all([container.logs(LOG_LINES), container.state(), traced && readFiles(container, OUT_DIR)]);
     const trace = traced && files ? traced.parse(files, container.name, run.workdir) : undefined;
     if (trace?.overflow) throw new SlimError(`the ${tracer} tracer lost events (its queue overflowed): the trace is incomplete`, { hint: 'run again, or use another --tracer' });
-    return { trace, results, logs, exitCode: state?.exitCode ?? trace?.exitCode, ranToExit: after.kind === 'exit' };
+    return { trace, results, logs, exitCode: state.exitCode, ranToExit: after.kind === 'exit' };
   } finally {
     cleanup.release(container);
   }

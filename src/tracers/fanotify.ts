@@ -6,7 +6,6 @@ import { launchApp, OUT_DIR, STARTED_MARK, type Tracer } from './tracer.js';
 
 const RECORD = 'trace.rec';
 const OPS: Record<string, Op> = { O: 'open', X: 'exec', W: 'write' };
-const EXIT_LINE = /^# exit (\d+)$/;
 
 /** Parses the record slim-probe writes ("slim-trace 1 fanotify", then "KIND PATH" lines). */
 export function parseFanotifyRecord(text: Buffer, where: string): Trace {
@@ -21,7 +20,7 @@ export function parseFanotifyRecord(text: Buffer, where: string): Trace {
       trace.overflow = true;
       continue;
     }
-    const exit = EXIT_LINE.exec(line);
+    const exit = /^# exit (\d+)$/.exec(line);
     if (exit) {
       trace.exitCode = Number(exit[1]);
       continue;
@@ -44,7 +43,5 @@ export const fanotify: Tracer = {
     if (!data) throw new SlimError(`collecting the trace: ${RECORD} is missing from ${where}`);
     return parseFanotifyRecord(data, `trace record of ${where}`);
   },
-  // slim-probe writes the app's exit status last, once it has read the events of the app's last moments.
-  finishedMark: { record: RECORD, lastLine: EXIT_LINE },
   refusedHint: 'the engine must allow CAP_SYS_ADMIN for fanotify; use --tracer strace (or auto) on rootless engines',
 };

@@ -34,11 +34,6 @@ export interface Tracer {
   execCommand(command: string[], app: AppLaunch, id: string): string[];
   /** Reads the files the tracer left in OUT_DIR (by name) into one trace. */
   parse(files: Map<string, Buffer>, where: string, workdir: string): Trace;
-  /**
-   * The record in OUT_DIR whose last line, matching `lastLine`, says the tracer has written
-   * everything (the app has exited): the trace can be taken before the engine sees the container go.
-   */
-  finishedMark?: { record: string; lastLine: RegExp };
   /** What to do when the engine refuses the capability. */
   refusedHint: string;
 }
