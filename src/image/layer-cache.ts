@@ -13,7 +13,7 @@ import type { TarRecord } from './tar.js';
 
 const FORMAT = 'slim-layer-headers/1';
 /** The cache stays under this many bytes: the entries used longest ago go first. */
-export const LIMIT_BYTES = 256 << 20;
+const LIMIT_BYTES = 256 << 20;
 
 /** Where layers' headers are kept: $SLIM_CACHE_DIR/layers (set empty: nowhere), else the user's cache directory. */
 export function layerCacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
