@@ -16,6 +16,7 @@ import { parseHttpProbeFlag, readHttpProbeFile, type HttpProbe } from './drivers
 import { buildFleet, fleetJsonReport, type FleetResult } from './fleet/fleet.js';
 import { readImagesFile } from './fleet/images-file.js';
 import { archiveSource } from './image/content.js';
+import { clearLayerCache, layerCacheDir } from './image/layer-cache.js';
 import { readImage, readImageFile, type ReadVia } from './image/read.js';
 import { parseRule, readAllowlist, type Rule } from './plan/allowlist.js';
 import { LANGUAGES, type Language } from './plan/languages/index.js';
@@ -680,12 +681,17 @@ program.command('doctor')
 program.command('prune')
   .option('--all', "remove every container, import and hold slim made, not only those of runs that are gone")
   .option('--engine <url>', 'engine to prune, as in DOCKER_HOST (repeatable; default: DOCKER_HOST)', parseEngine)
+  .option('--cache', "also empty slim's cache of layers' headers (~/.cache/slim/layers, or $SLIM_CACHE_DIR/layers)")
   .description('remove containers, layer imports and holds of images written ahead, left behind by slim runs that were killed')
   .action(async (flags) => {
     for (const eng of enginesFrom(flags.engine)) {
       const removed = await reapLeftovers(eng, { all: flags.all });
       const where = eng.host === 'default' ? '' : ` on ${eng.host}`;
       console.log(removed.length ? `removed ${removed.length} leftover(s)${where}: ${removed.join(', ')}` : `nothing to remove${where}`);
+    }
+    if (flags.cache) {
+      const dir = layerCacheDir();
+      console.log(`removed ${clearLayerCache(dir)} cached layer header file(s)${dir ? ` from ${dir}` : ' (SLIM_CACHE_DIR is empty: there is no cache)'}`);
     }
   });
 

@@ -1,7 +1,7 @@
 // Faults on the real engine: apps that fail in every way, a dead engine,
 // Ctrl-C at each stage. Each gives a clear error and leaves nothing behind.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -145,9 +145,15 @@ describe('a run killed outright', () => {
     const ahead = execFileSync('docker', ['import', '-'], { input: Buffer.alloc(1024), encoding: 'utf8' }).trim();
     const { repo, tag } = holdName({ [SESSION_LABEL]: 'killed', [PID_LABEL]: String(2 ** 22 + 1), [HOST_LABEL]: hostname() }, 1);
     execFileSync('docker', ['tag', ahead, `${repo}:${tag}`]);
-    const prune = await cli(['prune']);
+    // With --cache, slim's cache of layers' headers goes too (one of its own here: the suite's stays).
+    const cache = await tempDir();
+    mkdirSync(join(cache, 'layers'));
+    writeFileSync(join(cache, 'layers', `${'ab'.repeat(32)}.json`), '{}');
+    const prune = await cli(['prune', '--cache'], { env: { ...process.env, SLIM_CACHE_DIR: cache } });
     expect(prune.code, prune.stderr).toBe(0);
     expect(prune.stdout).toMatch(/removed \d+ leftover\(s\): .*slim-trace-.*image /);
+    expect(prune.stdout).toContain(`removed 1 cached layer header file(s) from ${join(cache, 'layers')}`);
+    expect(readdirSync(join(cache, 'layers'))).toEqual([]);
     expect(prune.stdout).toContain(`image ${repo}:${tag}`);
     expect(slimContainers()).toEqual([]);
     expect(imageExists(leftover)).toBe(false);

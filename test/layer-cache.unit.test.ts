@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cachedLayerHeaders, layerCacheDir } from '../src/image/layer-cache.js';
+import { cachedLayerHeaders, clearLayerCache, layerCacheDir } from '../src/image/layer-cache.js';
 import type { TarRecord } from '../src/image/tar.js';
 import { tempDir } from './fixtures.js';
 
@@ -78,5 +78,17 @@ describe('layer header cache', () => {
     await cachedLayerHeaders(dir, ids[1]!, async () => NASTY, limit);
     await cachedLayerHeaders(dir, `sha256:${'04'.repeat(32)}`, async () => NASTY, limit);
     expect(readdirSync(dir).sort()).toEqual([`${'02'.repeat(32)}.json`, `${'04'.repeat(32)}.json`]);
+  });
+
+  it('is emptied on demand (slim prune --cache), and an absent one is nothing to empty', async () => {
+    const dir = join(await tempDir(), 'layers');
+    expect(clearLayerCache(dir)).toBe(0);
+    expect(clearLayerCache(undefined)).toBe(0);
+    for (const b of ['01', '02']) await cachedLayerHeaders(dir, `sha256:${b.repeat(32)}`, async () => NASTY);
+    expect(clearLayerCache(dir)).toBe(2);
+    expect(readdirSync(dir)).toEqual([]);
+    let reads = 0;
+    await cachedLayerHeaders(dir, `sha256:${'01'.repeat(32)}`, async () => (reads++, NASTY));
+    expect(reads).toBe(1);
   });
 });

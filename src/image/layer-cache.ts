@@ -61,6 +61,19 @@ export async function cachedLayerHeaders(dir: string | undefined, diffId: string
   return records;
 }
 
+/** Empties the cache in `dir` (slim prune --cache); says how many entries went. */
+export function clearLayerCache(dir: string | undefined): number {
+  if (!dir) return 0;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of names) rmSync(join(dir, name), { force: true });
+  return names.length;
+}
+
 function keepUnder(dir: string, limitBytes: number): void {
   const entries = readdirSync(dir).map((name) => {
     const { size, mtimeMs } = statSync(join(dir, name));
