@@ -39,12 +39,13 @@ describe('layer header cache', () => {
     const read = async () => (reads++, NASTY);
     await cachedLayerHeaders(dir, DIFF_ID, read);
     const good = readFileSync(file, 'utf8');
-    for (const bad of [good.slice(0, 100), good.replace('slim-layer-headers/1', 'slim-layer-headers/0'), good.replace(DIFF_ID, `sha256:${'cd'.repeat(32)}`), '{"format":"slim-layer-headers/1"}']) {
+    const cutAtLine = good.slice(0, good.lastIndexOf('\n'));
+    for (const bad of [good.slice(0, 100), cutAtLine, good.replace('slim-layer-headers/2', 'slim-layer-headers/1'), good.replace(DIFF_ID, `sha256:${'cd'.repeat(32)}`), '{"format":"slim-layer-headers/2"}']) {
       writeFileSync(file, bad);
       expect(await cachedLayerHeaders(dir, DIFF_ID, read)).toEqual(NASTY);
       expect(readFileSync(file, 'utf8')).toBe(good);
     }
-    expect(reads).toBe(5);
+    expect(reads).toBe(6);
   });
 
   it('keeps nothing without a directory or for an ID that is not a digest; SLIM_CACHE_DIR empty turns it off', async () => {

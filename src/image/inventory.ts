@@ -389,13 +389,13 @@ export async function layerSource(engine: Engine, summary: ImageSummary, ref: st
     for (const [layer, tarSplit] of paths.tarSplits.entries()) {
       const layerWhere = `${where}: layer ${layer}`;
       const records = await cachedLayerHeaders(cache, summary.diffIds[layer]!, async () => {
-        const read: TarRecord[] = [];
+        const headers: TarRecord[] = [];
         const turn = loopTurns();
         for await (const record of readTarHeaders(await tarSplitHeaders(await files.read(tarSplit, Infinity), layerWhere), layerWhere)) {
-          read.push(record);
+          headers.push(record);
           if (turn.due()) await turn();
         }
-        return read;
+        return headers;
       });
       tree.applyLayer(layer, records, layerWhere);
     }

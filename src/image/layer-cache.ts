@@ -1,17 +1,19 @@
 // The tar headers of image layers, kept between runs. Reading a layer's
 // tar-split record is most of opening an image through its layer directories
 // (the Debian base layer's 9,555 headers: 260 ms of a fresh process's main
-// thread, read back from here in 40 ms), and a layer never changes: its diff ID
+// thread, read back from here in 75 ms), and a layer never changes: its diff ID
 // is the digest of the very tar its headers come from. Images on one machine
 // share their base layers, so every build after the first finds them here.
 // Anything wrong with an entry (unreadable, another format, another layer)
 // makes it a miss: the record is read again and the entry written anew.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { loopTurns } from '../turns.js';
 import type { TarRecord } from './tar.js';
 
-const FORMAT = 'slim-layer-headers/1';
+const FORMAT = 'slim-layer-headers/2';
 /** The cache stays under this many bytes: the entries used longest ago go first. */
 const LIMIT_BYTES = 256 << 20;
 
@@ -38,27 +40,44 @@ const decode = ([name, type, mode, uid, gid, size, mtime, linkname, devmajor, de
 export async function cachedLayerHeaders(dir: string | undefined, diffId: string, read: () => Promise<TarRecord[]>, limitBytes = LIMIT_BYTES): Promise<TarRecord[]> {
   if (!dir || !/^sha256:[0-9a-f]{64}$/.test(diffId)) return read();
   const file = join(dir, `${diffId.slice(7)}.json`);
-  try {
-    const kept = JSON.parse(readFileSync(file, 'utf8')) as { format: string; diffId: string; records: Encoded[] };
-    if (kept.format === FORMAT && kept.diffId === diffId && Array.isArray(kept.records)) {
-      const now = new Date();
-      utimesSync(file, now, now);
-      return kept.records.map(decode);
-    }
-  } catch {
-    // a miss
-  }
+  const kept = await readEntry(file, diffId);
+  if (kept) return kept;
   const records = await read();
+  const partial = `${file}.${process.pid}.partial`;
   try {
     mkdirSync(dir, { recursive: true });
-    const partial = `${file}.${process.pid}.partial`;
-    writeFileSync(partial, JSON.stringify({ format: FORMAT, diffId, records: records.map(encode) }));
+    writeFileSync(partial, [JSON.stringify({ format: FORMAT, diffId, count: records.length }), ...records.map((r) => JSON.stringify(encode(r)))].join('\n'));
     renameSync(partial, file);
     keepUnder(dir, limitBytes);
   } catch {
-    // A cache that cannot be written (a read-only home) costs the next run the read, nothing more.
+    // A cache that cannot be written (a read-only home, a full disk) costs the next run the read, nothing more.
+    rmSync(partial, { force: true });
   }
   return records;
+}
+
+/**
+ * An entry's headers, or undefined for a miss. A line a record: they are read a turn of the
+ * event loop at a time, as the tar-split record is, while the traced app's readiness is polled.
+ */
+async function readEntry(file: string, diffId: string): Promise<TarRecord[] | undefined> {
+  try {
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    // The count catches an entry cut at a line's end.
+    const head = JSON.parse(lines[0]!) as { format?: string; diffId?: string; count?: number };
+    if (head.format !== FORMAT || head.diffId !== diffId || head.count !== lines.length - 1) return undefined;
+    const records: TarRecord[] = [];
+    const turn = loopTurns();
+    for (let i = 1; i < lines.length; i++) {
+      records.push(decode(JSON.parse(lines[i]!) as Encoded));
+      if (turn.due()) await turn();
+    }
+    const now = new Date();
+    utimesSync(file, now, now);
+    return records;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Empties the cache in `dir` (slim prune --cache); says how many entries went. */
