@@ -3,8 +3,17 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { dockerEngine, holdLabels, PID_LABEL } from '../src/engine.js';
 import type { ImageSource } from '../src/image/content.js';
+import { Cleanup } from '../src/session.js';
+import { afterEach } from 'vitest';
 
 export const engine = dockerEngine({ version: 'test' });
+
+/** A Cleanup for a test file's runs, run after each test: a run's container is removed once it has ended, in the background. */
+export function cleanupAfterEach(): Cleanup {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+  return cleanup;
+}
 
 export interface CliResult {
   code: number | null;

@@ -4,16 +4,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import tar from 'tar-stream';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runWithProbes, TracerRefusedError, type RunOptions } from '../src/run.js';
-import { Cleanup } from '../src/session.js';
-import { cli, engine, removeImage, sampleCheck, slimContainers } from './engine-helpers.js';
+import { cleanupAfterEach, cli, engine, removeImage, sampleCheck, slimContainers } from './engine-helpers.js';
 import { tempDir } from './fixtures.js';
 import { buildListener, LISTENER_PORT } from './listener.js';
 
-/** The runs' containers, removed after each test (their removal starts when a run ends). */
-const runs = new Cleanup();
-afterEach(() => runs.run());
+const runs = cleanupAfterEach();
 
 const LISTENER = 'slim-test/run-listener:1';
 const EXIT_125 = 'slim-test/run-exit125:1';

@@ -2,19 +2,16 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flatten } from '../src/image/archive.js';
 import { readImage } from '../src/image/read.js';
 import { runWithProbes } from '../src/run.js';
 import type { TracerName } from '../src/tracers/index.js';
-import { Cleanup } from '../src/session.js';
-import { cli, engine, removeImage, slimContainers } from './engine-helpers.js';
+import { cleanupAfterEach, cli, engine, removeImage, slimContainers } from './engine-helpers.js';
 import { tempDir } from './fixtures.js';
 import { buildListener } from './listener.js';
 
-/** The runs' containers, removed after each test (their removal starts when a run ends). */
-const runs = new Cleanup();
-afterEach(() => runs.run());
+const runs = cleanupAfterEach();
 
 const IMAGE = 'slim-test/run-secret-env:1';
 const SLIM = 'slim-test/run-secret-env:slim';

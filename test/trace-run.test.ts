@@ -1,14 +1,11 @@
 // Trace runs on the real engine: both tracers, the fallback, and Ctrl-C.
 import { execFileSync } from 'node:child_process';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { TracerRefusedError, runWithProbes, type RunOptions } from '../src/run.js';
-import { Cleanup } from '../src/session.js';
 import { build, type KeepOptions } from '../src/build.js';
-import { cli, engine, imageExists, removeImage, slimContainers, slimHolds } from './engine-helpers.js';
+import { cleanupAfterEach, cli, engine, imageExists, removeImage, slimContainers, slimHolds } from './engine-helpers.js';
 
-/** The runs' containers, removed after each test (their removal starts when a run ends). */
-const runs = new Cleanup();
-afterEach(() => runs.run());
+const runs = cleanupAfterEach();
 
 const probes = { http: [{ method: 'GET', path: '/' }, { method: 'GET', path: '/clock/' }], exec: [], hostExec: [], defaultHttp: false };
 const STOPPING = 'slim-test/reads-when-stopping:1';
