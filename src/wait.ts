@@ -64,6 +64,9 @@ function connectionHeld(port: number): Promise<boolean> {
   });
 }
 
+/** How long a request to a port that listens inside the container may wait for its answer. */
+const QUEUED_ATTEMPT_MS = 5000;
+
 /** How long the other ports get once one answers HTTP: a port that stays silent speaks something else (TLS, gRPC). */
 const OTHER_PORTS_GRACE_MS = 10_000;
 
@@ -97,13 +100,15 @@ export const WAIT_STRATEGIES = {
       hint: 'raise --ready-timeout, or set --http-probe-port to the port the app serves HTTP on; an app that does not speak HTTP is probed with --exec CMD (then slim only connects to its ports)',
       async poll(target) {
         // A request sent before the app listens is held by the port's proxy without an answer: none
-        // is sent until the port listens, where slim sees that; elsewhere the first attempts are
-        // short. Later ones get longer, for an app slow to answer its first.
+        // is sent until the port listens, where slim sees that, and then it waits in the app's own
+        // backlog until the app accepts it (gunicorn binds before its workers can answer), so cutting
+        // it short only loses its place. Where slim cannot see, the first attempts are short and
+        // later ones longer, for an app slow to answer its first.
         const listening = await target.container.listeningPorts();
         const listened = [...pending].filter((port) => !listening || listening.has(port));
-        const attemptMs = Math.min(2000, 250 * 2 ** attempts);
+        const attemptMs = listening ? QUEUED_ATTEMPT_MS : Math.min(2000, 250 * 2 ** attempts);
         if (listened.length > 0) attempts++;
-        for (const port of listened) {
+        await Promise.all(listened.map(async (port) => {
           try {
             await fetchWithin(`http://127.0.0.1:${target.hostPorts.get(port)}/`, { redirect: 'manual' }, attemptMs);
             pending.delete(port);
@@ -112,7 +117,7 @@ export const WAIT_STRATEGIES = {
           } catch {
             // not listening yet, or not HTTP
           }
-        }
+        }));
         return pending.size === 0 || (firstAnswer > 0 && Date.now() - firstAnswer > OTHER_PORTS_GRACE_MS);
       },
     };
