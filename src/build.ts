@@ -164,6 +164,15 @@ async function planWarned(image: ImageSource & { tree: FileTree }, trace: Trace,
   return plan;
 }
 
+/** The slim run's answers beside the original's; undefined when the original left a probe unanswered (nothing to compare with). */
+function compareWithOriginal(original: RunResult, slim: RunResult | Error): Comparison | undefined {
+  if (original.results.some((r) => !answered(r))) return undefined;
+  if (!(slim instanceof Error)) return compareRuns(original, slim);
+  const error = `the slim image did not run: ${slim.message.split('\n')[0]}`;
+  // -1: no exit code and no HTTP status, so not even a status-only comparison can call it the same.
+  return compareRuns(original, { results: original.results.map((o) => ({ ...o, status: -1, size: 0, digest: '', ok: false, excerpt: '', error })), logs: '' });
+}
+
 /** A run to its end is itself compared (exit code, output); a service needs a probe or a command. */
 const sendsNothing = ({ probes, afterProbes, continueAfter }: Omit<RunOptions, 'role'>): boolean =>
   continueAfter?.kind !== 'exit' && probes.http.length + probes.exec.length + probes.hostExec.length === 0 && !afterProbes;
@@ -293,9 +302,20 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
       throw new SlimError(`nothing was verified: no probe reached ${opts.image} (it exposes no port, and no command was given)`, { hint: NOTHING_VERIFIED });
     }
 
-    // The original's answers depend on nothing the plan decides: they are taken while the image is planned and written.
-    originalRun = verifyRun && runWithProbes(engine, source.id, { ...verifyRun, role: 'verify-original' }, cleanup, onRun);
-    originalRun?.catch(() => {}); // awaited by verification, or in the end when the build fails
+    // The trace run sent the original every probe verification sends, unless verification adds its
+    // own: then its answers are the original's, and the original is run again, untraced, only to
+    // confirm a difference, so that nothing the tracer changes (strace's pace, a line it makes the
+    // app log) counts against the slim image.
+    const tracedOriginal = verify && verify.probes.length === 0 && !verify.cmd ? traced.run : undefined;
+    const untracedOriginal = (): Promise<RunResult> => {
+      if (!originalRun) {
+        originalRun = runWithProbes(engine, source.id, { ...verifyRun!, role: 'verify-original' }, cleanup, onRun);
+        originalRun.catch(() => {}); // awaited by verification, or in the end when the build fails
+      }
+      return originalRun;
+    };
+    // Its answers depend on nothing the plan decides: they are taken while the image is planned and written.
+    if (verifyRun && !tracedOriginal) void untracedOriginal();
 
     const image = await timed('read', () => reading, (i) => `${i.tree.size} paths through ${i.via}`);
     const tree = image.tree;
@@ -346,27 +366,31 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
       if (!verifyRun) return result;
 
       const verification = await timed('verify', async () => {
+        const slimRun = () => runWithProbes(engine, rebuilt.id, { ...verifyRun, role: 'verify-slim' }, cleanup, onRun).catch((err: Error) => err);
+        let slim: RunResult | Error | undefined;
+        if (tracedOriginal && !originalRun) {
+          slim = await slimRun();
+          const comparison = compareWithOriginal(tracedOriginal, slim);
+          if (comparison?.equivalent) return { ...comparison, originalRun: 'traced' as const };
+        }
         // Original and slim run side by side, unless they share a writable mount (a batch job's
         // output directory): then they take turns. Both settle before anything is thrown.
-        const slimRun = () => runWithProbes(engine, rebuilt.id, { ...verifyRun, role: 'verify-slim' }, cleanup, onRun).catch((err: Error) => err);
         const sharesWritable = (verifyRun.overrides?.mounts ?? []).some((m) => !m.endsWith(':ro'));
-        const [original, slim] = await Promise.allSettled([
-          originalRun!,
-          sharesWritable ? originalRun!.then(slimRun, (err: Error) => err) : slimRun(),
+        const [original, slimResult] = await Promise.allSettled([
+          untracedOriginal(),
+          slim ?? (sharesWritable ? untracedOriginal().then(slimRun, (err: Error) => err) : slimRun()),
         ]).then(([o, s]) => {
           if (o.status === 'rejected') throw o.reason;
           return [o.value, (s as PromiseFulfilledResult<RunResult | Error>).value] as const;
         });
-        const unanswered = original.results.find((r) => !answered(r));
-        if (unanswered) {
+        const comparison = compareWithOriginal(original, slimResult);
+        if (!comparison) {
+          const unanswered = original.results.find((r) => !answered(r))!;
           throw new SlimError(`verifying: ${unanswered.name} got no answer from the original image (${unanswered.error ?? `status ${unanswered.status}`}), so there is nothing to compare the slim image's answer with`, {
             hint: 'fix or drop that probe (--http-probe, --verify-probe-file, --exec, --host-exec, --verify-cmd), or raise --ready-timeout',
           });
         }
-        const error = slim instanceof Error ? `the slim image did not run: ${slim.message.split('\n')[0]}` : '';
-        // -1: no exit code and no HTTP status, so not even a status-only comparison can call it the same.
-        const didNotRun = { results: original.results.map((o) => ({ ...o, status: -1, size: 0, digest: '', ok: false, excerpt: '', error })), logs: '' };
-        return compareRuns(original, slim instanceof Error ? didNotRun : slim);
+        return { ...comparison, originalRun: 'untraced' as const };
       }, (c) => `${c.same}/${c.total} probes equivalent`);
       result.verification = verification;
       rounds.push({ round, added: added.length, same: verification.same, total: verification.total });

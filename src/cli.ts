@@ -343,7 +343,8 @@ function printComparison(c: Comparison): void {
     r.verdict === 'same' ? 'same' : `${r.verdict.toUpperCase()}${r.why ? `: ${r.why}` : ''}`,
   ]);
   table(['probe', 'original', 'slim', 'verdict'], rows);
-  console.log(`${c.same}/${c.total} probes equivalent${c.equivalent ? '' : ' — the slim image diverges'}`);
+  const against = c.originalRun === 'traced' ? ' (the original\'s answers from its trace run)' : '';
+  console.log(`${c.same}/${c.total} probes equivalent${c.equivalent ? against : ' — the slim image diverges'}`);
 }
 
 function table(head: string[], rows: string[][]): void {

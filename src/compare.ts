@@ -18,6 +18,8 @@ export interface Comparison {
   equivalent: boolean;
   same: number;
   total: number;
+  /** Where a build took the original's answers: its trace run, or a run of its own without the tracer. */
+  originalRun?: 'traced' | 'untraced';
 }
 
 function verdictOf(a: ProbeResult, b: ProbeResult): { verdict: Verdict; why?: string } {

@@ -9,7 +9,7 @@ import { tempDir } from './fixtures.js';
 interface Report {
   sizes: { original: { size: number; files: number }; slim: { size: number; files: number } };
   kept: Record<string, string[]>;
-  verification: { equivalent: boolean };
+  verification: { equivalent: boolean; originalRun: string };
   probe: string;
 }
 
@@ -37,6 +37,9 @@ describe('slim build', () => {
       console.log(`${sample.name}: ${(report.sizes.original.size / 1e6).toFixed(1)} MB -> ${(report.sizes.slim.size / 1e6).toFixed(1)} MB (${(ratio * 100).toFixed(1)}%), ${report.sizes.slim.files}/${report.sizes.original.files} files`);
       expect(ratio).toBeLessThanOrEqual(sample.maxRatio);
       expect(report.verification.equivalent).toBe(true);
+      // The trace run sent the original the same probe: its answer is the original's, with no run of its own.
+      expect(report.verification.originalRun).toBe('traced');
+      expect(run.stdout).toContain("(the original's answers from its trace run)");
       // The plan is the image: one layer entry per kept path, and every reason that names the file it serves names a kept one.
       const kept = report.kept;
       expect(report.sizes.slim.files).toBe(Object.keys(kept).filter((p) => p !== '/').length);

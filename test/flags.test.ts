@@ -60,6 +60,21 @@ describe('probe and output flags', () => {
     expect(sampleCheck('c-hello', tag).ok).toBe(true);
   });
 
+  it('an answer the tracer changed is checked against an untraced run of the original, which the slim image matches', async () => {
+    const dir = await tempDir();
+    const tag = 'slim-test/shell-hello-untraced:slim';
+    made.push(tag);
+    // Only a traced run has slim's probe tree in it: this command answers otherwise there.
+    const run = await cli(['build', 'slim-samples/c-hello:latest', '--tag', tag, '--http-probe', '/', '--exec', 'test ! -e /.slim',
+      '--host-exec', 'echo "$SLIM_CONTAINER" >> runs.log'], { cwd: dir });
+    expect(run.code, run.stderr + run.stdout).toBe(0);
+    expect(run.stdout).toMatch(/^3\/3 probes equivalent$/m);
+    expect(readFileSync(join(dir, 'runs.log'), 'utf8').trim().split('\n').map((l) => l.replace(/-[^-]+-\d+$/, ''))).toEqual(['slim-trace', 'slim-verify-slim', 'slim-verify-original']);
+    const report = JSON.parse(readFileSync(join(dir, 'slim.report.json'), 'utf8')) as { verification: { originalRun: string }; probes: Array<{ name: string; status: number }> };
+    expect(report.verification.originalRun).toBe('untraced');
+    expect(report.probes.find((p) => p.name.startsWith('exec'))?.status).toBe(1);
+  });
+
   it('a --verify-cmd that fails against the slim image only is a divergence (exit 3)', async () => {
     const dir = await tempDir();
     const tag = 'slim-test/shell-hello-fails:slim';
