@@ -22,13 +22,16 @@ export interface RebuildResult {
   layerVia?: LayerVia;
 }
 
+/** The slim image of the kept paths, shaped by `shape`, as the streams each output writes. */
+const keptImageStreams = (image: ImageSource, keep: Iterable<string>, shape: LayerShape, opts: { onBytes?: (written: number, total: number) => void; signal?: AbortSignal }) =>
+  slimImageStreams(image, shapedEntries(image.tree, keep, shape), (layer) => slimConfig(image, layer, {}, shape.base), { ...opts, base: shape.base });
+
 /** `onBytes` sees the slim layer's bytes as they are written, and its total size; `shape` puts it on a shared base, or strips. */
 export async function rebuild(engine: Engine, image: ImageSource, keep: Iterable<string>, tag: string, outputs: OutputTarget[] = [{ kind: 'docker' }], signal?: AbortSignal, onBytes?: (written: number, total: number) => void, shape: LayerShape = {}): Promise<RebuildResult> {
   checkImageRef(tag);
-  const entries = shapedEntries(image.tree, keep, shape);
   let result: Omit<RebuildResult, 'written' | 'loaded'> | undefined;
   const written: string[] = [];
-  const streams = slimImageStreams(image, entries, (layer) => slimConfig(image, layer, {}, shape.base), { onBytes, base: shape.base, signal });
+  const streams = keptImageStreams(image, keep, shape, { onBytes, signal });
   // Each output streams its own copy of the image: the bytes, hence the ID, are the same every time.
   for (const target of outputs) {
     written.push(await withContext(`writing image ${tag} (${describeTarget(target)})`, async () => {
@@ -56,7 +59,7 @@ export interface WrittenAhead {
  * nothing else names.
  */
 export async function loadAhead(engine: Engine, image: ImageSource, keep: Iterable<string>, signal?: AbortSignal): Promise<WrittenAhead> {
-  const streams = slimImageStreams(image, shapedEntries(image.tree, keep), (layer) => slimConfig(image, layer, {}), { signal });
+  const streams = keptImageStreams(image, keep, {}, { signal });
   const { id, layerVia } = await loadUntagged(streams, { engine, signal });
   const hold = await engine.holdImage(id).catch(async (err: Error) => {
     await removeUnnamedSlim(engine, id);
