@@ -67,8 +67,6 @@ export interface RunOptions {
   role: string;
   /** Still stop and collect the trace when the app exits early (tuning a slim image that cannot start). */
   tolerateExit?: boolean;
-  /** Called once the app's container has started: the engine's work that comes first is done. */
-  onStarted?: () => void;
   /**
    * Called (traced runs of a service only) with the trace as it stood when the probes were done,
    * while the app is being stopped: what is planned on it holds when stopping touched nothing more.
@@ -361,7 +359,6 @@ export async function runWithProbes(engine: Engine, ref: string, opts: RunOption
   try {
     onEvent({ stage: 'start', detail: container.name });
     await container.start();
-    opts.onStarted?.();
     const target: WaitTarget = { container, hostPorts: new Map(), httpPorts: new Set(), exec: execProbe };
     const waits = chooseWaits(opts.ready ?? {}, after.kind === 'exit' ? [] : ports, speaksHttp);
     let exited = await awaitReady(target, ports, waits, opts, onEvent);

@@ -293,4 +293,23 @@ describe('file tree walks', () => {
     expect([...tree.descendants('/a/z')]).toEqual([]);
     expect([...tree.descendants('/missing')]).toEqual([]);
   });
+
+  it('gives the same tree whether a layer is applied at once or in the event loop\'s turns', async () => {
+    // Thousands of entries, so that the pauses fall among whiteouts, an opaque directory and hard links.
+    const lower: Spec[] = Array.from({ length: 3000 }, (_, i) => ({ name: `d${i % 7}/f${i}`, data: String(i) }));
+    const upper: Spec[] = [
+      ...Array.from({ length: 1500 }, (_, i) => ({ name: `d${(i * 2) % 7}/.wh.f${i * 2}` })),
+      { name: 'd6/.wh..wh..opq' },
+      ...Array.from({ length: 200 }, (_, i) => ({ name: `d6/g${i}`, type: 'hardlink' as const, linkname: `d1/f${i * 14 + 1}` })),
+    ];
+    const layers = [lower, upper].map((specs) => specs.map((s) => ({ header: header(s), dataOffset: 0 })));
+    const atOnce = new FileTree();
+    layers.forEach((records, i) => atOnce.applyLayer(i, records, 'fixture'));
+    const inTurns = new FileTree();
+    for (const [i, records] of layers.entries()) await inTurns.applyLayerInTurns(i, records, 'fixture');
+    expect([...inTurns.values()]).toEqual([...atOnce.values()]);
+    expect(inTurns.has('/d0/f0')).toBe(false);
+    expect(inTurns.children('/d6')).toHaveLength(200);
+    expect(inTurns.get('/d6/g1')?.inode).toBe(inTurns.get('/d1/f15')?.inode);
+  });
 });

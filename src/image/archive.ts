@@ -254,7 +254,7 @@ export async function flatten(image: Image): Promise<FileTree> {
     try {
       const records = [];
       for await (const record of readTarHeaders(handle, where)) records.push(record);
-      tree.applyLayer(layer.index, records, where);
+      await tree.applyLayerInTurns(layer.index, records, where);
     } finally {
       await handle.close();
     }

@@ -397,7 +397,7 @@ export async function layerSource(engine: Engine, summary: ImageSummary, ref: st
         }
         return headers;
       });
-      tree.applyLayer(layer, records, layerWhere);
+      await tree.applyLayerInTurns(layer, records, layerWhere);
     }
     const pathOf = (entry: FileEntry) => `${paths.layers[entry.layer]}${entry.path}`;
     return {
