@@ -73,3 +73,35 @@ export function engineLoadSeconds(cli, image, tag, dir, flags = []) {
 
 /** Removes images by tag, quietly (some may not exist). */
 export const removeImages = (tags) => spawnSync('docker', ['rmi', ...tags], { stdio: 'ignore' });
+
+/**
+ * Seconds one run of the original takes the engine and the app alone, the way a trace run
+ * drives it: create, start, ready (how slim's probe would first get an answer), stop with the
+ * image's stop signal; the removal is left out (slim does it in the background). `probe` is the
+ * sample's: `{ port }` for an HTTP app, `{ port, exec }` for a command probe, `{ binds }` for a
+ * batch job that runs to its end. What any tool that watches the app spends before its own work.
+ */
+export async function appRunSeconds(image, probe) {
+  const start = performance.now();
+  // --init: an init forwards the stop signal to the app, as slim-probe does (PID 1 itself is deaf to it without a handler).
+  const id = sh('docker', ['create', '--init', ...(probe.port ? ['-p', `127.0.0.1::${probe.port}`] : []), ...(probe.binds ?? []).flatMap((b) => ['-v', b]), image]);
+  try {
+    sh('docker', ['start', id]);
+    if (probe.binds) {
+      sh('docker', ['wait', id]);
+    } else {
+      const hostPort = sh('docker', ['port', id, `${probe.port}/tcp`]).split('\n')[0].split(':').pop();
+      const ready = probe.exec
+        ? async () => spawnSync('docker', ['exec', id, 'sh', '-c', probe.exec], { stdio: 'ignore' }).status === 0
+        : async () => fetch(`http://127.0.0.1:${hostPort}/`, { redirect: 'manual', signal: AbortSignal.timeout(5000) }).then(() => true, () => false);
+      for (const deadline = Date.now() + 60_000; !(await ready()); ) {
+        if (Date.now() > deadline) throw new Error(`${image} was not ready within 60 s`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      sh('docker', ['stop', id]);
+    }
+    return (performance.now() - start) / 1000;
+  } finally {
+    spawnSync('docker', ['rm', '-f', id], { stdio: 'ignore' });
+  }
+}

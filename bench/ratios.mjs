@@ -1,8 +1,9 @@
 // Benchmark 3: the whole `slim build` (with and without verification, and again
 // once the engine has the layer) against `docker save` of the original to
 // /dev/null, per sample and on a big image whose bulk the app never reads; with
-// docker load of the slim image alone (the engine's own part of any build),
-// slim's peak RSS and the bytes kept.
+// docker load of the slim image alone (the engine's own part of any build), one
+// run of the original without slim (the app's own part), slim's peak RSS and the
+// bytes kept.
 //
 // Nothing is deleted before a timed write: the fresh builds keep one file more
 // each (see settle in lib.mjs), and the bench waits once at the start.
@@ -10,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { engineLoadSeconds, ensureSamples, fmt, removeImages, root, settle, sh, timeCommand, VARIANT_PATHS } from './lib.mjs';
+import { appRunSeconds, engineLoadSeconds, ensureSamples, fmt, removeImages, root, settle, sh, timeCommand, VARIANT_PATHS } from './lib.mjs';
 
 /** Each sample with its one obvious probe (an HTTP sample's default GET / needs no flag); BENCH_SAMPLES=a,b picks some. */
 const SAMPLES = {
@@ -25,6 +26,14 @@ const CHOSEN = process.env.BENCH_SAMPLES === undefined ? Object.keys(SAMPLES) : 
 const BIG_GB = Number(process.env.BENCH_BIG_GB ?? 5);
 /** Another build of slim (SLIM_CLI=/path/to/dist/cli.js) for before/after figures. */
 const CLI = process.env.SLIM_CLI ?? join(root, 'dist', 'cli.js');
+
+/** How appRunSeconds drives a sample the way its build flags do: an exposed port, a command probe, a batch job's mounts. */
+function appProbe(run) {
+  const flag = (name) => run.probe.flatMap((arg, i) => (arg === name ? [run.probe[i + 1]] : []));
+  if (flag('--mount').length) return { binds: flag('--mount') };
+  const port = Object.keys(JSON.parse(sh('docker', ['image', 'inspect', '-f', '{{json .Config.ExposedPorts}}', run.image])) ?? {})[0]?.split('/')[0];
+  return { port, exec: flag('--exec')[0] };
+}
 
 /** Runs the CLI; returns its wall time, peak RSS (GNU time) and how its layer went into the engine. */
 function slimBuild(run, tag, extra) {
@@ -71,6 +80,8 @@ export async function ratios() {
     }
     // What the engine alone takes to store a slim image: docker load of one whose layer it does not have.
     for (const run of runs) run.load = engineLoadSeconds(CLI, run.image, `${run.tag}-load`, run.dir, run.probe);
+    // And to run the original once the way the trace run does, without slim: with the load, the floor of any such build.
+    for (const run of runs) run.appRun = await appRunSeconds(run.image, appProbe(run));
     rows.push(...runs);
   } finally {
     removeSlim();
@@ -81,10 +92,11 @@ export async function ratios() {
   const fresh = (build) => `${fmt(build.seconds)}${build.via === 'already in the engine' ? '*' : ''}`;
   console.log('slim build against docker save of the original to /dev/null (seconds; ratios to save; peak RSS of slim):');
   console.log('  load: docker load of the slim image alone, what the engine takes to store it; again: the same build when the engine has the layer');
-  const cols = [['image', 14], ['size MB', 9], ['kept MB', 9], ['save', 7], ['load', 7], ['no-verify', 11], ['ratio', 7], ['build', 7], ['ratio', 7], ['again', 7], ['ratio', 7], ['RSS MB', 8]];
+  console.log('  run: one run of the original without slim (create, start, ready, stop); floor: run + load, what any build that watches the app spends in the engine and the app');
+  const cols = [['image', 14], ['size MB', 9], ['kept MB', 9], ['save', 7], ['load', 7], ['run', 7], ['no-verify', 11], ['ratio', 7], ['/floor', 8], ['build', 7], ['ratio', 7], ['again', 7], ['ratio', 7], ['RSS MB', 8]];
   console.log('  ' + cols.map(([c, w], i) => (i === 0 ? c.padEnd(w) : c.padStart(w))).join(''));
   for (const r of rows) {
-    const cells = [r.name, fmt(r.size / 1e6, 0), fmt(r.kept / 1e6, 1), fmt(r.save), fmt(r.load), fresh(r.noVerify), x(r.noVerify.seconds, r.save), fresh(r.full), x(r.full.seconds, r.save), fmt(r.again.seconds), x(r.again.seconds, r.save), fmt(Math.max(r.full.rssMB, r.noVerify.rssMB, r.again.rssMB), 0)];
+    const cells = [r.name, fmt(r.size / 1e6, 0), fmt(r.kept / 1e6, 1), fmt(r.save), fmt(r.load), fmt(r.appRun), fresh(r.noVerify), x(r.noVerify.seconds, r.save), x(r.noVerify.seconds, r.appRun + r.load), fresh(r.full), x(r.full.seconds, r.save), fmt(r.again.seconds), x(r.again.seconds, r.save), fmt(Math.max(r.full.rssMB, r.noVerify.rssMB, r.again.rssMB), 0)];
     console.log('  ' + cells.map((c, i) => (i === 0 ? c.padEnd(cols[i][1]) : c.padStart(cols[i][1]))).join(''));
   }
   if (rows.some((r) => r.noVerify.via === 'already in the engine' || r.full.via === 'already in the engine')) {
