@@ -3,11 +3,9 @@
 // Paths are absolute byte strings ("/usr/bin/python3"); "/" is the root.
 import { SlimError } from '../errors.js';
 import { baseName, joinPath, parentOf, showPath } from '../paths.js';
-import type { EntryType, TarHeader } from './tar.js';
+import type { EntryType, TarHeader, TarRecord } from './tar.js';
 import { loopTurns } from '../turns.js';
 
-/** A layer's tar entry: its header, and where its data starts in the layer. */
-export type LayerRecord = { header: TarHeader; dataOffset: number };
 /** Entries applied between pauses of applyLayerInTurns. */
 const PAUSE_EVERY = 256;
 
@@ -188,18 +186,18 @@ export class FileTree {
   }
 
   /** Applies one layer's entries (in archive order) on top of the tree. */
-  applyLayer(layer: number, records: Iterable<LayerRecord>, where: string): void {
+  applyLayer(layer: number, records: Iterable<TarRecord>, where: string): void {
     for (const _ of this.applying(layer, records, where));
   }
 
   /** applyLayer, giving the event loop its turns (a base layer's 10,000 entries take 0.1-0.2 s). */
-  async applyLayerInTurns(layer: number, records: Iterable<LayerRecord>, where: string): Promise<void> {
+  async applyLayerInTurns(layer: number, records: Iterable<TarRecord>, where: string): Promise<void> {
     const turn = loopTurns();
     for (const _ of this.applying(layer, records, where)) if (turn.due()) await turn();
   }
 
   /** The work of applyLayer, pausing every few hundred entries. */
-  private *applying(layer: number, records: Iterable<LayerRecord>, where: string): Generator<void> {
+  private *applying(layer: number, records: Iterable<TarRecord>, where: string): Generator<void> {
     const entries = [...records].map((r) => ({ ...r, path: normaliseEntryName(r.header.name, where) }));
     yield;
     const seen = new Set<string>();
