@@ -15,7 +15,7 @@ import { withHeadCache } from './image/head-cache.js';
 import type { FileTree } from './image/tree.js';
 import type { LayerShape } from './image/write.js';
 import { planKeep, warmPlan, type KeepPlan, type PlanOptions } from './plan/plan.js';
-import { loadAhead, rebuild, type WrittenAhead } from './rebuild.js';
+import { loadAhead, nameAhead, rebuild, type WrittenAhead } from './rebuild.js';
 import type { LayerVia, OutputTarget } from './output/outputs.js';
 import { keptFiles } from './report/from-build.js';
 import type { KeptFile } from './report/html.js';
@@ -335,9 +335,11 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
       const replaced = stripped?.replaced ?? new Map<number, Buffer>();
       const shape = opts.shapeLayer ? await opts.shapeLayer(new Set(plan.paths.keys()), image, replaced) : { replaced };
       const written = await timed('rebuild', async () => {
-        // Written ahead: the rebuild finds it in the engine rather than writing it a second time beside it.
+        // Written ahead: named, or found in the engine by the rebuild rather than written a second time beside it.
         const ahead = await taken?.written;
-        const done = await rebuild(engine, { ...image, ref: opts.image }, plan.paths.keys(), tag, outputs, cleanup.signal, onBytes, shape);
+        const done = ahead && outputs.every((o) => o.kind === 'docker')
+          ? await nameAhead(engine, ahead, tag)
+          : await rebuild(engine, { ...image, ref: opts.image }, plan.paths.keys(), tag, outputs, cleanup.signal, onBytes, shape);
         // Named here, the layer went in the way the image written ahead took, and while the app stopped.
         if (ahead?.id !== done.id) return done;
         return { ...done, layerVia: ahead.layerVia === 'already in the engine' ? ahead.layerVia : 'written while the app stopped' as const };

@@ -5,8 +5,8 @@ import type { Engine } from './engine.js';
 import { SlimError, withContext } from './errors.js';
 import type { ImageSource } from './image/content.js';
 import { checkImageRef } from './image/read.js';
-import { shapedEntries, slimConfig, slimImageStreams, type LayerShape } from './image/write.js';
-import { loadUntagged, removeUnnamedSlim } from './output/docker.js';
+import { shapedEntries, slimConfig, slimImageStreams, type LayerShape, type SlimLayer } from './image/write.js';
+import { loadUntagged, nameSlim, removeUnnamedSlim } from './output/docker.js';
 import { describeTarget, outputNamed, type LayerVia, type OutputTarget } from './output/outputs.js';
 
 export interface RebuildResult {
@@ -48,6 +48,7 @@ export async function rebuild(engine: Engine, image: ImageSource, keep: Iterable
 /** An image put into the engine ahead of knowing it is wanted, and the name that holds it there. */
 export interface WrittenAhead {
   id: string;
+  layer: SlimLayer;
   layerVia: LayerVia;
   hold: string;
 }
@@ -60,10 +61,20 @@ export interface WrittenAhead {
  */
 export async function loadAhead(engine: Engine, image: ImageSource, keep: Iterable<string>, signal?: AbortSignal): Promise<WrittenAhead> {
   const streams = keptImageStreams(image, keep, {}, { signal });
-  const { id, layerVia } = await loadUntagged(streams, { engine, signal });
+  const { id, layer, layerVia } = await loadUntagged(streams, { engine, signal });
   const hold = await engine.holdImage(id).catch(async (err: Error) => {
     await removeUnnamedSlim(engine, id);
     throw err;
   });
-  return { id, layerVia, hold };
+  return { id, layer, layerVia, hold };
+}
+
+/**
+ * The image written ahead, named `tag`: what rebuild of the same paths to the docker output
+ * alone gives, without making its entries and layer key a second time to find it.
+ */
+export async function nameAhead(engine: Engine, ahead: WrittenAhead, tag: string): Promise<RebuildResult> {
+  checkImageRef(tag);
+  await withContext(`writing image ${tag} (${describeTarget({ kind: 'docker' })})`, () => nameSlim(engine, ahead.id, tag));
+  return { id: ahead.id, tag, layerBytes: ahead.layer.size, files: ahead.layer.files, written: [`docker ${tag}`], loaded: true, layerVia: ahead.layerVia };
 }

@@ -27,14 +27,19 @@ export const engineOutput: Output = {
   async write(image, ctx) {
     const written = await loadUntagged(image, ctx);
     ctx.signal?.throwIfAborted();
-    const { repo, tag } = splitTag(ctx.tag);
-    const before = await ctx.engine.inspectImage(ctx.tag);
-    await ctx.engine.tagImage(written.id, repo, tag);
-    // A rebuild or a tuning round replaces the image the tag named rather than leaving it behind untagged.
-    if (before && before.id !== written.id) await removeUnnamedSlim(ctx.engine, before.id);
+    await nameSlim(ctx.engine, written.id, ctx.tag);
     return { ...written, where: `docker ${ctx.tag}` };
   },
 };
+
+/** Tags a slim image in the engine; the slim image the tag named before goes, unless something else names it. */
+export async function nameSlim(engine: Engine, id: string, ref: string): Promise<void> {
+  const { repo, tag } = splitTag(ref);
+  const before = await engine.inspectImage(ref);
+  await engine.tagImage(id, repo, tag);
+  // A rebuild or a tuning round replaces the image the tag named rather than leaving it behind untagged.
+  if (before && before.id !== id) await removeUnnamedSlim(engine, before.id);
+}
 
 /** The image in the engine by the cheapest way it takes, under no name. */
 export async function loadUntagged(image: SlimImageStreams, ctx: EngineContext): Promise<Written> {
