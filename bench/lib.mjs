@@ -91,9 +91,18 @@ export async function appRunSeconds(image, probe) {
       sh('docker', ['wait', id]);
     } else {
       const hostPort = sh('docker', ['port', id, `${probe.port}/tcp`]).split('\n')[0].split(':').pop();
+      // No request before the port listens inside (docker-proxy would hold it), as slim's http wait does.
+      const [pid, sandbox] = sh('docker', ['inspect', '-f', '{{.State.Pid}} {{.NetworkSettings.SandboxKey}}', id]).split(' ');
+      const listening = await (await dist('listen-table.js')).listenTableOf(Number(pid), sandbox);
       const ready = probe.exec
         ? async () => spawnSync('docker', ['exec', id, 'sh', '-c', probe.exec], { stdio: 'ignore' }).status === 0
-        : async () => fetch(`http://127.0.0.1:${hostPort}/`, { redirect: 'manual', signal: AbortSignal.timeout(5000) }).then(() => true, () => false);
+        : async () => {
+          if (listening && !(await listening()).has(Number(probe.port))) return false;
+          // A timer of its own: AbortSignal.timeout's does not keep the process alive while a request waits.
+          const controller = new AbortController();
+          const timer = setTimeout(() => controller.abort(), 5000);
+          return fetch(`http://127.0.0.1:${hostPort}/`, { redirect: 'manual', signal: controller.signal }).then(() => true, () => false).finally(() => clearTimeout(timer));
+        };
       for (const deadline = Date.now() + 60_000; !(await ready()); ) {
         if (Date.now() > deadline) throw new Error(`${image} was not ready within 60 s`);
         await new Promise((resolve) => setTimeout(resolve, 20));
