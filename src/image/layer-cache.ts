@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { loopTurns } from '../turns.js';
-import type { TarRecord } from './tar.js';
+import { NO_XATTRS, type TarRecord } from './tar.js';
 
 const FORMAT = 'slim-layer-headers/2';
 /** The cache stays under this many bytes: the entries used longest ago go first. */
@@ -29,7 +29,7 @@ const encode = ({ header: h, dataOffset }: TarRecord): Encoded =>
   [h.name, h.type, h.mode, h.uid, h.gid, h.size, h.mtime, h.linkname, h.devmajor, h.devminor, h.uname, h.gname, [...h.xattrs].map(([k, v]) => [k, v.toString('base64')]), dataOffset];
 
 const decode = ([name, type, mode, uid, gid, size, mtime, linkname, devmajor, devminor, uname, gname, xattrs, dataOffset]: Encoded): TarRecord => ({
-  header: { name, type, mode, uid, gid, size, mtime, linkname, devmajor, devminor, uname, gname, xattrs: new Map(xattrs.map(([k, v]) => [k, Buffer.from(v, 'base64')])) },
+  header: { name, type, mode, uid, gid, size, mtime, linkname, devmajor, devminor, uname, gname, xattrs: xattrs.length > 0 ? new Map(xattrs.map(([k, v]) => [k, Buffer.from(v, 'base64')])) : NO_XATTRS },
   dataOffset,
 });
 

@@ -8,6 +8,9 @@ import { SlimError } from '../errors.js';
 
 export type EntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
 
+/** The xattrs of the many entries that have none: one map for all of them (no entry's map is ever changed). */
+export const NO_XATTRS: ReadonlyMap<string, Buffer> = new Map();
+
 export interface TarHeader {
   /** Byte string, as stored (may start with "./" or "/"). */
   name: string;
@@ -25,7 +28,7 @@ export interface TarHeader {
   devminor: number;
   uname: string;
   gname: string;
-  xattrs: Map<string, Buffer>;
+  xattrs: ReadonlyMap<string, Buffer>;
 }
 
 const BLOCK = 512;
@@ -166,11 +169,12 @@ export async function* readTarHeaders(file: RandomAccess, where: string): AsyncG
     };
     const prefix = field(block, 345, 155);
     const ustarName = field(block, 0, 100);
-    const xattrs = new Map<string, Buffer>();
+    const found = new Map<string, Buffer>();
     for (const [k, v] of records) {
-      if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice('SCHILY.xattr.'.length), v);
-      else if (k.startsWith('LIBARCHIVE.xattr.')) xattrs.set(k.slice('LIBARCHIVE.xattr.'.length), Buffer.from(v.toString('latin1'), 'base64'));
+      if (k.startsWith('SCHILY.xattr.')) found.set(k.slice('SCHILY.xattr.'.length), v);
+      else if (k.startsWith('LIBARCHIVE.xattr.')) found.set(k.slice('LIBARCHIVE.xattr.'.length), Buffer.from(v.toString('latin1'), 'base64'));
     }
+    const xattrs = found.size > 0 ? found : NO_XATTRS;
     const header: TarHeader = {
       name: str('path') ?? longName ?? (prefix ? `${prefix}/${ustarName}` : ustarName),
       type,
@@ -238,7 +242,7 @@ function encodeBlocks(h: TarHeader): Buffer {
   const blocks: Buffer[] = [];
   if (pax.length > 0) {
     const data = Buffer.concat(pax);
-    blocks.push(ustarBlock({ ...h, name: 'PaxHeader', type: 'file', size: data.length, linkname: '', xattrs: new Map() }, 'PaxHeaders/' + name.slice(0, 80), '', 'x'));
+    blocks.push(ustarBlock({ ...h, name: 'PaxHeader', type: 'file', size: data.length, linkname: '', xattrs: NO_XATTRS }, 'PaxHeaders/' + name.slice(0, 80), '', 'x'));
     blocks.push(data, Buffer.alloc(paddingFor(data.length)));
   }
   blocks.push(ustarBlock(h, name, prefix, FLAG_BY_TYPE[h.type]));

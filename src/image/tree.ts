@@ -3,7 +3,7 @@
 // Paths are absolute byte strings ("/usr/bin/python3"); "/" is the root.
 import { SlimError } from '../errors.js';
 import { baseName, joinPath, parentOf, showPath } from '../paths.js';
-import type { EntryType, TarHeader, TarRecord } from './tar.js';
+import { NO_XATTRS, type EntryType, type TarHeader, type TarRecord } from './tar.js';
 import { loopTurns } from '../turns.js';
 
 /** Entries applied between pauses of applyLayerInTurns. */
@@ -23,7 +23,7 @@ export interface FileEntry {
   linkTarget?: string;
   devMajor?: number;
   devMinor?: number;
-  xattrs: Map<string, Buffer>;
+  xattrs: ReadonlyMap<string, Buffer>;
   /** Index of the layer the entry (its metadata) comes from. */
   layer: number;
   /** Entries with the same inode are hard links of one file. */
@@ -78,7 +78,7 @@ export class FileTree {
   private readonly resolutions = new Map<string, Resolution>();
 
   constructor() {
-    this.entries.set('/', { path: '/', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, xattrs: new Map(), layer: -1, inode: 0 });
+    this.entries.set('/', { path: '/', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, xattrs: NO_XATTRS, layer: -1, inode: 0 });
     this.kids.set('/', new Set());
   }
 
@@ -175,7 +175,7 @@ export class FileTree {
     if (existing) this.remove(parent);
     this.ensureParents(parent, layer);
     // Layers may omit parent directories; the engine creates them like this.
-    this.put({ path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, xattrs: new Map(), layer, inode: this.nextInode++ });
+    this.put({ path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, xattrs: NO_XATTRS, layer, inode: this.nextInode++ });
   }
 
   private put(entry: FileEntry): void {

@@ -12,7 +12,7 @@ import { SlimError } from '../errors.js';
 import { showPath } from '../paths.js';
 import type { ContainerConfig, ImageConfig } from './archive.js';
 import type { ImageSource } from './content.js';
-import { fileSink, tarSize, TarWriter, type TarHeader } from './tar.js';
+import { fileSink, NO_XATTRS, tarSize, TarWriter, type TarHeader } from './tar.js';
 import { baseName, parentOf } from '../paths.js';
 import type { FileEntry, FileTree } from './tree.js';
 
@@ -118,7 +118,7 @@ export function shapedEntries(tree: FileTree, keep: Iterable<string>, shape: Lay
 export function whiteoutEntries(paths: string[]): LayerEntry[] {
   return paths.map((path) => {
     const dir = parentOf(path);
-    return { header: { name: `${dir === '/' ? '' : dir.slice(1) + '/'}.wh.${baseName(path)}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, linkname: '', devmajor: 0, devminor: 0, uname: '', gname: '', xattrs: new Map() } };
+    return { header: { name: `${dir === '/' ? '' : dir.slice(1) + '/'}.wh.${baseName(path)}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, linkname: '', devmajor: 0, devminor: 0, uname: '', gname: '', xattrs: NO_XATTRS } };
   });
 }
 
