@@ -78,6 +78,23 @@ describe('head cache', () => {
     expect(reads).toHaveLength(10);
   });
 
+  it('hands out a head it has read without waiting, through a plan\'s read memory too, and nothing it has not', async () => {
+    const { source, reads } = countingSource(new Set([4]));
+    const cached = withHeadCache(source);
+    const [read, unread, failed, small] = [file(1, 10_000), file(2, 10_000), file(4, 100), file(5, 3)];
+    expect(cached.headNow!(read, 64)).toBeUndefined();
+    await cached.prefetch([read, failed, small], new AbortController().signal);
+    const once = readEachOnce(cached);
+    expect([...once.headNow!(read, 4)!]).toEqual([0, 1, 2, 3]);
+    expect(once.headNow!(small, 64)!.length).toBe(3);
+    expect(once.headNow!(read, HEAD_BYTES + 1)).toBeUndefined();
+    expect(once.headNow!(unread, 4)).toBeUndefined();
+    expect(once.headNow!(failed, 4)).toBeUndefined();
+    expect(reads).toHaveLength(3);
+    await cached[Symbol.asyncDispose]();
+    expect(cached.headNow!(read, 4)).toBeUndefined();
+  });
+
   it('disposes its source with it, and reads anew after', async () => {
     const { source, reads, disposed } = countingSource();
     const cached = withHeadCache(source);

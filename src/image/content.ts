@@ -12,6 +12,8 @@ import type { FileEntry, FileTree } from './tree.js';
 export interface ContentSource {
   /** Up to `limit` bytes of a regular file from `offset` (all of it without either). */
   read(entry: FileEntry, limit?: number, offset?: number): Promise<Buffer>;
+  /** The first `limit` bytes of a regular file when they are in memory already (a head cache's), else undefined. */
+  headNow?(entry: FileEntry, limit: number): Buffer | undefined;
 }
 
 export interface ImageSource extends ContentSource, AsyncDisposable {

@@ -14,6 +14,7 @@ export function readEachOnce(source: ContentSource, budget = PLAN_READ_BUDGET): 
   const reads = new Map<string, Promise<Buffer>>();
   let held = 0;
   return {
+    headNow: source.headNow?.bind(source),
     read(entry, limit = Infinity, offset = 0) {
       const length = Math.max(0, Math.min(entry.size, offset + limit) - offset);
       // Hard links share an inode, and so their bytes.

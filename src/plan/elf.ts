@@ -285,12 +285,20 @@ export function elfFile(content: ContentSource, entry: FileEntry, head?: Buffer)
   return found;
 }
 
-/** The ELF files among `paths` (regular files, not followed through symlinks), parsed together: their reads share round trips. */
+/**
+ * The ELF files among `paths` (regular files, not followed through symlinks), parsed together: their
+ * reads share round trips. A file whose head is in memory and is not ELF costs no wait at all (a
+ * rule asks about every kept path: django's 10,000 took 0.26 s a promise each).
+ */
 export async function elfFiles(tree: FileTree, content: ContentSource, paths: Iterable<string>): Promise<Map<string, ElfFile>> {
-  const parsed = await Promise.all([...paths].map(async (path) => {
+  const candidates: Array<[string, FileEntry]> = [];
+  for (const path of paths) {
     const entry = tree.get(path);
-    return [path, entry?.type === 'file' ? await elfFile(content, entry) : undefined] as const;
-  }));
+    if (entry?.type !== 'file') continue;
+    const head = content.headNow?.(entry, ELF_HEADER);
+    if (head === undefined || isElf(head)) candidates.push([path, entry]);
+  }
+  const parsed = await Promise.all(candidates.map(async ([path, entry]) => [path, await elfFile(content, entry)] as const));
   return new Map(parsed.filter((p): p is readonly [string, ElfFile] => p[1] !== undefined));
 }
 

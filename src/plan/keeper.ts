@@ -128,7 +128,8 @@ export class Keeper {
       // Start reading every queued file at once: reads issued together share round trips to the image.
       for (; this.started < this.queue.length; this.started++) this.examine(this.tree.get(this.queue[this.started]!)!)?.catch(() => {});
       const path = this.queue[this.next++]!;
-      for (const dir of ancestors(path)) this.keep(dir, `parent of ${showPath(path)}`, PARENTS_RULE);
+      // A directory with its fill of reasons takes no more: the reason is not even spelled out for it.
+      for (const dir of ancestors(path)) if ((this.paths.get(dir)?.length ?? 0) < MAX_REASONS) this.keep(dir, `parent of ${showPath(path)}`, PARENTS_RULE);
       const entry = this.tree.get(path)!;
       if (entry.type === 'symlink') this.keepNamed(path, `target of symlink ${showPath(path)}`, PARENTS_RULE);
       await this.closeOver(entry);

@@ -8,7 +8,7 @@ import type { ContentSource } from '../image/content.js';
 import { readEachOnce } from '../image/read-once.js';
 import type { HeadCache } from '../image/head-cache.js';
 import type { FileTree } from '../image/tree.js';
-import { ancestors, joinPath, parentOf, showPath } from '../paths.js';
+import { joinPath, parentOf, showPath } from '../paths.js';
 import type { Trace } from '../trace/trace.js';
 import type { Rule } from './allowlist.js';
 import { globToRegExp, isGlob, literalPath } from './glob.js';
@@ -83,16 +83,21 @@ const keepTraced: Phase = ({ trace, opts, keeper, plan }) => {
 const keepLanguagePackages: Phase = async ({ tree, opts, keeper }) => {
   const languages = languageTableOf(opts).filter((l) => (opts.languages as ReadonlySet<string>).has(l.name));
   const done = new Set<string>();
+  /** The packages kept whole: inside one there is nothing more to find. */
+  const packages = new Set<string>();
+  const inPackage = (path: string): boolean => {
+    for (let dir = parentOf(path); dir !== '/'; dir = parentOf(dir)) if (packages.has(dir)) return true;
+    return false;
+  };
   for (let changed = true; changed;) {
     for (const path of [...keeper.paths.keys()]) {
-      // Inside a package already kept whole, there is nothing more to find.
-      if (done.has(path) || ancestors(path).some((dir) => done.has(`${dir}/`))) continue;
+      if (done.has(path) || inPackage(path)) continue;
       done.add(path);
       for (const language of languages) {
         keeper.rule = `${language.name} packages`;
         const pkg = language.packageOf?.(path, tree);
-        if (pkg && !done.has(`${pkg.dir}/`)) {
-          done.add(`${pkg.dir}/`);
+        if (pkg && !packages.has(pkg.dir)) {
+          packages.add(pkg.dir);
           keeper.keepTree(pkg.dir, `${pkg.language} package ${showPath(pkg.dir)}`, pkg.skip);
           for (const extra of pkg.extras) keeper.keepTree(extra, `metadata of ${pkg.language} package ${showPath(pkg.dir)}`);
         }
