@@ -42,7 +42,11 @@ export async function symbolNeeds(ctx: RuleContext): Promise<Need[]> {
   for (const path of kept) {
     const entry = ctx.tree.get(path);
     const real = entry?.type === 'symlink' ? ctx.tree.resolve(path).path : path;
-    if (real) names.set(real, [...(names.get(real) ?? []), baseName(path)]);
+    if (real) {
+      const known = names.get(real);
+      if (known) known.push(baseName(path));
+      else names.set(real, [baseName(path)]);
+    }
     const elf = parsed.get(path);
     if (!elf || seenInodes.has(entry!.inode)) continue;
     seenInodes.add(entry!.inode);
