@@ -25,7 +25,7 @@ export interface HeadCache {
 export function withHeadCache<T extends ImageSource>(source: T): T & HeadCache {
   const heads = new Map<number, Promise<Buffer>>();
   /** The heads read so far, for a look that need not wait a turn of the event loop. */
-  const read = new Map<number, Buffer>();
+  const readHeads = new Map<number, Buffer>();
   let cached = 0;
   const head = (entry: FileEntry): Promise<Buffer> | undefined => {
     let found = heads.get(entry.inode);
@@ -35,7 +35,7 @@ export function withHeadCache<T extends ImageSource>(source: T): T & HeadCache {
       cachedInProcess += length;
       const reading = source.read(entry, length);
       heads.set(entry.inode, (found = reading));
-      reading.then((bytes) => heads.get(entry.inode) === reading && read.set(entry.inode, bytes), () => {});
+      reading.then((bytes) => heads.get(entry.inode) === reading && readHeads.set(entry.inode, bytes), () => {});
       // A failed read is not remembered: the next reader asks again and gets the error itself.
       reading.catch(() => {
         if (heads.get(entry.inode) !== reading) return; // disposed meanwhile: nothing to give back
@@ -54,7 +54,7 @@ export function withHeadCache<T extends ImageSource>(source: T): T & HeadCache {
       return cachedHead ? cachedHead.then((bytes) => bytes.subarray(offset, end)) : source.read(entry, limit, offset);
     },
     headNow(entry, limit) {
-      const bytes = entry.type === 'file' && limit <= HEAD_BYTES ? read.get(entry.inode) : undefined;
+      const bytes = entry.type === 'file' && limit <= HEAD_BYTES ? readHeads.get(entry.inode) : undefined;
       return bytes && bytes.subarray(0, Math.min(limit, entry.size));
     },
     async prefetch(entries, signal) {
@@ -64,7 +64,7 @@ export function withHeadCache<T extends ImageSource>(source: T): T & HeadCache {
     },
     async [Symbol.asyncDispose]() {
       heads.clear();
-      read.clear();
+      readHeads.clear();
       cachedInProcess -= cached;
       cached = 0;
       await source[Symbol.asyncDispose]();

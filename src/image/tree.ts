@@ -198,8 +198,11 @@ export class FileTree {
 
   /** The work of applyLayer, pausing every few hundred entries. */
   private *applying(layer: number, records: Iterable<TarRecord>, where: string): Generator<void> {
-    const entries = [...records].map((r) => ({ ...r, path: normaliseEntryName(r.header.name, where) }));
-    yield;
+    const entries: Array<TarRecord & { path: string }> = [];
+    for (const record of records) {
+      entries.push({ ...record, path: normaliseEntryName(record.header.name, where) });
+      if (entries.length % PAUSE_EVERY === 0) yield;
+    }
     const seen = new Set<string>();
     for (const { header, path } of entries) {
       if (header.name.startsWith('/')) this.warnings.push(`${where}: entry '${showPath(header.name)}' has an absolute name; read as '${showPath(path)}'`);
