@@ -90,19 +90,7 @@ export async function appRunSeconds(image, probe) {
     if (probe.binds) {
       sh('docker', ['wait', id]);
     } else {
-      const hostPort = sh('docker', ['port', id, `${probe.port}/tcp`]).split('\n')[0].split(':').pop();
-      // No request before the port listens inside (docker-proxy would hold it), as slim's http wait does.
-      const [pid, sandbox] = sh('docker', ['inspect', '-f', '{{.State.Pid}} {{.NetworkSettings.SandboxKey}}', id]).split(' ');
-      const listening = await (await dist('listen-table.js')).listenTableOf(Number(pid), sandbox);
-      const ready = probe.exec
-        ? async () => spawnSync('docker', ['exec', id, 'sh', '-c', probe.exec], { stdio: 'ignore' }).status === 0
-        : async () => {
-          if (listening && !(await listening()).has(Number(probe.port))) return false;
-          // A timer of its own: AbortSignal.timeout's does not keep the process alive while a request waits.
-          const controller = new AbortController();
-          const timer = setTimeout(() => controller.abort(), 5000);
-          return fetch(`http://127.0.0.1:${hostPort}/`, { redirect: 'manual', signal: controller.signal }).then(() => true, () => false).finally(() => clearTimeout(timer));
-        };
+      const ready = probe.exec ? async () => spawnSync('docker', ['exec', id, 'sh', '-c', probe.exec], { stdio: 'ignore' }).status === 0 : await httpAnswers(id, probe.port);
       for (const deadline = Date.now() + 60_000; !(await ready()); ) {
         if (Date.now() > deadline) throw new Error(`${image} was not ready within 60 s`);
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -113,4 +101,18 @@ export async function appRunSeconds(image, probe) {
   } finally {
     spawnSync('docker', ['rm', '-f', id], { stdio: 'ignore' });
   }
+}
+
+/** Whether container `id` answers HTTP on `port`: asked only once the port listens inside (docker-proxy would hold the request), as slim's http wait does. */
+async function httpAnswers(id, port) {
+  const hostPort = sh('docker', ['port', id, `${port}/tcp`]).split('\n')[0].split(':').pop();
+  const [pid, sandbox] = sh('docker', ['inspect', '-f', '{{.State.Pid}} {{.NetworkSettings.SandboxKey}}', id]).split(' ');
+  const listening = await (await dist('listen-table.js')).listenTableOf(Number(pid), sandbox);
+  return async () => {
+    if (listening && !(await listening()).has(Number(port))) return false;
+    // A timer of its own: AbortSignal.timeout's does not keep the process alive while a request waits.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), 5000);
+    return fetch(`http://127.0.0.1:${hostPort}/`, { redirect: 'manual', signal: controller.signal }).then(() => true, () => false).finally(() => clearTimeout(timer));
+  };
 }
