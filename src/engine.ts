@@ -2,11 +2,14 @@
 // Engine passed in, so tests and the CLI choose which engine, and nothing
 // holds a global connection.
 import { createRequire, Module } from 'node:module';
+import { chmodSync, chownSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { SlimError } from './errors.js';
+import { copyArchive, type CopyEntry } from './built.js';
 import { listenTableOf, type ListenTable } from './listen-table.js';
 import type { ContainerConfig } from './image-config.js';
 
@@ -89,8 +92,8 @@ export interface ContainerSpec {
   binds?: string[];
   /** Network mode (bridge, host, none, or a network's name); none starts it without any network. */
   network?: string;
-  /** Extra files put into the container before it starts: path of a directory, tar archive. */
-  files?: Array<{ dir: string; archive: Buffer }>;
+  /** Extra files put into the container before it starts, by their paths under /. */
+  files?: CopyEntry[];
   /** Paths mounted read-only over themselves (the engine's own read-only /proc paths stay). */
   readOnlyPaths?: string[];
   /** false: the image's HEALTHCHECK does not run (it is the app's code). */
@@ -237,6 +240,8 @@ export interface DockerEngineOptions {
   session?: string;
   /** Where the engine listens, in DOCKER_HOST's forms (unix:///path, tcp://HOST:PORT); DOCKER_HOST or the default socket without it. */
   host?: string;
+  /** false: files for a new container always go through the engine's archive call, as for a remote engine, never straight into its layer directory. */
+  writeLayers?: boolean;
 }
 
 /** dockerode's connection options for a DOCKER_HOST-style address. */
@@ -451,8 +456,10 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
       );
       const container = wrap(raw, name);
       try {
-        for (const file of spec.files ?? []) {
-          await call(`copying files into ${name}`, () => raw.putArchive(file.archive, { path: file.dir }));
+        const files = spec.files ?? [];
+        if (files.length && !(opts.writeLayers !== false && (await writeIntoLayer(container, files)))) {
+          const archive = await copyArchive(files);
+          await call(`copying files into ${name}`, () => raw.putArchive(archive, { path: '/' }));
         }
       } catch (err) {
         await container.remove();
@@ -482,6 +489,44 @@ export function dockerEngine(opts: DockerEngineOptions): Engine {
     },
     removeContainer: (id) => call(`removing container ${id}`, () => docker.getContainer(id).remove({ force: true, v: true })).then(() => undefined),
   };
+}
+
+/**
+ * Writes files straight into a created container's own layer directory when this process
+ * can (root on the engine's host): the engine's archive call spends 150-200 ms starting a
+ * helper process to unpack a few files. The directory's name is random to this container, so
+ * finding it here proves this is the engine's host; the files take its owner, which is the
+ * container's root also under a user-namespace remap. Only new trees under /: a directory
+ * made here over one of the image's would hide its mode and owner, which the engine's copy
+ * keeps. False when it cannot: the caller copies them through the engine.
+ */
+async function writeIntoLayer(container: Container, files: CopyEntry[]): Promise<boolean> {
+  const made = new Set(['']);
+  for (const { path, data } of files) {
+    const name = path.replace(/\/$/, '');
+    if (!made.has(name.slice(0, Math.max(0, name.lastIndexOf('/'))))) return false;
+    if (!data) made.add(name);
+  }
+  const layer = process.getuid?.() === 0 ? await container.layerDir() : undefined;
+  const owner = layer ? statIfDirectory(layer) : undefined;
+  if (!layer || !owner) return false;
+  for (const { path, mode, data } of files) {
+    const where = join(layer, path);
+    if (data) writeFileSync(where, data, { flag: 'wx' });
+    else mkdirSync(where);
+    chownSync(where, owner.uid, owner.gid); // before chmod: a chown clears set-id bits
+    chmodSync(where, mode);
+  }
+  return true;
+}
+
+function statIfDirectory(path: string): { uid: number; gid: number } | undefined {
+  try {
+    const stat = statSync(path);
+    return stat.isDirectory() ? stat : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Where holds are named: slim-pending/<session, hex>:<host>-<pid>-<n>, whose parts the reaper reads back. */

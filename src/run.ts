@@ -15,7 +15,7 @@ import type { Cleanup } from './session.js';
 import type { Trace } from './trace/trace.js';
 import { TRACERS, type TracerName } from './tracers/index.js';
 import { OUT_DIR, PROBE_DIR, SLIM_PROBE, STARTED_MARK, type AppLaunch, type Tracer } from './tracers/tracer.js';
-import { copyArchive, probeBinDir } from './built.js';
+import { probeBinDir, type CopyEntry } from './built.js';
 import { chooseWaits, waitReady, type ReadyOptions, type Waiter, type WaitTarget } from './wait.js';
 
 /**
@@ -98,15 +98,15 @@ export function probesBuilt(): { probe: boolean; tracers: Record<TracerName, boo
   return { probe: existsSync(join(dir, 'slim-probe')), tracers };
 }
 
-/** The /.slim tree copied into the container: slim-probe, the tracer's bundle, an out dir only root can write. */
-async function probeArchive(name: TracerName): Promise<Buffer> {
+/** The /.slim tree put into the container: slim-probe, the tracer's bundle, an out dir only root can write. */
+function probeFiles(name: TracerName): CopyEntry[] {
   const dir = probeBinDir();
   const tracer: Tracer = TRACERS[name];
   const built = probesBuilt();
   if (!built.probe) throw new SlimError('the probe binary is not built', { hint: 'run npm run build (needs gcc and libc6-dev); slim doctor checks the setup' });
   const bundle = tracer.bundle;
   if (bundle && !built.tracers[name]) throw new SlimError(`the ${name} tracer is not available`, { hint: tracer.bundleHint });
-  return copyArchive([
+  return [
     { path: '.slim/', mode: 0o755 },
     { path: '.slim-out/', mode: 0o700 },
     { path: '.slim/slim-probe', mode: 0o755, data: readFileSync(join(dir, 'slim-probe')) },
@@ -114,7 +114,7 @@ async function probeArchive(name: TracerName): Promise<Buffer> {
       { path: `.slim/${bundle}/`, mode: 0o755 },
       ...readdirSync(join(dir, bundle)).map((file) => ({ path: `.slim/${bundle}/${file}`, mode: statSync(join(dir, bundle, file)).mode & 0o777, data: readFileSync(join(dir, bundle, file)) })),
     ] : []),
-  ]);
+  ];
 }
 
 /** What a run starts, as whom and where: the image's config under the run's overrides. */
@@ -235,7 +235,7 @@ export async function checkTracer(engine: Engine, image: string, tracer: TracerN
     cmd: [],
     user: '0:0',
     capAdd: [TRACERS[tracer].capability],
-    files: [{ dir: '/', archive: await probeArchive(tracer) }],
+    files: probeFiles(tracer),
   }));
   try {
     await container.start();
@@ -313,7 +313,7 @@ async function containerSpec(image: ImageSummary, run: RunConfig, ports: number[
     capAdd: tracer !== 'none' && opts.grantCapability !== false ? [TRACERS[tracer].capability] : [],
     // A root app (or a command probe) could otherwise replace slim-probe, which every exec runs with the capability.
     readOnlyPaths: tracer === 'none' ? undefined : [PROBE_DIR],
-    files: tracer === 'none' ? [] : [{ dir: '/', archive: await probeArchive(tracer) }],
+    files: tracer === 'none' ? [] : probeFiles(tracer),
   };
 }
 

@@ -5,12 +5,15 @@ import { cpSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dockerEngine } from '../src/engine.js';
 import { runWithProbes, TracerRefusedError, type RunOptions } from '../src/run.js';
 import { cleanupAfterEach, cli, engine, removeImage, sampleCheck, slimContainers } from './engine-helpers.js';
 import { tempDir } from './fixtures.js';
 import { buildListener, LISTENER_PORT } from './listener.js';
 
 const runs = cleanupAfterEach();
+/** The same engine, but files for new containers always go through its archive call, as for a remote engine. */
+const throughArchive = dockerEngine({ version: 'test', writeLayers: false });
 
 const LISTENER = 'slim-test/run-listener:1';
 const EXIT_125 = 'slim-test/run-exit125:1';
@@ -123,9 +126,28 @@ describe('command probes and batch runs', () => {
     await expect(refused).rejects.toBeInstanceOf(TracerRefusedError);
   });
 
+  it('files put into a new container have the same modes, owner and bytes written into its layer as through the engine', async () => {
+    // A new tree under / is written into the layer; one inside the image's /opt goes through the engine, which keeps /opt's own mode.
+    for (const top of ['put', 'opt/put']) {
+      const files = [
+        { path: `${top}/`, mode: 0o711 },
+        { path: `${top}/secret`, mode: 0o600, data: Buffer.from('only root\n') },
+        { path: `${top}/tool`, mode: 0o4755, data: Buffer.alloc(70_000, 1) },
+      ];
+      const seen = async (via: typeof engine) => {
+        await using container = await via.createContainer({ image: EXIT_125, role: 'test', user: '65534', cmd: ['sleep', '30'], files });
+        await container.start();
+        return (await container.exec(['sh', '-c', `stat -c "%n %a %u:%g %s" /opt /${top} /${top}/*; md5sum /${top}/secret`], { user: '0' })).stdout.toString();
+      };
+      const [direct, viaArchive] = [await seen(engine), await seen(throughArchive)];
+      expect(direct).toBe(viaArchive);
+      expect(direct.split('\n').slice(0, 4)).toEqual(['/opt 755 0:0 4096', `/${top} 711 0:0 4096`, `/${top}/secret 600 0:0 10`, `/${top}/tool 4755 0:0 70000`]);
+    }
+  });
+
   it('where the container\'s layer is not on this host, the trace and the start mark come through the engine, the same', async () => {
     // The real engine, with containers that do not say where their layer is (a remote engine, slim in a container).
-    const remote: typeof engine = { ...engine, createContainer: async (spec) => ({ ...(await engine.createContainer(spec)), layerDir: async () => undefined }) };
+    const remote: typeof engine = { ...throughArchive, createContainer: async (spec) => ({ ...(await throughArchive.createContainer(spec)), layerDir: async () => undefined }) };
     const overrides = { cmd: ['sh', '-c', 'cat /usr/lib/os-release; exit 3'] };
     const [onHost, throughEngine] = [await runWithProbes(engine, EXIT_125, { ...untraced(), tracer: 'fanotify', overrides }, runs), await runWithProbes(remote, EXIT_125, { ...untraced(), tracer: 'fanotify', overrides }, runs)];
     expect(throughEngine.results).toMatchObject([{ kind: 'run', status: 3 }]);

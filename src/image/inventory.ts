@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Container, Engine, ImageSummary } from '../engine.js';
 import { SlimError } from '../errors.js';
-import { copyArchive, probeBinDir } from '../built.js';
+import { probeBinDir, type CopyEntry } from '../built.js';
 import type { ImageConfig } from './archive.js';
 import type { ImageSource } from './content.js';
 import { readTarHeaders, type TarRecord } from './tar.js';
@@ -52,10 +52,10 @@ export function layerDirsUnavailable(summary: ImageSummary, rootDir: string): st
   return undefined;
 }
 
-async function helperArchive(): Promise<Buffer> {
+function helperFiles(): CopyEntry[] {
   const binary = join(probeBinDir(), 'slim-fs');
   if (!existsSync(binary)) throw new SlimError('the slim-fs helper is not built', { hint: 'run npm run build (needs gcc and libc6-dev)' });
-  return copyArchive([{ path: HELPER.slice(1), mode: 0o755, data: readFileSync(binary) }]);
+  return [{ path: HELPER.slice(1), mode: 0o755, data: readFileSync(binary) }];
 }
 
 /** Chain IDs name layers in the engine's layer store: each one hashes the one below with the layer's diff ID. */
@@ -371,7 +371,7 @@ export async function layerSource(engine: Engine, summary: ImageSummary, ref: st
     user: '0:0',
     network: 'none',
     healthcheck: false,
-    files: [{ dir: '/', archive: await helperArchive() }],
+    files: helperFiles(),
     binds: [
       ...host.layers.map((dir, i) => `${dir}:${paths.layers[i]}:ro`),
       ...host.tarSplits.map((file, i) => `${file}:${paths.tarSplits[i]}:ro`),
