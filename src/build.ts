@@ -164,6 +164,9 @@ async function planWarned(image: ImageSource & { tree: FileTree }, trace: Trace,
   return plan;
 }
 
+/** Whether two plans keep the same paths, which is all an image written from a plan depends on. */
+const keepsTheSame = (a: KeepPlan | undefined, b: KeepPlan): boolean => a?.paths.size === b.paths.size && [...b.paths.keys()].every((path) => a.paths.has(path));
+
 /** The slim run's answers beside the original's; undefined when the original left a probe unanswered (nothing to compare with). */
 function compareWithOriginal(original: RunResult, slim: RunResult | Error): Comparison | undefined {
   if (original.results.some((r) => !answered(r))) return undefined;
@@ -321,10 +324,12 @@ async function buildStages(engine: Engine, opts: BuildOptions, cleanup: Cleanup,
     let allowlist = opts.tune?.allowlist;
     let added: Suggestion[] = [];
     for (let round = 1; ; round++) {
-      const taken = round === 1 && early && sameTrace(early.trace, trace) ? early : undefined;
-      // The image written ahead of a plan that is not taken is not wanted: it stops, and goes in the end.
+      const planned = round === 1 && early && sameTrace(early.trace, trace) ? early.plan : undefined;
+      const plan = await timed('plan', () => planned ?? planWarned(image, trace, planOptions(config, opts.plan, allowlist)), (p) => `${p.paths.size} of ${tree.size} paths kept${planned ? ' (planned while the app stopped)' : ''}`);
+      // What stopping touched may change no kept path (a server's shutdown, now and then): the image
+      // written ahead is the kept paths' alone, so it holds. Else it is not wanted: it stops, and goes in the end.
+      const taken = round === 1 && early && (planned || keepsTheSame(await early.plan.catch(() => undefined), plan)) ? early : undefined;
       if (!taken) stopWritingAhead.abort();
-      const plan = await timed('plan', () => taken?.plan ?? planWarned(image, trace, planOptions(config, opts.plan, allowlist)), (p) => `${p.paths.size} of ${tree.size} paths kept${taken ? ' (planned while the app stopped)' : ''}`);
       if (round === 1) {
         for (const warning of plan.warnings) onEvent({ stage: 'notice', message: warning });
         for (const u of plan.unresolved) onEvent({ stage: 'notice', message: `unresolved library ${u.library} needed by ${showPath(u.neededBy)}` });

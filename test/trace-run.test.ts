@@ -63,7 +63,7 @@ describe('trace run', () => {
     expect(result.verification?.equivalent).toBe(true);
   });
 
-  it('the plan made while the app stops is taken only when stopping touched nothing more', async () => {
+  it('the plan made while the app stops is taken only when stopping touched nothing more, its image also when stopping changed no kept path', async () => {
     execFileSync('docker', ['build', '-q', '-t', STOPPING, '-'], { input: STOPPING_DOCKERFILE, stdio: ['pipe', 'ignore', 'inherit'] });
     const slimOf = async (image: string, tag: string, rules: KeepOptions['rules'] = []) => {
       const events: Array<{ stage: string; state?: string; detail?: string }> = [];
@@ -81,6 +81,13 @@ describe('trace run', () => {
     // The image of the plan not taken was written ahead, and is gone: only the tagged one is left of that source.
     expect(stopping.result.layers.via).not.toBe('written while the app stopped');
     expect(slimImagesOf(stopping.result.id)).toEqual([stopping.result.id]);
+    // Stopping touched only what rules keep anyway (the file, and sleep with its locale): the plan is
+    // made again, for its reasons, and the image written ahead is taken. /etc/issue.net: a new layer.
+    const keptAnyway = await slimOf(STOPPING, `${STOPPING}-slim`, ['/etc/app/farewell.txt', '/usr/bin/sleep', '/usr/lib/locale/C.utf8/**', '/etc/issue.net'].map((pattern) => ({ pattern, exclude: false, source: 'trace-run test' })));
+    expect(keptAnyway.plans).toEqual([expect.not.stringMatching(/planned while the app stopped/)]);
+    expect(keptAnyway.result.plan.paths.get('/etc/app/farewell.txt')?.join()).toMatch(/traced/);
+    expect(keptAnyway.result.layers.via).toBe('written while the app stopped');
+    expect(slimImagesOf(keptAnyway.result.id)).toEqual([keptAnyway.result.id]);
     // One file more than other builds of c-hello keep: a layer the engine lacks.
     const ownLayer = [{ pattern: '/etc/issue.net', exclude: false, source: 'trace-run test' }];
     const plain = await slimOf('slim-samples/c-hello:latest', 'slim-test/run-fallback:slim', ownLayer);
